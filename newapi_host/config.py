@@ -1,0 +1,91 @@
+"""Process configuration, read once from environment variables.
+
+Runtime settings that admins change while the gateway runs live in the ``options`` table
+instead (see :mod:`newapi_host.options`); this module holds only what is fixed for the life of
+a process: where the data is, which database and cache to use, how to serve.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _csv(value: str | None) -> frozenset[str]:
+    return frozenset(p.strip() for p in (value or "").split(",") if p.strip())
+
+
+def default_workers() -> int:
+    """One worker per core, at least one and at most eight (each worker holds its own caches)."""
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    data_dir: Path = Path("data")
+    sql_dsn: str = ""  # empty: SQLite under data_dir
+    sqlite_path: Path | None = None
+    redis_url: str = ""  # empty: in-memory cache, single node
+    host: str = "0.0.0.0"
+    port: int = 3000
+    workers: int = field(default_factory=default_workers)
+    session_secret: str = ""
+    disabled_plugins: frozenset[str] = frozenset()
+    sync_interval: float = 0.5
+    run_migrations: bool = True
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        env = os.environ if env is None else env
+        sqlite_path = env.get("SQLITE_PATH")
+        return cls(
+            data_dir=Path(env.get("NEWAPI_DATA_DIR") or "data"),
+            sql_dsn=env.get("SQL_DSN", "").strip(),
+            sqlite_path=Path(sqlite_path) if sqlite_path else None,
+            redis_url=env.get("REDIS_CONN_STRING", "").strip(),
+            host=env.get("HOST") or "0.0.0.0",
+            port=int(env.get("PORT") or 3000),
+            workers=int(env.get("NEWAPI_WORKERS") or default_workers()),
+            session_secret=env.get("SESSION_SECRET", ""),
+            disabled_plugins=_csv(env.get("NEWAPI_DISABLED_PLUGINS")),
+            sync_interval=float(env.get("NEWAPI_SYNC_INTERVAL") or 0.5),
+            run_migrations=not _bool(env.get("NEWAPI_SKIP_MIGRATIONS")),
+            log_level=(env.get("NEWAPI_LOG_LEVEL") or ("DEBUG" if _bool(env.get("DEBUG")) else "INFO")).upper(),
+        )
+
+    @property
+    def database_type(self) -> str:
+        """``postgres`` or ``sqlite``, in the words New API's ``/api/setup`` uses."""
+        return "postgres" if self.sql_dsn.startswith(("postgres://", "postgresql://")) else "sqlite"
+
+    @property
+    def database_path(self) -> Path:
+        return self.sqlite_path or self.data_dir / "newapi.db"
+
+    def resolved_session_secret(self) -> str:
+        """The cookie-signing secret: ``SESSION_SECRET``, else one generated once and kept in the data dir.
+
+        Keeping the generated secret on disk means every worker and every restart signs cookies
+        the same way, so sessions survive both.
+        """
+        if self.session_secret:
+            return self.session_secret
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        path = self.data_dir / ".session_secret"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+        return path.read_text().strip()

@@ -1,0 +1,1 @@
+"""Data layer: Piccolo tables, engine selection and migrations."""

@@ -1,0 +1,101 @@
+"""Database engine selection, table binding and migrations.
+
+SQLite under the data directory is the default; ``SQL_DSN=postgres://...`` selects PostgreSQL.
+(Piccolo has no MySQL engine, so New API's MySQL option is not offered; see docs/operations.md.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+from collections.abc import Iterable, Sequence
+
+from piccolo.conf.apps import AppRegistry
+from piccolo.engine.base import Engine
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine
+from piccolo.table import Table
+
+from newapi_host.config import Config
+
+log = logging.getLogger(__name__)
+
+os.environ.setdefault("PICCOLO_CONF", "newapi_host.db.piccolo_conf")
+
+CORE_APP = "newapi_host.db.piccolo_app"
+
+
+class MigrationError(RuntimeError):
+    pass
+
+
+def make_engine(config: Config) -> Engine:
+    if config.database_type == "postgres":
+        return PostgresEngine(config={"dsn": config.sql_dsn}, log_queries=False)
+    path = config.database_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A generous busy timeout: several worker processes share one SQLite file.
+    return SQLiteEngine(path=str(path), timeout=30)
+
+
+def _app_tables(app_modules: Sequence[str]) -> list[type[Table]]:
+    from importlib import import_module
+
+    tables: list[type[Table]] = []
+    for dotted in app_modules:
+        tables.extend(import_module(dotted).APP_CONFIG.table_classes)
+    return tables
+
+
+def configure(engine: Engine, apps: Iterable[str] = ()) -> list[type[Table]]:
+    """Point Piccolo and every core and plugin table at ``engine``; return the tables bound."""
+    from piccolo.apps.migrations.tables import Migration
+
+    from newapi_host.db import piccolo_conf
+
+    app_modules = [CORE_APP, *[a for a in apps if a != CORE_APP]]
+    piccolo_conf.DB = engine
+    piccolo_conf.APP_REGISTRY = AppRegistry(apps=app_modules)
+    tables = _app_tables(app_modules)
+    for table in (*tables, Migration):
+        table._meta.db = engine
+    return tables
+
+
+async def start(engine: Engine) -> None:
+    """Open pools and set per-database pragmas."""
+    if isinstance(engine, PostgresEngine):
+        await engine.start_connection_pool(min_size=1, max_size=20)
+    elif isinstance(engine, SQLiteEngine):
+        # WAL lets readers work while a writer commits; it persists in the file.
+        await engine.run_ddl("PRAGMA journal_mode=WAL")
+
+
+async def stop(engine: Engine) -> None:
+    if isinstance(engine, PostgresEngine):
+        await engine.close_connection_pool()
+
+
+async def migrate() -> str:
+    """Apply every pending migration of the configured apps; return Piccolo's report."""
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        result = await run_forwards(app_name="all")
+    report = out.getvalue()
+    if not result.success:
+        raise MigrationError(f"{result.message}\n{report}")
+    for line in report.splitlines():
+        if line.strip():
+            log.debug("migrate: %s", line.rstrip())
+    return report
+
+
+def database_label(engine: Engine) -> str:
+    return "postgres" if isinstance(engine, PostgresEngine) else "sqlite"
+
+
+__all__ = ["MigrationError", "configure", "database_label", "make_engine", "migrate", "start", "stop"]

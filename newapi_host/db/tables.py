@@ -1,0 +1,280 @@
+"""Core tables, modelled on New API's so its data and clients carry over.
+
+Column names, numeric codes and defaults follow New API (see docs/operations.md for the
+mapping). Times are Unix seconds in BIGINT columns, as New API stores them, except the
+soft-delete marker ``deleted_at``. JSON-valued columns are TEXT holding a JSON string, again as
+New API does, so values copied from an existing New API database load unchanged.
+
+Composite indexes (abilities' key, the log indexes) are created by raw SQL in the migrations,
+because Piccolo's composite constraints do not work on SQLite.
+"""
+
+from __future__ import annotations
+
+from piccolo.columns import (
+    BigInt,
+    Boolean,
+    DoublePrecision,
+    Integer,
+    Serial,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.table import Table
+
+# Numeric codes shared with New API.
+ROLE_GUEST, ROLE_COMMON, ROLE_ADMIN, ROLE_ROOT = 0, 1, 10, 100
+USER_ENABLED, USER_DISABLED = 1, 2
+TOKEN_ENABLED, TOKEN_DISABLED, TOKEN_EXPIRED, TOKEN_EXHAUSTED = 1, 2, 3, 4
+CHANNEL_UNKNOWN, CHANNEL_ENABLED, CHANNEL_MANUALLY_DISABLED, CHANNEL_AUTO_DISABLED = 0, 1, 2, 3
+REDEMPTION_ENABLED, REDEMPTION_DISABLED, REDEMPTION_USED = 1, 2, 3
+LOG_UNKNOWN, LOG_TOPUP, LOG_CONSUME, LOG_MANAGE, LOG_SYSTEM, LOG_ERROR, LOG_REFUND, LOG_LOGIN = range(8)
+
+
+class User(Table, tablename="users"):
+    id = Serial(primary_key=True)
+    username = Varchar(length=64, unique=True, index=True)
+    password = Varchar(length=255)  # bcrypt hash
+    display_name = Varchar(length=64, index=True)
+    role = Integer(default=ROLE_COMMON)
+    status = Integer(default=USER_ENABLED)
+    email = Varchar(length=255, index=True)
+    github_id = Varchar(length=255, index=True)
+    discord_id = Varchar(length=255, index=True)
+    oidc_id = Varchar(length=255, index=True)
+    wechat_id = Varchar(length=255, index=True)
+    telegram_id = Varchar(length=255, index=True)
+    linux_do_id = Varchar(length=255, index=True)
+    access_token = Varchar(length=64, null=True, default=None, unique=True)
+    quota = BigInt(default=0)
+    used_quota = BigInt(default=0)
+    request_count = Integer(default=0)
+    group = Varchar(length=64, default="default")
+    aff_code = Varchar(length=32, null=True, default=None, unique=True)
+    aff_count = Integer(default=0)
+    aff_quota = BigInt(default=0)
+    aff_history = BigInt(default=0)
+    inviter_id = Integer(default=0, index=True)
+    setting = Text(default="")
+    remark = Varchar(length=255)
+    stripe_customer = Varchar(length=64, index=True)
+    created_at = BigInt(default=0)
+    last_login_at = BigInt(default=0)
+    deleted_at = Timestamptz(null=True, default=None, index=True)
+
+
+class Token(Table, tablename="tokens"):
+    id = Serial(primary_key=True)
+    user_id = Integer(index=True)
+    key = Varchar(length=128, unique=True)  # stored without the "sk-" prefix
+    status = Integer(default=TOKEN_ENABLED)
+    name = Varchar(length=255, index=True)
+    created_time = BigInt(default=0)
+    accessed_time = BigInt(default=0)
+    expired_time = BigInt(default=-1)  # -1: never
+    remain_quota = BigInt(default=0)
+    unlimited_quota = Boolean(default=False)
+    model_limits_enabled = Boolean(default=False)
+    model_limits = Text(default="")
+    allow_ips = Text(default="")
+    used_quota = BigInt(default=0)
+    group = Varchar(length=64, default="")
+    cross_group_retry = Boolean(default=False)
+    deleted_at = Timestamptz(null=True, default=None, index=True)
+
+
+class Channel(Table, tablename="channels"):
+    id = Serial(primary_key=True)
+    type = Integer(default=0)
+    key = Text(default="")
+    openai_organization = Varchar(length=255, null=True, default=None)
+    test_model = Varchar(length=255, null=True, default=None)
+    status = Integer(default=CHANNEL_ENABLED)
+    name = Varchar(length=255, index=True)
+    weight = Integer(default=0)
+    created_time = BigInt(default=0)
+    test_time = BigInt(default=0)
+    response_time = Integer(default=0)  # ms
+    base_url = Varchar(length=1024, null=True, default="")
+    other = Text(default="")
+    balance = DoublePrecision(default=0.0)  # USD
+    balance_updated_time = BigInt(default=0)
+    models = Text(default="")  # comma-separated
+    group = Varchar(length=255, default="default")  # comma-separated
+    used_quota = BigInt(default=0)
+    model_mapping = Text(null=True, default=None)
+    status_code_mapping = Varchar(length=1024, null=True, default="")
+    priority = BigInt(default=0)
+    auto_ban = Integer(default=1)
+    other_info = Text(default="")
+    tag = Varchar(length=255, null=True, default=None, index=True)
+    setting = Text(null=True, default=None)
+    param_override = Text(null=True, default=None)
+    header_override = Text(null=True, default=None)
+    remark = Varchar(length=255, null=True, default=None)
+    channel_info = Text(default="")
+    settings = Text(default="")
+
+
+class Ability(Table, tablename="abilities"):
+    """The group x model x channel index; unique on (group, model, channel_id)."""
+
+    id = Serial(primary_key=True)
+    group = Varchar(length=64)
+    model = Varchar(length=255)
+    channel_id = Integer(index=True)
+    enabled = Boolean(default=True)
+    priority = BigInt(default=0, index=True)
+    weight = Integer(default=0, index=True)
+    tag = Varchar(length=255, null=True, default=None, index=True)
+
+
+class Option(Table, tablename="options"):
+    key = Varchar(length=255, primary_key=True)
+    value = Text(default="")
+
+
+class Log(Table, tablename="logs"):
+    id = Serial(primary_key=True)
+    user_id = Integer(index=True)
+    created_at = BigInt(default=0)
+    type = Integer(default=LOG_UNKNOWN)
+    content = Text(default="")
+    username = Varchar(length=64, index=True)
+    token_name = Varchar(length=255, index=True)
+    model_name = Varchar(length=255, index=True)
+    quota = BigInt(default=0)
+    prompt_tokens = Integer(default=0)
+    completion_tokens = Integer(default=0)
+    use_time = Integer(default=0)  # seconds
+    is_stream = Boolean(default=False)
+    channel_id = Integer(default=0, index=True)
+    token_id = Integer(default=0, index=True)
+    group = Varchar(length=64, index=True)
+    ip = Varchar(length=64, index=True)
+    request_id = Varchar(length=64, index=True)
+    upstream_request_id = Varchar(length=128, index=True)
+    other = Text(default="")
+
+
+class Redemption(Table, tablename="redemptions"):
+    id = Serial(primary_key=True)
+    user_id = Integer(default=0)  # creator
+    key = Varchar(length=32, unique=True)
+    status = Integer(default=REDEMPTION_ENABLED)
+    name = Varchar(length=255, index=True)
+    quota = BigInt(default=100)
+    created_time = BigInt(default=0)
+    redeemed_time = BigInt(default=0)
+    used_user_id = Integer(default=0)
+    expired_time = BigInt(default=0)  # 0: never
+    deleted_at = Timestamptz(null=True, default=None, index=True)
+
+
+class TopUp(Table, tablename="top_ups"):
+    id = Serial(primary_key=True)
+    user_id = Integer(index=True)
+    amount = BigInt(default=0)
+    money = DoublePrecision(default=0.0)
+    trade_no = Varchar(length=255, unique=True)
+    payment_method = Varchar(length=50)
+    payment_provider = Varchar(length=50)
+    create_time = BigInt(default=0)
+    complete_time = BigInt(default=0)
+    status = Varchar(length=20, default="pending")  # pending | success | failed | expired
+
+
+class Task(Table, tablename="tasks"):
+    id = Serial(primary_key=True)
+    created_at = BigInt(default=0, index=True)
+    updated_at = BigInt(default=0)
+    task_id = Varchar(length=191, index=True)
+    platform = Varchar(length=30, index=True)
+    user_id = Integer(index=True)
+    group = Varchar(length=50)
+    channel_id = Integer(index=True)
+    quota = BigInt(default=0)
+    action = Varchar(length=40, index=True)
+    status = Varchar(length=20, index=True)  # NOT_START ... SUCCESS, FAILURE, UNKNOWN
+    fail_reason = Text(default="")
+    submit_time = BigInt(default=0, index=True)
+    start_time = BigInt(default=0, index=True)
+    finish_time = BigInt(default=0, index=True)
+    progress = Varchar(length=20, index=True)
+    properties = Text(null=True, default=None)
+    private_data = Text(null=True, default=None)  # never returned to users
+    data = Text(null=True, default=None)
+
+
+class QuotaData(Table, tablename="quota_data"):
+    """Hourly usage aggregates for the dashboard (``created_at`` is the hour bucket)."""
+
+    id = Serial(primary_key=True)
+    user_id = Integer(index=True)
+    username = Varchar(length=64)
+    model_name = Varchar(length=255)
+    created_at = BigInt(default=0, index=True)
+    use_group = Varchar(length=64, index=True)
+    token_id = Integer(default=0, index=True)
+    channel_id = Integer(default=0, index=True)
+    node_name = Varchar(length=64, index=True)
+    token_used = BigInt(default=0)
+    count = Integer(default=0)
+    quota = BigInt(default=0)
+
+
+class Setup(Table, tablename="setups"):
+    id = Serial(primary_key=True)
+    version = Varchar(length=50)
+    initialized_at = BigInt(default=0)
+
+
+# -- host tables with no New API counterpart ---------------------------------------------------
+
+
+class PluginState(Table, tablename="plugin_states"):
+    """Whether an admin switched a plugin on, and its settings (JSON validated by its model)."""
+
+    name = Varchar(length=128, primary_key=True)
+    enabled = Boolean(default=True)
+    settings = Text(default="{}")
+    updated_at = BigInt(default=0)
+
+
+class Revision(Table, tablename="revisions"):
+    """A counter per topic, bumped in the same transaction as the change it announces.
+
+    Every worker polls this tiny table to learn that cached data (options, plugin state,
+    channels, ...) changed, so a change made on one worker or node reaches all of them without
+    shared memory; Redis pub/sub, when configured, only makes that faster.
+    """
+
+    topic = Varchar(length=64, primary_key=True)
+    version = BigInt(default=0)
+
+
+class JobLease(Table, tablename="job_leases"):
+    """Who runs a once-per-cluster background job until when."""
+
+    name = Varchar(length=191, primary_key=True)
+    holder = Varchar(length=128)
+    expires_at = DoublePrecision(default=0.0)
+
+
+CORE_TABLES: tuple[type[Table], ...] = (
+    User,
+    Token,
+    Channel,
+    Ability,
+    Option,
+    Log,
+    Redemption,
+    TopUp,
+    Task,
+    QuotaData,
+    Setup,
+    PluginState,
+    Revision,
+    JobLease,
+)

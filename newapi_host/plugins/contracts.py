@@ -1,0 +1,372 @@
+"""The typed objects a plugin contributes to the host.
+
+Each class here is one kind of contribution. A plugin builds instances in its registration hooks
+(see :mod:`newapi_host.plugins.hookspecs`) and hands them to the :class:`~.registry.Registrar`;
+the host owns everything else: network I/O, retries, billing, logging, persistence.
+
+Callables inside these objects run at request time, so they must be cheap and must not block:
+build a request, parse a body, transform a stream event. Nothing here talks to the network
+except :class:`PaymentMethod` and :class:`LoginMethod`, whose calls are async.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+# --------------------------------------------------------------------------------------------
+# Relay data passed between host and plugins
+
+
+@dataclass(slots=True)
+class Peek:
+    """What routing needs from a request body, read without validating the whole body."""
+
+    model: str
+    stream: bool = False
+    max_tokens: int | None = None
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token usage of one upstream call, in the host's common terms.
+
+    ``prompt_tokens`` follows OpenAI semantics (it includes cached and cache-write tokens) unless
+    ``prompt_excludes_cache`` is set, as Anthropic reports it; billing handles both.
+    """
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    cache_creation_tokens: int = 0
+    cache_creation_5m_tokens: int = 0
+    cache_creation_1h_tokens: int = 0
+    reasoning_tokens: int = 0
+    prompt_excludes_cache: bool = False
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class SSEEvent:
+    """One server-sent event: optional ``event:`` name and its ``data:`` payload."""
+
+    data: str
+    event: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelView:
+    """The parts of a channel row an adapter may read, with type-specific settings validated."""
+
+    id: int
+    type: int
+    name: str
+    base_url: str
+    key: str
+    other: str = ""
+    settings: BaseModel | None = None
+    openai_organization: str = ""
+
+
+@dataclass(slots=True)
+class UpstreamCall:
+    """Everything an adapter needs to build one upstream request.
+
+    ``body`` is already in the upstream dialect, with model mapping and overrides applied.
+    """
+
+    channel: ChannelView
+    dialect: str
+    model: str
+    body: bytes
+    stream: bool
+    path: str = ""
+    client_headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class UpstreamRequest:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorVerdict:
+    """How the host should treat a failed upstream call."""
+
+    retry: bool
+    disable_channel: bool = False
+    status: int | None = None  # status to report to the client, when it differs from upstream's
+
+
+# --------------------------------------------------------------------------------------------
+# Providers: channel types, dialects, converters, pricing
+
+
+@runtime_checkable
+class ChannelAdapter(Protocol):
+    """Turns a prepared call into an HTTP request for one kind of upstream.
+
+    Adapters never do I/O: the host sends the request with its own pooled client, applies
+    timeouts and retries, and hands error bodies back to :meth:`classify_error`.
+    """
+
+    def build_request(self, call: UpstreamCall) -> UpstreamRequest: ...
+
+    def classify_error(self, status: int, body: bytes) -> ErrorVerdict | None:
+        """Return a verdict for provider-specific errors, or None to use the host's status rules."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelType:
+    """A kind of upstream account an admin can add as a channel.
+
+    ``id`` is New API's numeric channel type where one exists (1 OpenAI, 14 Anthropic, 24 Gemini,
+    ...) so existing databases and scripts keep working. ``settings_model`` validates the
+    channel's type-specific fields and its JSON schema drives the console's channel form.
+    """
+
+    id: int
+    name: str
+    dialects: tuple[str, ...]
+    adapter: ChannelAdapter
+    settings_model: type[BaseModel] | None = None
+    default_base_url: str = ""
+    default_models: tuple[str, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class IngressRoute:
+    """A client-facing relay endpoint that speaks a dialect, such as ``POST /v1/chat/completions``."""
+
+    method: str
+    path: str
+
+
+class StreamUsageCounter(Protocol):
+    """Counts usage incrementally while a stream passes through; memory must stay flat."""
+
+    def feed(self, event: SSEEvent) -> None: ...
+
+    def result(self) -> Usage | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """A wire format the gateway accepts from clients and may speak to upstreams.
+
+    Names are dotted, owner first: ``openai.chat``, ``openai.responses``, ``claude.messages``.
+    """
+
+    name: str
+    routes: tuple[IngressRoute, ...]
+    peek: Callable[[bytes, Mapping[str, str]], Peek]
+    """Read model/stream/max_tokens from the raw body; the mapping holds path parameters."""
+    error_body: Callable[[int, str, str, str | None], bytes]
+    """Encode an error as this dialect's clients expect it: (status, message, type, code)."""
+    usage: Callable[[Any], Usage | None]
+    """Read usage from a decoded, complete (non-stream) response."""
+    stream_usage: Callable[[], StreamUsageCounter]
+    """Make a fresh incremental usage counter for one stream."""
+    api_key_headers: tuple[str, ...] = ("authorization",)
+    """Headers the API key may arrive in, first match wins (``Bearer`` prefix stripped)."""
+    api_key_query: str | None = None
+    """Query parameter that may carry the key (Gemini's ``?key=``)."""
+    title: str = ""
+
+
+class StreamConverter(Protocol):
+    """Stateful per-stream transformer: upstream events in, client events out."""
+
+    def feed(self, event: SSEEvent) -> Iterable[SSEEvent]: ...
+
+    def finish(self) -> Iterable[SSEEvent]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ConvertContext:
+    """Per-request facts a converter may need (the requested model, channel settings)."""
+
+    model: str
+    stream: bool = False
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Converter:
+    """Translation between two dialects for one request: client side ``source``, upstream ``target``."""
+
+    source: str
+    target: str
+    request: Callable[[dict, ConvertContext], dict]
+    response: Callable[[dict, ConvertContext], dict]
+    stream: Callable[[ConvertContext], StreamConverter]
+
+
+@dataclass(frozen=True, slots=True)
+class PricingDefaults:
+    """Default prices in New API's units; admins' option values always win over these.
+
+    ``model_ratio`` 1 means USD 2 per million input tokens; ``model_price`` is USD per call.
+    """
+
+    model_ratio: Mapping[str, float] = field(default_factory=dict)
+    completion_ratio: Mapping[str, float] = field(default_factory=dict)
+    model_price: Mapping[str, float] = field(default_factory=dict)
+    cache_ratio: Mapping[str, float] = field(default_factory=dict)
+    create_cache_ratio: Mapping[str, float] = field(default_factory=dict)
+
+    def tables(self) -> dict[str, Mapping[str, float]]:
+        return {
+            "ModelRatio": self.model_ratio,
+            "CompletionRatio": self.completion_ratio,
+            "ModelPrice": self.model_price,
+            "CacheRatio": self.cache_ratio,
+            "CreateCacheRatio": self.create_cache_ratio,
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# Background jobs
+
+
+@dataclass(frozen=True, slots=True)
+class JobContext:
+    """Handed to a job each time it runs."""
+
+    plugin: str
+    settings: BaseModel | None
+    state: Any  # the application's state object (shared clients, caches)
+
+
+@dataclass(frozen=True, slots=True)
+class BackgroundJob:
+    """Periodic work such as task polling or cleanups.
+
+    With ``once_per_cluster`` (the default) a database lease makes sure only one worker on one
+    node runs the job at a time; otherwise every worker runs it. Jobs of a disabled plugin pause.
+    """
+
+    name: str
+    interval: float
+    run: Callable[[JobContext], Awaitable[None]]
+    once_per_cluster: bool = True
+
+
+# --------------------------------------------------------------------------------------------
+# Payments and logins
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentOrder:
+    trade_no: str
+    user_id: int
+    amount: int  # units bought, as New API's top-up ``amount``
+    money: float  # what the user pays, in the method's currency
+    return_url: str
+    notify_url: str
+    settings: BaseModel | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentNotice:
+    """A verified payment notification: the host credits the order once, by trade number."""
+
+    trade_no: str
+    paid: bool
+    reply: bytes = b"success"  # body to answer the provider's callback with
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentMethod:
+    """A way to pay for top-ups (Epay, Stripe, ...)."""
+
+    id: str
+    name: str
+    create_order: Callable[[PaymentOrder], Awaitable[str]]
+    """Create the order at the provider; return the URL the user is sent to."""
+    verify_notice: Callable[[Mapping[str, str], bytes, Mapping[str, str]], Awaitable[PaymentNotice | None]]
+    """Check a callback (query, body, headers); None when it is not genuine."""
+    currency: str = "CNY"
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who a login method says the user is.
+
+    ``user_id`` is set when the method resolved a local user itself (password login); otherwise
+    the host binds ``method`` + ``subject`` to a user (``github_id``, ``oidc_id``, ...).
+    """
+
+    method: str
+    subject: str
+    username: str = ""
+    display_name: str = ""
+    email: str = ""
+    user_id: int | None = None
+
+
+class LoginFailed(Exception):
+    """Raised by a login method with a message that is safe to show the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoginContext:
+    redirect_uri: str
+    state: str
+    settings: BaseModel | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoginMethod:
+    """A way to sign in to the console.
+
+    ``form`` methods receive submitted fields in :attr:`complete`; ``redirect`` methods first send
+    the browser to :attr:`start`'s URL and are completed with the callback's query parameters.
+    """
+
+    id: str
+    name: str
+    kind: Literal["form", "redirect"]
+    complete: Callable[[LoginContext, Mapping[str, str]], Awaitable[Identity]]
+    start: Callable[[LoginContext], Awaitable[str]] | None = None
+    icon: str = ""
+
+
+__all__ = [
+    "BackgroundJob",
+    "ChannelAdapter",
+    "ChannelType",
+    "ChannelView",
+    "ConvertContext",
+    "Converter",
+    "Dialect",
+    "ErrorVerdict",
+    "Identity",
+    "IngressRoute",
+    "JobContext",
+    "LoginContext",
+    "LoginFailed",
+    "LoginMethod",
+    "PaymentMethod",
+    "PaymentNotice",
+    "PaymentOrder",
+    "Peek",
+    "PricingDefaults",
+    "SSEEvent",
+    "StreamConverter",
+    "StreamUsageCounter",
+    "UpstreamCall",
+    "UpstreamRequest",
+    "Usage",
+]
