@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ class Config:
     port: int = 3000
     workers: int = field(default_factory=default_workers)
     session_secret: str = ""
+    session_cookie_secure: bool = False
     disabled_plugins: frozenset[str] = frozenset()
     sync_interval: float = 0.5
     run_migrations: bool = True
@@ -57,6 +59,7 @@ class Config:
             port=int(env.get("PORT") or 3000),
             workers=int(env.get("NEWAPI_WORKERS") or default_workers()),
             session_secret=env.get("SESSION_SECRET", ""),
+            session_cookie_secure=_bool(env.get("SESSION_COOKIE_SECURE")),
             disabled_plugins=_csv(env.get("NEWAPI_DISABLED_PLUGINS")),
             sync_interval=float(env.get("NEWAPI_SYNC_INTERVAL") or 0.5),
             run_migrations=not _bool(env.get("NEWAPI_SKIP_MIGRATIONS")),
@@ -85,7 +88,12 @@ class Config:
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
-            return path.read_text().strip()
+            for _ in range(50):  # another worker may be writing it right now
+                secret = path.read_text().strip()
+                if secret:
+                    return secret
+                time.sleep(0.02)
+            raise RuntimeError(f"{path} is empty; delete it or set SESSION_SECRET") from None
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32))
         return path.read_text().strip()

@@ -1,0 +1,72 @@
+"""New API's response envelope and the error handlers that keep every failure in it.
+
+Management routes answer ``{"success", "message", "data"}``. Validation failures are HTTP 200
+with ``success: false`` (as New API does, and as its clients expect); authentication failures
+are 401/403; unknown routes 404; a crash is a 500 with a request-safe message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+
+from newapi_host.auth.users import AuthError
+
+log = logging.getLogger(__name__)
+
+
+def ok(data: Any = None, message: str = "") -> dict[str, Any]:
+    body: dict[str, Any] = {"success": True, "message": message}
+    if data is not None:
+        body["data"] = data
+    return body
+
+
+def fail(message: str, data: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"success": False, "message": message}
+    if data is not None:
+        body["data"] = data
+    return body
+
+
+def _envelope(status: int, message: str) -> Response[Any]:
+    return Response(fail(message), status_code=status)
+
+
+def _openai_error(status: int, message: str, type_: str = "new_api_error") -> Response[Any]:
+    return Response({"error": {"message": message, "type": type_, "param": None, "code": None}}, status_code=status)
+
+
+def _respond(request: Request[Any, Any, Any], status: int, message: str) -> Response[Any]:
+    if request.url.path.startswith(("/v1", "/v1beta", "/dashboard")):
+        return _openai_error(status, message)
+    return _envelope(status, message)
+
+
+def handle_auth_error(request: Request[Any, Any, Any], exc: AuthError) -> Response[Any]:
+    return _envelope(exc.status, exc.message)
+
+
+def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    message = exc.detail
+    if exc.status_code == 404 and message in ("", "Not Found"):
+        message = f"Invalid URL ({request.method} {request.url.path})"
+    extra = getattr(exc, "extra", None)
+    if exc.status_code == 400 and isinstance(extra, list) and extra:
+        message = "; ".join(f"{e.get('key') or 'body'}: {e.get('message')}" for e in extra if isinstance(e, dict)) or message
+    return _respond(request, exc.status_code, message)
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return _respond(request, 500, "internal server error; see the server log")
+
+
+EXCEPTION_HANDLERS = {
+    AuthError: handle_auth_error,
+    HTTPException: handle_http_exception,
+    Exception: handle_unexpected,
+}

@@ -1,0 +1,143 @@
+"""The application factory: plugins -> registry -> Litestar app with a lifespan.
+
+``create_app()`` is what granian imports in every worker (``newapi_host.app:create_app``,
+factory mode). Tests call it with their own :class:`~newapi_host.config.Config` and fixture
+plugins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata as md
+import logging
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Router
+from litestar.connection import ASGIConnection
+from litestar.datastructures import State
+from litestar.exceptions import NotFoundException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware.session.client_side import CookieBackendConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
+
+from newapi_host import __version__
+from newapi_host.api import plugins as plugins_api
+from newapi_host.api import system as system_api
+from newapi_host.api import users as users_api
+from newapi_host.api.envelope import EXCEPTION_HANDLERS
+from newapi_host.config import Config
+from newapi_host.db import engine as db
+from newapi_host.host import Host
+from newapi_host.jobs import JobRunner
+from newapi_host.options import Options
+from newapi_host.plugins.manager import PluginHost
+from newapi_host.plugins.registry import routes_of
+from newapi_host.plugins.state import PluginStates
+from newapi_host.sync import RevisionWatcher, ensure_topics
+
+log = logging.getLogger(__name__)
+
+CORE_ROUTES: list[Any] = [*system_api.ROUTES, *users_api.ROUTES, *plugins_api.ROUTES]
+
+
+def _enabled_guard(plugin: str):
+    """Plugin routes answer 404 while their plugin is switched off (a dict lookup per request)."""
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        if not connection.app.state.host.registry.is_enabled(plugin):
+            raise NotFoundException()
+
+    return guard
+
+
+def load_plugins(
+    config: Config,
+    entry_points: Iterable[md.EntryPoint] | None = None,
+    extra_plugins: Mapping[str, object] | None = None,
+) -> PluginHost:
+    plugins = PluginHost(disabled=config.disabled_plugins)
+    plugins.registry.reserve_routes(routes_of(CORE_ROUTES))
+    plugins.load(entry_points)
+    for name, plugin in (extra_plugins or {}).items():
+        if name in config.disabled_plugins:
+            continue
+        plugins.add(name, plugin)
+    return plugins
+
+
+@asynccontextmanager
+async def lifespan(app: Litestar) -> AsyncIterator[None]:
+    host: Host = app.state.host
+    db.configure(host.engine, host.plugins.piccolo_apps())
+    await db.start(host.engine)
+    try:
+        if host.config.run_migrations:
+            await db.migrate()
+        await ensure_topics()
+        await host.options.load()
+        await host.states.load()
+        await system_api.refresh_setup(host)
+        host.watcher.on("options", host.options.load)
+        host.watcher.on("plugins", host.states.load)
+        host.watcher.on("setup", lambda: system_api.refresh_setup(host))
+        await host.watcher.prime()
+        host.watcher.start()
+        host.jobs = JobRunner(host.registry, host.states, app.state)
+        host.jobs.start()
+        yield
+    finally:
+        if host.jobs is not None:
+            await host.jobs.stop()
+        await host.watcher.stop()
+        await db.stop(host.engine)
+
+
+def create_app(
+    config: Config | None = None,
+    *,
+    entry_points: Iterable[md.EntryPoint] | None = None,
+    extra_plugins: Mapping[str, object] | None = None,
+) -> Litestar:
+    """Build the gateway. ``entry_points``/``extra_plugins`` replace/extend discovery (tests)."""
+    config = config or Config.from_env()
+    plugins = load_plugins(config, entry_points, extra_plugins)
+    host = Host(
+        config=config,
+        engine=db.make_engine(config),
+        plugins=plugins,
+        options=Options(),
+        states=PluginStates(plugins.registry),
+        watcher=RevisionWatcher(config.sync_interval),
+    )
+    plugin_routers = [
+        Router(path="/", route_handlers=c.route_handlers, guards=[_enabled_guard(c.plugin)])
+        for c in plugins.registry.plugins()
+        if c.route_handlers
+    ]
+    session = CookieBackendConfig(
+        secret=hashlib.sha256(config.resolved_session_secret().encode()).digest(),
+        key="session",
+        max_age=30 * 24 * 3600,
+        httponly=True,
+        samesite="strict",
+        secure=config.session_cookie_secure,
+    )
+    return Litestar(
+        route_handlers=[*CORE_ROUTES, *plugin_routers],
+        state=State({"host": host}),
+        lifespan=[lifespan],
+        middleware=[session.middleware],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        openapi_config=OpenAPIConfig(
+            title="New API (Python)",
+            version=__version__,
+            path="/schema",
+            # Only machine-readable renderings: the HTML viewers load scripts from a CDN.
+            render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"]), YamlRenderPlugin()],
+        ),
+        request_max_body_size=128 * 1024 * 1024,
+        debug=False,
+    )

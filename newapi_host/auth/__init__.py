@@ -1,0 +1,1 @@
+"""Console authentication: password hashing, sessions, access tokens and role guards."""

@@ -1,0 +1,88 @@
+"""Runs plugins' background jobs, once per cluster where asked, paused while a plugin is off.
+
+A once-per-cluster job runs only in the worker holding its lease in ``job_leases``. Taking or
+renewing the lease is one conditional UPDATE, so it works the same on SQLite shared by local
+workers and on PostgreSQL shared by many nodes. A worker that dies simply stops renewing and
+another takes over when the lease runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from typing import Any
+
+from newapi_host.db.tables import JobLease
+from newapi_host.plugins.contracts import BackgroundJob, JobContext
+from newapi_host.plugins.registry import Registry
+from newapi_host.plugins.state import PluginStates
+
+log = logging.getLogger(__name__)
+
+
+def lease_seconds(job: BackgroundJob) -> float:
+    """Long enough to survive one slow run, short enough to hand over quickly after a crash."""
+    return max(job.interval * 3, 10.0)
+
+
+class JobRunner:
+    def __init__(self, registry: Registry, states: PluginStates, app_state: Any) -> None:
+        self.registry = registry
+        self.states = states
+        self.app_state = app_state
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._tasks: list[asyncio.Task[None]] = []
+        self.runs: dict[str, int] = {}  # completed runs per job, for tests and diagnostics
+
+    @staticmethod
+    def lease_name(plugin: str, job: BackgroundJob) -> str:
+        return f"{plugin}:{job.name}"
+
+    async def acquire(self, name: str, seconds: float) -> bool:
+        now = time.time()
+        await JobLease.insert(JobLease(name=name, holder="", expires_at=0.0)).on_conflict(action="DO NOTHING")
+        taken = (
+            await JobLease.update({JobLease.holder: self.holder, JobLease.expires_at: now + seconds})
+            .where((JobLease.name == name) & ((JobLease.expires_at < now) | (JobLease.holder == self.holder)))
+            .returning(JobLease.name)
+        )
+        return bool(taken)
+
+    async def release(self) -> None:
+        with contextlib.suppress(Exception):
+            await JobLease.update({JobLease.expires_at: 0.0}).where(JobLease.holder == self.holder)
+
+    async def _loop(self, plugin: str, job: BackgroundJob) -> None:
+        name = self.lease_name(plugin, job)
+        while True:
+            await asyncio.sleep(job.interval)
+            if not self.registry.is_enabled(plugin):
+                continue
+            try:
+                if job.once_per_cluster and not await self.acquire(name, lease_seconds(job)):
+                    continue
+                await job.run(JobContext(plugin=plugin, settings=self.states.settings(plugin), state=self.app_state))
+                self.runs[name] = self.runs.get(name, 0) + 1
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background job %s failed", name)
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        for plugin, job in self.registry.jobs():
+            self._tasks.append(loop.create_task(self._loop(plugin, job), name=f"job {plugin}:{job.name}"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.release()
