@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from litestar import Request, get, put
+from litestar.params import FromPath
 
 from newapi_host.auth.guards import admin_auth, root_auth
 from newapi_host.host import Host, host_of
@@ -57,7 +58,7 @@ async def list_plugins(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 
 @put("/api/plugins/{name:str}", guards=[root_auth])
-async def toggle_plugin(request: Request[Any, Any, Any], name: str) -> dict[str, Any]:
+async def toggle_plugin(request: Request[Any, Any, Any], name: FromPath[str]) -> dict[str, Any]:
     host = host_of(request.app.state)
     info, error = _find(host, name)
     if info is None:
@@ -74,7 +75,7 @@ async def toggle_plugin(request: Request[Any, Any, Any], name: str) -> dict[str,
 
 
 @get("/api/plugins/{name:str}/settings", guards=[admin_auth])
-async def get_settings(request: Request[Any, Any, Any], name: str) -> dict[str, Any]:
+async def get_settings(request: Request[Any, Any, Any], name: FromPath[str]) -> dict[str, Any]:
     host = host_of(request.app.state)
     info, error = _find(host, name)
     if info is None:
@@ -86,7 +87,7 @@ async def get_settings(request: Request[Any, Any, Any], name: str) -> dict[str, 
 
 
 @put("/api/plugins/{name:str}/settings", guards=[root_auth])
-async def put_settings(request: Request[Any, Any, Any], name: str) -> dict[str, Any]:
+async def put_settings(request: Request[Any, Any, Any], name: FromPath[str]) -> dict[str, Any]:
     host = host_of(request.app.state)
     info, error = _find(host, name)
     if info is None:

@@ -1,15 +1,28 @@
 """Piccolo configuration module (``PICCOLO_CONF=newapi_host.db.piccolo_conf``).
 
-At import it describes the database named by the environment and the core app plus every
-installed plugin's Piccolo apps, which is what Piccolo's own CLI needs (for example to write a
-new migration). A running gateway replaces ``DB`` and ``APP_REGISTRY`` through
-:func:`newapi_host.db.engine.configure`, so both always describe the live database.
+A running gateway sets ``DB`` and ``APP_REGISTRY`` through
+:func:`newapi_host.db.engine.configure`. When Piccolo's own CLI imports this module instead (to
+write a new migration, say), both are built on first access from the environment: the database
+it names and the core app plus every installed plugin's Piccolo apps.
 """
 
-from piccolo.conf.apps import AppRegistry
+from typing import Any
 
-from newapi_host.config import Config
-from newapi_host.db.engine import make_engine
 
-DB = make_engine(Config.from_env())
-APP_REGISTRY = AppRegistry(apps=["newapi_host.db.piccolo_app"])
+def __getattr__(name: str) -> Any:
+    from piccolo.conf.apps import AppRegistry
+
+    from newapi_host.config import Config
+    from newapi_host.db.engine import CORE_APP, make_engine
+
+    config = Config.from_env()
+    if name == "DB":
+        globals()["DB"] = make_engine(config)
+    elif name == "APP_REGISTRY":
+        from newapi_host.app import load_plugins
+
+        apps = load_plugins(config).piccolo_apps()
+        globals()["APP_REGISTRY"] = AppRegistry(apps=[CORE_APP, *apps])
+    else:
+        raise AttributeError(name)
+    return globals()[name]

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from . import ENTRY_POINT_GROUPS, hookspecs
 from .contracts import BackgroundJob
-from .registry import ContributionError, Contributions, Registrar, Registry
+from .registry import ConflictError, ContributionError, Contributions, Registrar, Registry
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ class PluginHost:
             self.registry.add(contributions)
         except Exception as exc:
             self.pm.unregister(name=name)
-            info.load_error = str(exc) if isinstance(exc, ContributionError) else _short_error(exc)
+            info.load_error = str(exc) if isinstance(exc, (ContributionError, ConflictError)) else _short_error(exc)
             log.error("plugin %s rejected: %s", name, info.load_error)
             return False
         log.debug("plugin %s loaded", name)

@@ -1,0 +1,214 @@
+"""The ``newapi`` command: serve, migrate, plugins, create-root."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from newapi_host import __version__
+from newapi_host.config import Config
+
+
+def _setup_logging(config: Config) -> None:
+    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+async def _with_database(config: Config, migrate: bool, plugins=None):
+    """Connect (and optionally migrate) the database of ``config``; returns the engine."""
+    from newapi_host.app import load_plugins
+    from newapi_host.db import engine as db
+
+    plugins = plugins or load_plugins(config)
+    engine = db.make_engine(config)
+    db.configure(engine, plugins.piccolo_apps())
+    await db.start(engine)
+    if migrate:
+        await db.migrate()
+    return engine, plugins
+
+
+def cmd_serve(args: argparse.Namespace, config: Config) -> int:
+    from granian.constants import Interfaces, Loops
+    from granian.server import Server
+
+    from newapi_host.db import engine as db
+
+    async def prepare() -> None:
+        engine, _ = await _with_database(config, migrate=config.run_migrations)
+        await db.stop(engine)
+
+    # Migrate once here, not in every worker, and settle the session secret before workers race.
+    asyncio.run(prepare())
+    config.resolved_session_secret()
+    os.environ["NEWAPI_SKIP_MIGRATIONS"] = "1"
+    host = args.host or config.host
+    port = args.port or config.port
+    workers = args.workers or config.workers
+    logging.getLogger("newapi").info("serving on http://%s:%s with %s worker(s)", host, port, workers)
+    Server(
+        "newapi_host.app:create_app",
+        factory=True,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        loop=Loops.uvloop if sys.platform != "win32" else Loops.asyncio,
+        backlog=2048,
+        # Open streams count against backpressure; leave room for many concurrent SSE responses.
+        backpressure=max(1024, 4096 // workers),
+        workers_kill_timeout=args.shutdown_timeout,
+        log_access=args.access_log,
+    ).serve()
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, config: Config) -> int:
+    from newapi_host.db import engine as db
+
+    async def run() -> str:
+        engine, _ = await _with_database(config, migrate=False)
+        try:
+            return await db.migrate()
+        finally:
+            await db.stop(engine)
+
+    report = asyncio.run(run())
+    print(report.strip() or "migrations applied")
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace, config: Config) -> int:
+    from newapi_host.app import load_plugins
+    from newapi_host.db import engine as db
+    from newapi_host.plugins.state import PluginStates
+
+    plugins = load_plugins(config)
+
+    async def states() -> None:
+        engine, _ = await _with_database(config, migrate=config.run_migrations, plugins=plugins)
+        try:
+            await PluginStates(plugins.registry).load()
+        finally:
+            await db.stop(engine)
+
+    asyncio.run(states())
+    rows = []
+    for info in plugins.plugins():
+        c = plugins.registry.contributions(info.name)
+        provides = c.provides() if c else {}
+        summary = "; ".join(
+            f"{k.replace('_', ' ')}: {', '.join(str(x['id']) if isinstance(x, dict) else str(x) for x in v)}"
+            for k, v in provides.items()
+            if v and k != "priced_models"
+        )
+        if provides.get("priced_models"):
+            summary += ("; " if summary else "") + f"prices for {len(provides['priced_models'])} models"
+        state = "blocked" if info.blocked else "error" if info.load_error else ("on" if plugins.registry.is_enabled(info.name) else "off")
+        rows.append(
+            {
+                "name": info.name,
+                "distribution": f"{info.distribution or '-'} {info.version or ''}".strip(),
+                "state": state,
+                "provides": summary or "-",
+                "error": info.load_error or "",
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    headers = ["name", "distribution", "state", "provides"]
+    widths = {h: max(len(h), *(len(r[h]) for r in rows)) if rows else len(h) for h in headers}
+    print("  ".join(h.upper().ljust(widths[h]) for h in headers))
+    for r in rows:
+        print("  ".join(r[h].ljust(widths[h]) for h in headers))
+        if r["error"]:
+            print(f"    error: {r['error']}")
+    return 0
+
+
+def cmd_create_root(args: argparse.Namespace, config: Config) -> int:
+    from newapi_host.api.system import ROOT_INITIAL_QUOTA
+    from newapi_host.auth.users import create_user, root_exists
+    from newapi_host.db import engine as db
+    from newapi_host.db.tables import ROLE_ROOT, Setup, User
+    from newapi_host.sync import bump
+
+    password = args.password or os.environ.get("NEWAPI_ROOT_PASSWORD")
+    if not password:
+        if not sys.stdin.isatty():
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = getpass.getpass("Password for the root user: ")
+            if getpass.getpass("Repeat it: ") != password:
+                print("error: the passwords differ", file=sys.stderr)
+                return 2
+    if len(password) < 8 or len(password.encode()) > 72:
+        print("error: the password must be 8 to 72 bytes long", file=sys.stderr)
+        return 2
+
+    async def run() -> int:
+        import time
+
+        engine, _ = await _with_database(config, migrate=config.run_migrations)
+        try:
+            if await root_exists():
+                print("error: a root user already exists", file=sys.stderr)
+                return 1
+            if await User.exists().where(User.username == args.username):
+                print(f"error: the username {args.username!r} is taken", file=sys.stderr)
+                return 1
+            user = await create_user(args.username, password, role=ROLE_ROOT, display_name="Root User", quota=ROOT_INITIAL_QUOTA)
+            async with Setup._meta.db.transaction():
+                if not await Setup.exists():
+                    await Setup.insert(Setup(version=__version__, initialized_at=int(time.time())))
+                await bump("setup")
+            print(f"created root user {args.username!r} (id {user['id']})")
+            return 0
+        finally:
+            await db.stop(engine)
+
+    return asyncio.run(run())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="newapi", description="Self-hosted LLM gateway compatible with New API.")
+    parser.add_argument("--version", action="version", version=f"newapi {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the gateway (granian, ASGI)")
+    serve.add_argument("--host", help="address to bind (env HOST, default 0.0.0.0)")
+    serve.add_argument("--port", type=int, help="port (env PORT, default 3000)")
+    serve.add_argument("--workers", type=int, help="worker processes (env NEWAPI_WORKERS, default: one per core)")
+    serve.add_argument("--shutdown-timeout", type=int, default=30, help="seconds to let requests finish on shutdown")
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="apply database migrations of the host and its plugins")
+    migrate.set_defaults(func=cmd_migrate)
+
+    plugins = sub.add_parser("plugins", help="list installed plugins and what each provides")
+    plugins.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    plugins.set_defaults(func=cmd_plugins)
+
+    root = sub.add_parser("create-root", help="create the first root (super-admin) user")
+    root.add_argument("--username", default="root")
+    root.add_argument("--password", help="password (else NEWAPI_ROOT_PASSWORD, standard input or a prompt)")
+    root.set_defaults(func=cmd_create_root)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    config = Config.from_env()
+    _setup_logging(config)
+    return args.func(args, config)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

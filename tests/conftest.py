@@ -1,0 +1,129 @@
+"""Shared fixtures: databases (SQLite always, PostgreSQL and Redis when reachable), apps, users.
+
+Fixture plugins live in ``fixture_dists/`` as installed distributions; tests pick the ones they
+want with :func:`fixture_eps`, so each test sees exactly the plugins it names plus the host's
+built-ins.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import os
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import httpx
+from litestar import Litestar
+
+from newapi_host.app import create_app
+from newapi_host.config import Config
+from newapi_host.plugins.manager import installed_entry_points
+
+FIXTURE_DISTS = Path(__file__).parent / "fixture_dists"
+HOST_EPS = installed_entry_points()  # read before the fixture folder joins sys.path
+sys.path.append(str(FIXTURE_DISTS))
+
+PG_DSN = os.environ.get("NEWAPI_TEST_PG_DSN", "postgres://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("NEWAPI_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+ROOT_PASSWORD = "root-password-1"
+
+
+def fixture_eps(*names: str) -> list[md.EntryPoint]:
+    """Entry points of the named fixture plugins, as if their distributions were installed."""
+    eps = [ep for dist in md.distributions(path=[str(FIXTURE_DISTS)]) for ep in dist.entry_points]
+    found = [ep for ep in eps if ep.name in names]
+    assert {ep.name for ep in found} == set(names), f"unknown fixture plugin in {names}"
+    return found
+
+
+def unavailable(what: str, detail: str) -> None:
+    """Skip with a clear message on a machine without the server; fail in CI, where it must exist."""
+    message = f"{what} not reachable ({detail})"
+    if os.environ.get("CI"):
+        pytest.fail(f"{message}; CI must provide it")
+    pytest.skip(f"{message}; set the test DSN/URL env var to run these tests")
+
+
+@asynccontextmanager
+async def fresh_pg_database() -> AsyncIterator[str]:
+    """A new PostgreSQL database, dropped afterwards; its DSN is yielded."""
+    import asyncpg
+
+    try:
+        conn = await asyncpg.connect(PG_DSN, timeout=3)
+    except (OSError, asyncpg.PostgresError) as exc:
+        unavailable("PostgreSQL", f"{PG_DSN}: {exc}")
+    name = f"newapi_test_{uuid.uuid4().hex[:12]}"
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = PG_DSN.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()
+
+
+@pytest.fixture
+async def pg_dsn() -> AsyncIterator[str]:
+    async with fresh_pg_database() as dsn:
+        yield dsn
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def db_config(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Config]:
+    """A Config on each supported database."""
+    if request.param == "sqlite":
+        yield Config(data_dir=tmp_path, session_secret="test-secret", sync_interval=0.1)
+        return
+    async with fresh_pg_database() as dsn:
+        yield Config(data_dir=tmp_path, sql_dsn=dsn, session_secret="test-secret", sync_interval=0.1)
+
+
+@pytest.fixture
+def sqlite_config(tmp_path: Path) -> Config:
+    return Config(data_dir=tmp_path, session_secret="test-secret", sync_interval=0.1)
+
+
+class Client(httpx.AsyncClient):
+    app: Litestar
+
+
+@asynccontextmanager
+async def running(config: Config, *fixture_plugins: str, extra: dict[str, Any] | None = None) -> AsyncIterator[Client]:
+    """An app with the host's built-ins plus the named fixture plugins, lifespan running.
+
+    The app runs on the test's own event loop (Litestar's test client would start a second
+    one in a thread), so tests can also query the database directly.
+    """
+    app = create_app(config, entry_points=[*HOST_EPS, *fixture_eps(*fixture_plugins)], extra_plugins=extra)
+    async with app.lifespan():
+        async with Client(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+            client.app = app
+            yield client
+
+
+async def setup_root(client: Client) -> None:
+    r = await client.post(
+        "/api/setup",
+        json={"username": "root", "password": ROOT_PASSWORD, "confirmPassword": ROOT_PASSWORD},
+    )
+    assert r.json()["success"], r.text
+
+
+async def login(client: Client, username: str, password: str) -> int:
+    """Sign in on this client (session cookie) and send New-Api-User from now on."""
+    r = await client.post("/api/user/login", json={"username": username, "password": password})
+    body = r.json()
+    assert body["success"], body
+    client.headers["New-Api-User"] = str(body["data"]["id"])
+    return body["data"]["id"]
+
+
+async def as_root(client: Client) -> int:
+    await setup_root(client)
+    return await login(client, "root", ROOT_PASSWORD)

@@ -1,0 +1,10 @@
+"""Claims Acme's channel type id: must be rejected, naming both plugins."""
+
+from newapi_host.plugins import hookimpl
+from newapi_host.plugins.contracts import ChannelType
+from newapi_fixture_acme import AcmeAdapter
+
+
+@hookimpl
+def newapi_register_providers(registry):
+    registry.channel_type(ChannelType(id=9001, name="Rival", dialects=("acme.chat",), adapter=AcmeAdapter()))

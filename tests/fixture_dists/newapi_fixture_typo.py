@@ -1,0 +1,8 @@
+"""Misspells a hook name; the host must say so rather than silently ignore it."""
+
+from newapi_host.plugins import hookimpl
+
+
+@hookimpl
+def newapi_register_provider(registry):
+    raise AssertionError("never called")
