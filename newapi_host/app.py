@@ -32,6 +32,7 @@ from newapi_host.config import Config
 from newapi_host.db import engine as db
 from newapi_host.host import Host
 from newapi_host.jobs import JobRunner
+from newapi_host.notify import RedisNotifier
 from newapi_host.options import Options
 from newapi_host.plugins.manager import PluginHost
 from newapi_host.plugins.registry import routes_of
@@ -85,6 +86,11 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         host.watcher.on("setup", lambda: system_api.refresh_setup(host))
         await host.watcher.prime()
         host.watcher.start()
+        if host.config.redis_url:
+            notifier = RedisNotifier(host.config.redis_url, on_message=host.watcher.wake)
+            await notifier.start()
+            host.watcher.publish = notifier.publish
+            host.extras["notifier"] = notifier
         host.jobs = JobRunner(host.registry, host.states, app.state)
         host.jobs.start()
         yield
@@ -92,6 +98,8 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if host.jobs is not None:
             await host.jobs.stop()
         await host.watcher.stop()
+        if "notifier" in host.extras:
+            await host.extras.pop("notifier").stop()
         await db.stop(host.engine)
 
 

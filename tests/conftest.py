@@ -127,3 +127,18 @@ async def login(client: Client, username: str, password: str) -> int:
 async def as_root(client: Client) -> int:
     await setup_root(client)
     return await login(client, "root", ROOT_PASSWORD)
+
+
+@pytest.fixture
+async def redis_url() -> AsyncIterator[str]:
+    """The test Redis (database 15), skipped with a clear message where no server runs."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except (OSError, aioredis.RedisError) as exc:
+        await client.aclose()
+        unavailable("Redis", f"{REDIS_URL}: {exc}")
+    await client.aclose()
+    yield REDIS_URL

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -164,7 +165,7 @@ async def health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         await Setup.count()
     except Exception as exc:
         return Response({"status": "error", "database": f"{type(exc).__name__}"}, status_code=503)
-    return Response({"status": "ok", "database": "ok", "version": __version__}, status_code=200)
+    return Response({"status": "ok", "database": "ok", "version": __version__, "pid": os.getpid()}, status_code=200)
 
 
 ROUTES = [status, get_setup, post_setup, health]

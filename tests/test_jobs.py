@@ -1,0 +1,68 @@
+"""Once-per-cluster background jobs: one lease holder at a time, hand-over after it stops."""
+
+from __future__ import annotations
+
+import asyncio
+
+from newapi_host.app import load_plugins
+from newapi_host.db import engine as db
+from newapi_host.jobs import JobRunner
+from newapi_host.plugins.contracts import BackgroundJob
+from newapi_host.plugins.state import PluginStates
+
+from .conftest import HOST_EPS
+
+
+async def test_only_the_lease_holder_runs_and_another_takes_over(db_config):
+    plugins = load_plugins(db_config, HOST_EPS)
+
+    async def sweep(ctx) -> None:
+        pass
+
+    class Plugin:
+        from newapi_host.plugins import hookimpl
+
+        @hookimpl
+        def newapi_jobs(self):
+            return [BackgroundJob(name="sweep", interval=0.05, run=sweep)]
+
+    assert plugins.add("sweeper", Plugin())
+    engine = db.make_engine(db_config)
+    db.configure(engine)
+    await db.start(engine)
+    await db.migrate()
+    states = PluginStates(plugins.registry)
+    await states.load()
+
+    a, b = JobRunner(plugins.registry, states, None), JobRunner(plugins.registry, states, None)
+    name = "sweeper:sweep"
+    assert await a.acquire(name, 10) is True
+    assert await b.acquire(name, 10) is False  # a holds it
+    assert await a.acquire(name, 10) is True  # renewal by the holder
+
+    # Both runners loop; only the holder's job bodies run.
+    a.start()
+    b.start()
+    await asyncio.sleep(0.4)
+    assert a.runs.get(name, 0) >= 3 and b.runs.get(name, 0) == 0
+    await a.stop()  # releases the lease on the way out
+    await asyncio.sleep(0.3)
+    assert b.runs.get(name, 0) >= 1, "the other worker did not take over"
+    await b.stop()
+    await db.stop(engine)
+
+
+async def test_expired_lease_can_be_taken(db_config):
+    engine = db.make_engine(db_config)
+    db.configure(engine)
+    await db.start(engine)
+    await db.migrate()
+    plugins = load_plugins(db_config, HOST_EPS)
+    states = PluginStates(plugins.registry)
+    a, b = JobRunner(plugins.registry, states, None), JobRunner(plugins.registry, states, None)
+    assert await a.acquire("x:y", 0.05)
+    assert not await b.acquire("x:y", 5)
+    await asyncio.sleep(0.1)  # a crashed and never renewed
+    assert await b.acquire("x:y", 5)
+    assert not await a.acquire("x:y", 5)
+    await db.stop(engine)

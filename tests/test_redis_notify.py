@@ -1,0 +1,35 @@
+"""With Redis configured, a change reaches other workers at once instead of at the next poll."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+
+import pytest
+import redis
+
+from .conftest import as_root, running
+
+pytestmark = pytest.mark.redis
+
+
+async def test_pubsub_wakes_other_workers_before_their_poll(sqlite_config, redis_url):
+    # Poll every 30 s: only the Redis message can make the second worker notice within 1 s.
+    config = dataclasses.replace(sqlite_config, redis_url=redis_url, sync_interval=30)
+    async with running(config, "acme") as first, running(config, "acme") as second:
+        await as_root(first)
+        assert (await second.get("/acme/hello")).status_code == 200
+        started = time.monotonic()
+        await first.put("/api/plugins/acme", json={"enabled": False})
+        while (await second.get("/acme/hello")).status_code != 404:
+            assert time.monotonic() - started < 1, "pub/sub did not wake the other worker"
+            await asyncio.sleep(0.02)
+
+
+async def test_a_wrong_redis_url_fails_start_up_clearly(sqlite_config):
+    config = dataclasses.replace(sqlite_config, redis_url="redis://127.0.0.1:1/0")
+    with pytest.raises(BaseException) as excinfo:
+        async with running(config):
+            pass
+    assert excinfo.group_contains(redis.ConnectionError) or isinstance(excinfo.value, redis.ConnectionError)

@@ -1,0 +1,127 @@
+"""The ``newapi`` command for real: subprocesses, granian workers, a real HTTP port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .conftest import FIXTURE_DISTS
+
+NEWAPI = [sys.executable, "-m", "newapi_host.cli"]
+
+
+def env_for(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWAPI_", "SQL_DSN", "REDIS_CONN"))}
+    env.update(NEWAPI_DATA_DIR=str(data_dir), PYTHONPATH=str(FIXTURE_DISTS), NEWAPI_SYNC_INTERVAL="0.5", **extra)
+    return env
+
+
+def run_cli(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*NEWAPI, *args], env=env, input=stdin, capture_output=True, text=True, timeout=60)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    port = free_port()
+    env = env_for(tmp_path, NEWAPI_LOG_LEVEL="WARNING")
+    proc = subprocess.Popen(
+        [*NEWAPI, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"server did not start:\n{proc.stdout.read() if proc.stdout else ''}")
+        time.sleep(0.2)
+    try:
+        yield base, proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def fresh_get(url: str) -> httpx.Response:
+    """A request on a new connection, so successive calls spread over the workers."""
+    return httpx.get(url, headers={"Connection": "close"}, timeout=5)
+
+
+def test_serve_two_workers_toggle_reaches_all_within_two_seconds_and_shuts_down_gracefully(server):
+    base, proc = server
+    pids = {fresh_get(f"{base}/healthz").json()["pid"] for _ in range(30)}
+    assert len(pids) == 2, f"expected both workers to answer, saw {pids}"
+
+    with httpx.Client(base_url=base, timeout=10) as admin:
+        password = "root-password-1"
+        r = admin.post("/api/setup", json={"username": "root", "password": password, "confirmPassword": password})
+        assert r.json()["success"], r.text
+        r = admin.post("/api/user/login", json={"username": "root", "password": password})
+        admin.headers["New-Api-User"] = str(r.json()["data"]["id"])
+        listed = {p["name"]: p for p in admin.get("/api/plugins").json()["data"]}
+        assert listed["acme"]["enabled"] and "ModuleNotFoundError" in listed["broken"]["load_error"]
+        assert fresh_get(f"{base}/acme/hello").status_code == 200
+
+        assert admin.put("/api/plugins/acme", json={"enabled": False}).json()["success"]
+        switched = time.monotonic()
+    time.sleep(max(0.0, 2.0 - (time.monotonic() - switched)))
+    seen = {(fresh_get(f"{base}/acme/hello").status_code, fresh_get(f"{base}/healthz").json()["pid"]) for _ in range(20)}
+    assert {code for code, _ in seen} == {404}, f"a worker still served the disabled plugin: {seen}"
+
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(20) == 0
+
+
+def test_cli_migrate_plugins_and_create_root(tmp_path: Path):
+    env = env_for(tmp_path)
+    r = run_cli("migrate", env=env)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "newapi.db").exists()
+
+    r = run_cli("plugins", env=env)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "DISTRIBUTION", "STATE", "PROVIDES"]
+    acme = next(line for line in lines if line.startswith("acme "))
+    assert "newapi_plugin_acme 1.2.0" in acme and " on " in acme and "channel types: 9001" in acme
+    assert any(line.startswith("password ") and "login methods: password" in line for line in lines)
+    assert "error: import failed: ModuleNotFoundError" in r.stdout
+    assert "channel type 9001 is claimed by both plugin 'acme' and plugin 'rival'" in r.stdout
+
+    r = run_cli("plugins", "--json", env=env)
+    import json
+
+    rows = {row["name"]: row for row in json.loads(r.stdout)}
+    assert rows["broken"]["state"] == "error" and rows["acme"]["state"] == "on"
+
+    r = run_cli("plugins", env={**env, "NEWAPI_DISABLED_PLUGINS": "acme"})
+    assert any(line.startswith("acme ") and " blocked " in line for line in r.stdout.splitlines())
+
+    r = run_cli("create-root", "--username", "boss", env=env, stdin="short\n")
+    assert r.returncode == 2 and "8 to 72 bytes" in r.stderr
+    r = run_cli("create-root", "--username", "boss", env=env, stdin="long-enough-pass\n")
+    assert r.returncode == 0, r.stderr
+    assert "created root user 'boss'" in r.stdout
+    r = run_cli("create-root", "--username", "boss2", "--password", "another-pass-1", env=env)
+    assert r.returncode == 1 and "a root user already exists" in r.stderr
