@@ -17,6 +17,7 @@ from newapi_host.config import Config
 
 def _setup_logging(config: Config) -> None:
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("piccolo").setLevel(max(logging.WARNING, logging.getLevelName(config.log_level)))
 
 
 async def _with_database(config: Config, migrate: bool, plugins=None):
