@@ -24,8 +24,17 @@ def uv() -> str:
     if not found.exists():
         print(f"dev.py: installing uv {UV_VERSION} into {TOOLS.name}/", flush=True)
         subprocess.check_call(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-             "--target", str(TOOLS), f"uv=={UV_VERSION}"]
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--target",
+                str(TOOLS),
+                f"uv=={UV_VERSION}",
+            ]
         )
     return str(found)
 
@@ -44,7 +53,7 @@ def main(argv: list[str]) -> int:
         print(__doc__.strip())
         print("\nusage: python3 dev.py serve [newapi serve options] | test [pytest options] | sync")
         return 2
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py itself may run on an older python
         print("dev.py: Python 3.11 or newer is needed", file=sys.stderr)
         return 2
     sync()

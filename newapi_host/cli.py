@@ -110,7 +110,13 @@ def cmd_plugins(args: argparse.Namespace, config: Config) -> int:
         )
         if provides.get("priced_models"):
             summary += ("; " if summary else "") + f"prices for {len(provides['priced_models'])} models"
-        state = "blocked" if info.blocked else "error" if info.load_error else ("on" if plugins.registry.is_enabled(info.name) else "off")
+        state = (
+            "blocked"
+            if info.blocked
+            else "error"
+            if info.load_error
+            else ("on" if plugins.registry.is_enabled(info.name) else "off")
+        )
         rows.append(
             {
                 "name": info.name,
@@ -134,11 +140,10 @@ def cmd_plugins(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_create_root(args: argparse.Namespace, config: Config) -> int:
-    from newapi_host.api.system import ROOT_INITIAL_QUOTA
+    from newapi_host.api.system import ROOT_INITIAL_QUOTA, mark_setup_done
     from newapi_host.auth.users import create_user, root_exists
     from newapi_host.db import engine as db
-    from newapi_host.db.tables import ROLE_ROOT, Setup, User
-    from newapi_host.sync import bump
+    from newapi_host.db.tables import ROLE_ROOT, User
 
     password = args.password or os.environ.get("NEWAPI_ROOT_PASSWORD")
     if not password:
@@ -154,8 +159,6 @@ def cmd_create_root(args: argparse.Namespace, config: Config) -> int:
         return 2
 
     async def run() -> int:
-        import time
-
         engine, _ = await _with_database(config, migrate=config.run_migrations)
         try:
             if await root_exists():
@@ -164,11 +167,10 @@ def cmd_create_root(args: argparse.Namespace, config: Config) -> int:
             if await User.exists().where(User.username == args.username):
                 print(f"error: the username {args.username!r} is taken", file=sys.stderr)
                 return 1
-            user = await create_user(args.username, password, role=ROLE_ROOT, display_name="Root User", quota=ROOT_INITIAL_QUOTA)
-            async with Setup._meta.db.transaction():
-                if not await Setup.exists():
-                    await Setup.insert(Setup(version=__version__, initialized_at=int(time.time())))
-                await bump("setup")
+            user = await create_user(
+                args.username, password, role=ROLE_ROOT, display_name="Root User", quota=ROOT_INITIAL_QUOTA
+            )
+            await mark_setup_done()
             print(f"created root user {args.username!r} (id {user['id']})")
             return 0
         finally:

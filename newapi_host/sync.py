@@ -14,8 +14,6 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from piccolo.query.methods.insert import Insert  # noqa: F401  (re-exported type for readers)
-
 from newapi_host.db.tables import Revision
 
 log = logging.getLogger(__name__)
@@ -24,14 +22,21 @@ Listener = Callable[[], Awaitable[None]]
 
 TOPICS = ("options", "plugins", "setup", "users", "tokens", "channels")
 
+
 async def ensure_topics(topics: tuple[str, ...] = TOPICS) -> None:
     await Revision.insert(*[Revision(topic=t, version=0) for t in topics]).on_conflict(action="DO NOTHING")
 
+
 async def bump(topic: str) -> None:
     """Announce a change to ``topic``; call inside the transaction that makes the change."""
-    updated = await Revision.update({Revision.version: Revision.version + 1}).where(Revision.topic == topic).returning(Revision.topic)
+    updated = (
+        await Revision.update({Revision.version: Revision.version + 1})
+        .where(Revision.topic == topic)
+        .returning(Revision.topic)
+    )
     if not updated:
         await Revision.insert(Revision(topic=topic, version=1)).on_conflict(action="DO NOTHING")
+
 
 class RevisionWatcher:
     """Polls ``revisions`` and calls each topic's listeners when its counter changes."""

@@ -16,8 +16,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 import httpx
+import pytest
 from litestar import Litestar
 
 from newapi_host.app import create_app
@@ -101,10 +101,10 @@ async def running(config: Config, *fixture_plugins: str, extra: dict[str, Any] |
     one in a thread), so tests can also query the database directly.
     """
     app = create_app(config, entry_points=[*HOST_EPS, *fixture_eps(*fixture_plugins)], extra_plugins=extra)
-    async with app.lifespan():
-        async with Client(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
-            client.app = app
-            yield client
+    transport = httpx.ASGITransport(app=app)
+    async with app.lifespan(), Client(transport=transport, base_url="http://testserver") as client:
+        client.app = app
+        yield client
 
 
 async def setup_root(client: Client) -> None:

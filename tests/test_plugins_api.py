@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import newapi_fixture_acme
+
 from newapi_host.auth.users import create_user
 from newapi_host.db.tables import PluginState
 
@@ -47,7 +48,9 @@ async def test_toggle_removes_routes_channel_types_and_methods_without_restart(d
         assert r.json()["success"] and r.json()["data"]["enabled"] is False
         assert (await client.get("/acme/hello")).status_code == 404
         assert registry.channel_type(9001) is None and registry.dialect("acme.chat") is None
-        assert await PluginState.select(PluginState.enabled).where(PluginState.name == "acme").first() == {"enabled": False}
+        assert await PluginState.select(PluginState.enabled).where(PluginState.name == "acme").first() == {
+            "enabled": False
+        }
 
         await client.put("/api/plugins/wallet", json={"enabled": False})
         status = (await client.get("/api/status")).json()["data"]
@@ -92,7 +95,9 @@ async def test_toggle_bad_requests(sqlite_config):
             assert "enabled" in r.json()["message"]
         r = await client.put("/api/plugins/acme", content=b"{oops")
         assert r.json()["success"] is False
-        assert (await client.put("/api/plugins/nope", json={"enabled": True})).json()["message"] == "no plugin named 'nope' is installed"
+        assert (await client.put("/api/plugins/nope", json={"enabled": True})).json()[
+            "message"
+        ] == "no plugin named 'nope' is installed"
         r = await client.put("/api/plugins/broken", json={"enabled": True})
         assert r.json()["success"] is False and "failed to load" in r.json()["message"]
         assert client.app.state.host.registry.is_enabled("acme")
@@ -127,7 +132,9 @@ async def test_settings_are_validated_by_the_plugin_model_and_take_effect(db_con
         assert list(r.json()["data"]["errors"]) == ["max_items"]
         assert (await client.get("/acme/hello")).json()["greeting"] == "hello"  # nothing half-written
 
-        r = await client.put("/api/plugins/acme/settings", json={"greeting": "bonjour", "max_items": 5, "api_secret": "s3cret"})
+        r = await client.put(
+            "/api/plugins/acme/settings", json={"greeting": "bonjour", "max_items": 5, "api_secret": "s3cret"}
+        )
         assert r.json()["success"], r.json()
         assert r.json()["data"]["settings"]["api_secret"] == "**********"
         assert (await client.get("/acme/hello")).json() == {"greeting": "bonjour", "max_items": 5}
@@ -140,7 +147,9 @@ async def test_settings_are_validated_by_the_plugin_model_and_take_effect(db_con
         for bad in ([1, 2], "text"):
             r = await client.put("/api/plugins/acme/settings", json=bad)
             assert r.json() == {"success": False, "message": "request body must be a JSON object of settings"}
-        assert (await client.get("/api/plugins/password/settings")).json()["message"] == "plugin 'password' has no settings"
+        assert (await client.get("/api/plugins/password/settings")).json()[
+            "message"
+        ] == "plugin 'password' has no settings"
 
 
 async def test_invalid_stored_settings_fall_back_to_defaults_and_are_reported(sqlite_config):
@@ -170,7 +179,11 @@ async def test_role_matrix_for_plugin_routes(sqlite_config):
             r = await client.request(method, path, json=body)
             assert r.status_code == 401, (method, path)
             assert r.json()["success"] is False
-        for username, password, role in (("alice", "alice-pass-1", 1), ("adam", "adam-pass-1", 10), ("root", ROOT_PASSWORD, 100)):
+        for username, password, role in (
+            ("alice", "alice-pass-1", 1),
+            ("adam", "adam-pass-1", 10),
+            ("root", ROOT_PASSWORD, 100),
+        ):
             await login(client, username, password)
             for method, path, body, needed in routes:
                 r = await client.request(method, path, json=body)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from litestar import get, post
+from newapi_fixture_acme import CHANNEL_TYPE, CONVERTER, DIALECT, AcmeAdapter
 
 from newapi_host.plugins.contracts import (
     ChannelType,
@@ -21,7 +22,6 @@ from newapi_host.plugins.registry import (
     route_key,
     routes_of,
 )
-from newapi_fixture_acme import CHANNEL_TYPE, CONVERTER, DIALECT, AcmeAdapter
 
 
 def contributions(name: str, **adds):
@@ -65,7 +65,9 @@ def test_route_conflicts_between_plugins_and_with_the_host():
 
     second = contributions("mj2")
     second.route_handlers.append(b)
-    with pytest.raises(ConflictError, match=r"route GET /mj/task/\{\}/fetch is claimed by both plugin 'mj' and plugin 'mj2'"):
+    with pytest.raises(
+        ConflictError, match=r"route GET /mj/task/\{\}/fetch is claimed by both plugin 'mj' and plugin 'mj2'"
+    ):
         reg.add(second)
 
     @get("/api/status")
@@ -140,8 +142,15 @@ def test_malformed_contributions_are_rejected_with_the_plugin_named():
 
 def test_lookups_only_answer_for_enabled_plugins():
     reg = Registry()
-    reg.add(contributions("acme", channel_type=[CHANNEL_TYPE], dialect=[DIALECT], converter=[CONVERTER],
-                          pricing=[PricingDefaults(model_ratio={"acme-1": 0.5})]))
+    reg.add(
+        contributions(
+            "acme",
+            channel_type=[CHANNEL_TYPE],
+            dialect=[DIALECT],
+            converter=[CONVERTER],
+            pricing=[PricingDefaults(model_ratio={"acme-1": 0.5})],
+        )
+    )
     assert reg.channel_type(9001) is CHANNEL_TYPE
     reg.set_enabled("acme", False)
     assert reg.channel_type(9001) is None
@@ -163,8 +172,13 @@ def test_route_keys_normalise_parameters_and_slashes():
 
 
 def test_provides_summary_lists_every_kind():
-    c = contributions("acme", channel_type=[CHANNEL_TYPE], dialect=[DIALECT], converter=[CONVERTER],
-                      pricing=[PricingDefaults(model_ratio={"acme-1": 0.5})])
+    c = contributions(
+        "acme",
+        channel_type=[CHANNEL_TYPE],
+        dialect=[DIALECT],
+        converter=[CONVERTER],
+        pricing=[PricingDefaults(model_ratio={"acme-1": 0.5})],
+    )
     summary = c.provides()
     assert summary["channel_types"] == [{"id": 9001, "name": "Acme"}]
     assert summary["dialects"] == ["acme.chat"]

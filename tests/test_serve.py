@@ -41,7 +41,10 @@ def server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     env = env_for(tmp_path, NEWAPI_LOG_LEVEL="WARNING")
     proc = subprocess.Popen(
         [*NEWAPI, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -86,7 +89,9 @@ def test_serve_two_workers_toggle_reaches_all_within_two_seconds_and_shuts_down_
         assert admin.put("/api/plugins/acme", json={"enabled": False}).json()["success"]
         switched = time.monotonic()
     time.sleep(max(0.0, 2.0 - (time.monotonic() - switched)))
-    seen = {(fresh_get(f"{base}/acme/hello").status_code, fresh_get(f"{base}/healthz").json()["pid"]) for _ in range(20)}
+    seen = {
+        (fresh_get(f"{base}/acme/hello").status_code, fresh_get(f"{base}/healthz").json()["pid"]) for _ in range(20)
+    }
     assert {code for code, _ in seen} == {404}, f"a worker still served the disabled plugin: {seen}"
 
     proc.send_signal(signal.SIGTERM)

@@ -19,7 +19,12 @@ async def test_setup_creates_root_once(db_config):
 
         r = await client.post(
             "/api/setup",
-            json={"username": "root", "password": ROOT_PASSWORD, "confirmPassword": ROOT_PASSWORD, "SelfUseModeEnabled": True},
+            json={
+                "username": "root",
+                "password": ROOT_PASSWORD,
+                "confirmPassword": ROOT_PASSWORD,
+                "SelfUseModeEnabled": True,
+            },
         )
         assert r.status_code == 200
         assert r.json() == {"success": True, "message": "System initialized successfully"}
@@ -35,7 +40,9 @@ async def test_setup_creates_root_once(db_config):
         status = (await client.get("/api/status")).json()["data"]
         assert status["setup"] is True and status["self_use_mode_enabled"] is True
 
-        again = await client.post("/api/setup", json={"username": "x", "password": "12345678", "confirmPassword": "12345678"})
+        again = await client.post(
+            "/api/setup", json={"username": "x", "password": "12345678", "confirmPassword": "12345678"}
+        )
         assert again.json() == {"success": False, "message": "The system has already been initialized"}
         assert await User.count() == 1
 
@@ -43,7 +50,10 @@ async def test_setup_creates_root_once(db_config):
 async def test_setup_rejects_bad_input_without_writing(sqlite_config):
     async with running(sqlite_config) as client:
         cases = [
-            ({"username": "averyveryverylongname", "password": "12345678", "confirmPassword": "12345678"}, "at most 12"),
+            (
+                {"username": "averyveryverylongname", "password": "12345678", "confirmPassword": "12345678"},
+                "at most 12",
+            ),
             ({"username": "root", "password": "12345678", "confirmPassword": "87654321"}, "do not match"),
             ({"username": "root", "password": "short", "confirmPassword": "short"}, "at least 8"),
             ({"username": "", "password": "12345678", "confirmPassword": "12345678"}, "must not be empty"),
@@ -65,9 +75,21 @@ async def test_status_has_new_api_fields(sqlite_config):
         body = (await client.get("/api/status")).json()
         assert body["success"] is True and body["message"] == ""
         data = body["data"]
-        for key in ("version", "start_time", "system_name", "quota_per_unit", "display_in_currency",
-                    "quota_display_type", "setup", "server_address", "github_oauth", "oidc_enabled",
-                    "password_login_enabled", "register_enabled", "chats"):
+        for key in (
+            "version",
+            "start_time",
+            "system_name",
+            "quota_per_unit",
+            "display_in_currency",
+            "quota_display_type",
+            "setup",
+            "server_address",
+            "github_oauth",
+            "oidc_enabled",
+            "password_login_enabled",
+            "register_enabled",
+            "chats",
+        ):
             assert key in data, key
         assert data["system_name"] == "New API"
         assert data["quota_per_unit"] == 500000
@@ -86,9 +108,15 @@ async def test_login_logout_and_access_token(db_config):
         await setup_root(client)
         bad = await client.post("/api/user/login", json={"username": "root", "password": "wrong-password"})
         assert bad.json() == {"success": False, "message": "Username or password is incorrect, or user has been banned"}
-        assert (await client.post("/api/user/login", json={"username": "", "password": ""})).json()["message"] == "Invalid parameters"
+        assert (await client.post("/api/user/login", json={"username": "", "password": ""})).json()[
+            "message"
+        ] == "Invalid parameters"
         assert (await client.post("/api/user/login", content=b"[1,2]")).json()["message"] == "Invalid parameters"
 
+        r = await client.post("/api/user/login", json={"username": "root", "password": ROOT_PASSWORD})
+        cookie = r.headers["set-cookie"].lower()
+        assert cookie.startswith("session=") and "httponly" in cookie and "samesite=strict" in cookie
+        assert "secure" not in cookie.replace("samesite", "")  # SESSION_COOKIE_SECURE is off here
         user_id = await login(client, "root", ROOT_PASSWORD)
         r = await client.get("/api/user/token")
         token = r.json()["data"]
@@ -157,3 +185,15 @@ async def _setup_and_make_admin(client) -> tuple[str, str]:
     await setup_root(client)
     await create_user("admin", "admin-pass-1", role=10)
     return "admin", "admin-pass-1"
+
+
+async def test_concurrent_setup_creates_a_single_root(sqlite_config):
+    import asyncio
+
+    async with running(sqlite_config) as client:
+        bodies = [
+            {"username": f"root{i}", "password": ROOT_PASSWORD, "confirmPassword": ROOT_PASSWORD} for i in range(5)
+        ]
+        results = await asyncio.gather(*(client.post("/api/setup", json=b) for b in bodies))
+        assert sum(r.json()["success"] for r in results) == 1
+        assert await User.count().where(User.role == 100) == 1

@@ -56,7 +56,9 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
         message = f"Invalid URL ({request.method} {request.url.path})"
     extra = getattr(exc, "extra", None)
     if exc.status_code == 400 and isinstance(extra, list) and extra:
-        message = "; ".join(f"{e.get('key') or 'body'}: {e.get('message')}" for e in extra if isinstance(e, dict)) or message
+        message = (
+            "; ".join(f"{e.get('key') or 'body'}: {e.get('message')}" for e in extra if isinstance(e, dict)) or message
+        )
     return _respond(request, exc.status_code, message)
 
 

@@ -66,9 +66,9 @@ async def toggle_plugin(request: Request[Any, Any, Any], name: FromPath[str]) ->
     try:
         body = json.loads(await request.body() or b"null")
     except ValueError:
-        return fail("request body must be JSON like {\"enabled\": true}")
+        return fail('request body must be JSON like {"enabled": true}')
     if not isinstance(body, dict) or not isinstance(body.get("enabled"), bool):
-        return fail("request body must be JSON like {\"enabled\": true}")
+        return fail('request body must be JSON like {"enabled": true}')
     await host.states.set_enabled(name, body["enabled"])
     await host.watcher.changed("plugins")
     return ok(describe(host, info))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from typing import Any
@@ -19,6 +20,14 @@ from newapi_host.sync import bump
 from .envelope import fail, ok
 
 ROOT_INITIAL_QUOTA = 100_000_000  # what New API gives the root account at setup
+
+
+async def mark_setup_done() -> None:
+    """Record that first-run setup happened (once) and tell the other workers."""
+    async with Setup._meta.db.transaction():
+        if not await Setup.exists():
+            await Setup.insert(Setup(version=__version__, initialized_at=int(time.time())))
+        await bump("setup")
 
 
 async def refresh_setup(host: Host) -> None:
@@ -51,7 +60,9 @@ def _login_flags(host: Host) -> dict[str, Any]:
         "wechat_login": "wechat" in ids,
         "wechat_qrcode": o.get("WeChatAccountQRCodeImageURL"),
         "password_login_enabled": "password" in ids and o.get_bool("PasswordLoginEnabled"),
-        "login_methods": [{"id": m.id, "name": m.name, "kind": m.kind, "icon": m.icon} for m in host.registry.login_methods()],
+        "login_methods": [
+            {"id": m.id, "name": m.name, "kind": m.kind, "icon": m.icon} for m in host.registry.login_methods()
+        ],
     }
 
 
@@ -118,8 +129,16 @@ class SetupRequest(BaseModel):
     DemoSiteEnabled: bool = False  # noqa: N815
 
 
+_setup_lock = asyncio.Lock()
+
+
 @post("/api/setup", status_code=200)
 async def post_setup(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    async with _setup_lock:
+        return await _post_setup(request)
+
+
+async def _post_setup(request: Request[Any, Any, Any]) -> dict[str, Any]:
     host = host_of(request.app.state)
     await refresh_setup(host)
     if host.setup_done:
@@ -149,10 +168,7 @@ async def post_setup(request: Request[Any, Any, Any]) -> dict[str, Any]:
             "DemoSiteEnabled": "true" if body.DemoSiteEnabled else "false",
         }
     )
-    async with Setup._meta.db.transaction():
-        if not await Setup.exists():
-            await Setup.insert(Setup(version=__version__, initialized_at=int(time.time())))
-        await bump("setup")
+    await mark_setup_done()
     host.setup_done = True
     await host.watcher.changed("setup")
     return ok(message="System initialized successfully")

@@ -42,9 +42,11 @@ async def login(request: Request[Any, Any, Any]) -> dict[str, Any]:
         )
     except LoginFailed as exc:
         return fail(str(exc))
-    user = await User.select(User.id, User.username, User.display_name, User.role, User.status, User.group).where(
-        User.id == identity.user_id
-    ).first()
+    user = (
+        await User.select(User.id, User.username, User.display_name, User.role, User.status, User.group)
+        .where(User.id == identity.user_id)
+        .first()
+    )
     if user is None:
         return fail("Username or password is incorrect, or user has been banned")
     await User.update({User.last_login_at: int(time.time())}).where(User.id == user["id"])

@@ -177,7 +177,9 @@ class PluginHost:
             try:
                 model()
             except Exception as exc:
-                raise ContributionError(f"settings model {model.__name__} needs a default for every field: {exc}") from None
+                raise ContributionError(
+                    f"settings model {model.__name__} needs a default for every field: {exc}"
+                ) from None
             c.settings_model = model
         for handlers in self._call("newapi_routes", name):
             c.route_handlers.extend(handlers or ())

@@ -129,18 +129,23 @@ class Registrar:
 
     def _check(self, obj: Any, cls: type, what: str) -> None:
         if not isinstance(obj, cls):
-            raise ContributionError(f"plugin '{self.plugin}' passed {type(obj).__name__} as a {what}; expected {cls.__name__}")
+            raise ContributionError(
+                f"plugin '{self.plugin}' passed {type(obj).__name__} as a {what}; expected {cls.__name__}"
+            )
 
     def channel_type(self, channel_type: ChannelType) -> None:
         self._check(channel_type, ChannelType, "channel type")
         if not isinstance(channel_type.adapter, ChannelAdapter):
             raise ContributionError(
-                f"plugin '{self.plugin}': channel type {channel_type.id} has an adapter without build_request/classify_error"
+                f"plugin '{self.plugin}': channel type {channel_type.id} has an adapter "
+                "without build_request/classify_error"
             )
         if channel_type.settings_model is not None and not (
             isinstance(channel_type.settings_model, type) and issubclass(channel_type.settings_model, BaseModel)
         ):
-            raise ContributionError(f"plugin '{self.plugin}': channel type {channel_type.id} settings_model must be a pydantic model")
+            raise ContributionError(
+                f"plugin '{self.plugin}': channel type {channel_type.id} settings_model must be a pydantic model"
+            )
         self.contributions.channel_types.append(channel_type)
 
     def dialect(self, dialect: Dialect) -> None:
@@ -150,7 +155,9 @@ class Registrar:
     def converter(self, converter: Converter) -> None:
         self._check(converter, Converter, "converter")
         if converter.source == converter.target:
-            raise ContributionError(f"plugin '{self.plugin}': a converter from {converter.source} to itself is not needed")
+            raise ContributionError(
+                f"plugin '{self.plugin}': a converter from {converter.source} to itself is not needed"
+            )
         self.contributions.converters.append(converter)
 
     def pricing(self, pricing: PricingDefaults) -> None:
@@ -168,7 +175,9 @@ class Registrar:
     def login_method(self, method: LoginMethod) -> None:
         self._check(method, LoginMethod, "login method")
         if method.kind == "redirect" and method.start is None:
-            raise ContributionError(f"plugin '{self.plugin}': redirect login method '{method.id}' needs a start callable")
+            raise ContributionError(
+                f"plugin '{self.plugin}': redirect login method '{method.id}' needs a start callable"
+            )
         self.contributions.login_methods.append(method)
 
 

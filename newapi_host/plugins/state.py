@@ -84,7 +84,9 @@ class PluginStates:
             except ValidationError as exc:
                 self._settings[name] = model()
                 self.settings_errors[name] = str(SettingsInvalid(validation_errors(exc)))
-                log.warning("stored settings of plugin %s are invalid, using defaults: %s", name, self.settings_errors[name])
+                log.warning(
+                    "stored settings of plugin %s are invalid, using defaults: %s", name, self.settings_errors[name]
+                )
 
     def settings(self, name: str) -> BaseModel | None:
         """The plugin's current validated settings (defaults until an admin saves some)."""

@@ -1,8 +1,9 @@
 """Claims Acme's channel type id: must be rejected, naming both plugins."""
 
+from newapi_fixture_acme import AcmeAdapter
+
 from newapi_host.plugins import hookimpl
 from newapi_host.plugins.contracts import ChannelType
-from newapi_fixture_acme import AcmeAdapter
 
 
 @hookimpl

@@ -33,12 +33,16 @@ async def complete(ctx, params):
 
 @hookimpl
 def newapi_register_payments(registry):
-    registry.payment_method(PaymentMethod(id="fakepay", name="Fake Pay", create_order=create_order, verify_notice=verify_notice))
+    registry.payment_method(
+        PaymentMethod(id="fakepay", name="Fake Pay", create_order=create_order, verify_notice=verify_notice)
+    )
 
 
 @hookimpl
 def newapi_register_logins(registry):
-    registry.login_method(LoginMethod(id="fakeoauth", name="Fake OAuth", kind="redirect", start=start, complete=complete))
+    registry.login_method(
+        LoginMethod(id="fakeoauth", name="Fake OAuth", kind="redirect", start=start, complete=complete)
+    )
 
 
 @hookimpl

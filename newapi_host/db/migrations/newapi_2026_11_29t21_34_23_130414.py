@@ -15,21 +15,13 @@ DESCRIPTION = "core tables"
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="newapi", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="newapi", description=DESCRIPTION)
 
-    manager.add_table(
-        class_name="Task", tablename="tasks", schema=None, columns=None
-    )
+    manager.add_table(class_name="Task", tablename="tasks", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="Setup", tablename="setups", schema=None, columns=None
-    )
+    manager.add_table(class_name="Setup", tablename="setups", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="Log", tablename="logs", schema=None, columns=None
-    )
+    manager.add_table(class_name="Log", tablename="logs", schema=None, columns=None)
 
     manager.add_table(
         class_name="PluginState",
@@ -38,33 +30,19 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="Ability", tablename="abilities", schema=None, columns=None
-    )
+    manager.add_table(class_name="Ability", tablename="abilities", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="Token", tablename="tokens", schema=None, columns=None
-    )
+    manager.add_table(class_name="Token", tablename="tokens", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="Channel", tablename="channels", schema=None, columns=None
-    )
+    manager.add_table(class_name="Channel", tablename="channels", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="TopUp", tablename="top_ups", schema=None, columns=None
-    )
+    manager.add_table(class_name="TopUp", tablename="top_ups", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="QuotaData", tablename="quota_data", schema=None, columns=None
-    )
+    manager.add_table(class_name="QuotaData", tablename="quota_data", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="JobLease", tablename="job_leases", schema=None, columns=None
-    )
+    manager.add_table(class_name="JobLease", tablename="job_leases", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="Option", tablename="options", schema=None, columns=None
-    )
+    manager.add_table(class_name="Option", tablename="options", schema=None, columns=None)
 
     manager.add_table(
         class_name="Redemption",
@@ -73,13 +51,9 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="Revision", tablename="revisions", schema=None, columns=None
-    )
+    manager.add_table(class_name="Revision", tablename="revisions", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="User", tablename="users", schema=None, columns=None
-    )
+    manager.add_table(class_name="User", tablename="users", schema=None, columns=None)
 
     manager.add_column(
         table_class_name="Task",

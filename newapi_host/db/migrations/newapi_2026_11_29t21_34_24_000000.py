@@ -12,14 +12,20 @@ VERSION = "1.38.0"
 DESCRIPTION = "composite indexes"
 
 INDEXES = (
-    ("abilities_group_model_channel", 'CREATE UNIQUE INDEX IF NOT EXISTS abilities_group_model_channel ON abilities ("group", "model", "channel_id")'),
+    (
+        "abilities_group_model_channel",
+        'CREATE UNIQUE INDEX IF NOT EXISTS abilities_group_model_channel ON abilities ("group", "model", "channel_id")',
+    ),
     ("idx_logs_created_at_id", 'CREATE INDEX IF NOT EXISTS idx_logs_created_at_id ON logs ("created_at", "id")'),
     ("idx_logs_user_id_id", 'CREATE INDEX IF NOT EXISTS idx_logs_user_id_id ON logs ("user_id", "id")'),
     ("idx_logs_created_at_type", 'CREATE INDEX IF NOT EXISTS idx_logs_created_at_type ON logs ("created_at", "type")'),
-    ("idx_logs_model_username", 'CREATE INDEX IF NOT EXISTS idx_logs_model_username ON logs ("model_name", "username")'),
+    (
+        "idx_logs_model_username",
+        'CREATE INDEX IF NOT EXISTS idx_logs_model_username ON logs ("model_name", "username")',
+    ),
     (
         "idx_quota_data_bucket",
-        'CREATE UNIQUE INDEX IF NOT EXISTS idx_quota_data_bucket ON quota_data '
+        "CREATE UNIQUE INDEX IF NOT EXISTS idx_quota_data_bucket ON quota_data "
         '("user_id", "model_name", "created_at", "use_group", "token_id", "channel_id", "node_name")',
     ),
 )
