@@ -7,6 +7,7 @@ are 401/403; unknown routes 404; a crash is a 500 with a request-safe message, n
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -30,6 +31,15 @@ def fail(message: str, data: Any = None) -> dict[str, Any]:
     if data is not None:
         body["data"] = data
     return body
+
+
+async def json_object(request: Request[Any, Any, Any]) -> dict[str, Any] | None:
+    """The request body as a JSON object, or None when it is not one (bad JSON, a list, empty)."""
+    try:
+        body = json.loads(await request.body() or b"null")
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
 
 
 def _envelope(status: int, message: str) -> Response[Any]:

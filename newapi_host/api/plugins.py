@@ -6,7 +6,6 @@ and login secrets.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from litestar import Request, get, put
@@ -17,7 +16,7 @@ from newapi_host.host import Host, host_of
 from newapi_host.plugins.manager import PluginInfo
 from newapi_host.plugins.state import SettingsInvalid, public_settings
 
-from .envelope import fail, ok
+from .envelope import fail, json_object, ok
 
 
 def describe(host: Host, info: PluginInfo) -> dict[str, Any]:
@@ -63,11 +62,8 @@ async def toggle_plugin(request: Request[Any, Any, Any], name: FromPath[str]) ->
     info, error = _find(host, name)
     if info is None:
         return fail(error)
-    try:
-        body = json.loads(await request.body() or b"null")
-    except ValueError:
-        return fail('request body must be JSON like {"enabled": true}')
-    if not isinstance(body, dict) or not isinstance(body.get("enabled"), bool):
+    body = await json_object(request)
+    if body is None or not isinstance(body.get("enabled"), bool):
         return fail('request body must be JSON like {"enabled": true}')
     await host.states.set_enabled(name, body["enabled"])
     await host.watcher.changed("plugins")
@@ -92,11 +88,8 @@ async def put_settings(request: Request[Any, Any, Any], name: FromPath[str]) -> 
     info, error = _find(host, name)
     if info is None:
         return fail(error)
-    try:
-        body = json.loads(await request.body() or b"null")
-    except ValueError:
-        return fail("request body must be a JSON object of settings")
-    if not isinstance(body, dict):
+    body = await json_object(request)
+    if body is None:
         return fail("request body must be a JSON object of settings")
     try:
         settings = await host.states.set_settings(name, body)

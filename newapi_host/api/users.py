@@ -5,7 +5,6 @@ The rest of the user API (registration, self-service, admin management) is built
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -18,7 +17,7 @@ from newapi_host.db.tables import User
 from newapi_host.host import host_of
 from newapi_host.plugins.contracts import LoginContext, LoginFailed
 
-from .envelope import fail, ok
+from .envelope import fail, json_object, ok
 
 MSG_PASSWORD_LOGIN_OFF = "Password login has been disabled by administrator"
 
@@ -29,11 +28,8 @@ async def login(request: Request[Any, Any, Any]) -> dict[str, Any]:
     method = host.registry.login_method("password")
     if method is None or not host.options.get_bool("PasswordLoginEnabled"):
         return fail(MSG_PASSWORD_LOGIN_OFF)
-    try:
-        body = json.loads(await request.body() or b"{}")
-    except ValueError:
-        return fail("Invalid parameters")
-    if not isinstance(body, dict):
+    body = await json_object(request)
+    if body is None:
         return fail("Invalid parameters")
     fields = {k: v for k, v in body.items() if isinstance(v, str)}
     try:
