@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from newapi_host.db.engine import write_transaction
 from newapi_host.db.tables import Option
 from newapi_host.sync import bump
 
@@ -102,7 +103,7 @@ class Options:
 
     async def set_many(self, values: dict[str, str]) -> None:
         """Write options and bump the revision in one transaction, then apply locally."""
-        async with Option._meta.db.transaction():
+        async with write_transaction():
             for key, value in values.items():
                 await Option.insert(Option(key=key, value=value)).on_conflict(
                     target=Option.key, action="DO UPDATE", values=[Option.value]

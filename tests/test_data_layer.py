@@ -232,7 +232,7 @@ async def test_quota_updates_are_atomic_sql_expressions(migrated):
     await token.save()
 
     async def charge(n: int) -> None:
-        async with Token._meta.db.transaction():
+        async with db.write_transaction():
             await User.update({User.quota: User.quota - n, User.used_quota: User.used_quota + n}).where(
                 User.id == user.id
             )

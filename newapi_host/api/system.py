@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from newapi_host import __version__
 from newapi_host.auth.users import create_user, root_exists
-from newapi_host.db.engine import database_label
+from newapi_host.db.engine import database_label, write_transaction
 from newapi_host.db.tables import ROLE_ROOT, Setup, User
 from newapi_host.host import Host, host_of
 from newapi_host.sync import bump
@@ -24,7 +24,7 @@ ROOT_INITIAL_QUOTA = 100_000_000  # what New API gives the root account at setup
 
 async def mark_setup_done() -> None:
     """Record that first-run setup happened (once) and tell the other workers."""
-    async with Setup._meta.db.transaction():
+    async with write_transaction():
         if not await Setup.exists():
             await Setup.insert(Setup(version=__version__, initialized_at=int(time.time())))
         await bump("setup")

@@ -94,8 +94,34 @@ async def migrate() -> str:
     return report
 
 
+def write_transaction(engine: Engine | None = None):
+    """A transaction for work that writes: ``BEGIN IMMEDIATE`` on SQLite.
+
+    A deferred SQLite transaction that reads first and writes later fails at once with
+    "database is locked" if another connection wrote in between (no busy wait is possible
+    there); taking the write lock up front makes it wait its turn instead.
+    """
+    from piccolo.engine.sqlite import TransactionType
+
+    from newapi_host.db import piccolo_conf
+
+    engine = engine or piccolo_conf.DB
+    if isinstance(engine, SQLiteEngine):
+        return engine.transaction(transaction_type=TransactionType.immediate)
+    return engine.transaction()
+
+
 def database_label(engine: Engine) -> str:
     return "postgres" if isinstance(engine, PostgresEngine) else "sqlite"
 
 
-__all__ = ["MigrationError", "configure", "database_label", "make_engine", "migrate", "start", "stop"]
+__all__ = [
+    "MigrationError",
+    "configure",
+    "database_label",
+    "make_engine",
+    "migrate",
+    "start",
+    "stop",
+    "write_transaction",
+]

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, SecretBytes, SecretStr, ValidationError
 
+from newapi_host.db.engine import write_transaction
 from newapi_host.db.tables import PluginState
 from newapi_host.sync import bump
 
@@ -101,7 +102,7 @@ class PluginStates:
         """Upsert only the given columns, and bump the revision, in one transaction."""
         values["updated_at"] = int(time.time())
         columns = [getattr(PluginState, k) for k in values]
-        async with PluginState._meta.db.transaction():
+        async with write_transaction():
             await PluginState.insert(PluginState(name=name, **values)).on_conflict(
                 target=PluginState.name, action="DO UPDATE", values=columns
             )
