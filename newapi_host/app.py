@@ -37,11 +37,19 @@ from newapi_host.options import Options
 from newapi_host.plugins.manager import PluginHost
 from newapi_host.plugins.registry import routes_of
 from newapi_host.plugins.state import PluginStates
+from newapi_host.relay.channels import ChannelIndex
+from newapi_host.relay.client import UpstreamClient
+from newapi_host.relay.keys import KeyCache
+from newapi_host.relay.ledger import Ledger
+from newapi_host.relay.pipeline import Relay
+from newapi_host.relay.pricing import PriceBook
+from newapi_host.relay.request_id import RequestIdMiddleware
+from newapi_host.relay.routes import MODEL_ROUTES, dialect_handlers
 from newapi_host.sync import RevisionWatcher, ensure_topics
 
 log = logging.getLogger(__name__)
 
-CORE_ROUTES: list[Any] = [*system_api.ROUTES, *users_api.ROUTES, *plugins_api.ROUTES]
+CORE_ROUTES: list[Any] = [*system_api.ROUTES, *users_api.ROUTES, *plugins_api.ROUTES, *MODEL_ROUTES]
 
 
 def _enabled_guard(plugin: str):
@@ -69,6 +77,64 @@ def load_plugins(
     return plugins
 
 
+async def start_relay(host: Host) -> Relay:
+    """Build this worker's relay: caches loaded, ledger flushing, upstream client open."""
+    import anyio.to_thread
+
+    from newapi_host.tokenizer import encoding_for
+
+    keys = KeyCache()
+    index = ChannelIndex(host.registry)
+    await index.load()
+    prices = PriceBook(host.options, host.registry)
+    prices.reload()
+    ledger = Ledger(keys)
+    ledger.start()
+    client = UpstreamClient(
+        response_timeout=host.config.relay_timeout or host.config.streaming_timeout,
+        idle_timeout=host.config.streaming_timeout,
+    )
+    await client.start()
+
+    async def options_changed() -> None:
+        await host.options.load()
+        prices.reload()
+
+    async def plugins_changed() -> None:
+        await host.states.load()
+        prices.reload()
+        await index.load()
+
+    async def channels_changed() -> None:
+        await host.watcher.changed("channels")
+
+    host.watcher.on("options", options_changed)
+    host.watcher.on("plugins", plugins_changed)
+    host.watcher.on("channels", index.load)
+    host.watcher.on("tokens", keys.reload)
+    host.watcher.on("users", keys.reload)
+    host.relay = Relay(
+        registry=host.registry,
+        options=host.options,
+        keys=keys,
+        index=index,
+        prices=prices,
+        ledger=ledger,
+        client=client,
+        streaming_timeout=host.config.streaming_timeout,
+        on_channels_changed=channels_changed,
+    )
+    # Load the token vocabularies now rather than inside the first request that needs them.
+    await anyio.to_thread.run_sync(encoding_for, "gpt-4o")
+    await anyio.to_thread.run_sync(encoding_for, "gpt-3.5-turbo")
+    return host.relay
+
+
+async def stop_relay(relay: Relay) -> None:
+    await relay.ledger.stop()
+    await relay.client.close()
+
+
 @asynccontextmanager
 async def lifespan(app: Litestar) -> AsyncIterator[None]:
     host: Host = app.state.host
@@ -81,8 +147,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await host.options.load()
         await host.states.load()
         await system_api.refresh_setup(host)
-        host.watcher.on("options", host.options.load)
-        host.watcher.on("plugins", host.states.load)
+        await start_relay(host)
         host.watcher.on("setup", lambda: system_api.refresh_setup(host))
         await host.watcher.prime()
         host.watcher.start()
@@ -95,6 +160,8 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         host.jobs.start()
         yield
     finally:
+        if host.relay is not None:
+            await stop_relay(host.relay)
         if host.jobs is not None:
             await host.jobs.stop()
         await host.watcher.stop()
@@ -120,6 +187,7 @@ def create_app(
         states=PluginStates(plugins.registry),
         watcher=RevisionWatcher(config.sync_interval),
     )
+    relay_routes = dialect_handlers(plugins.registry)
     plugin_routers = [
         Router(path="/", route_handlers=c.route_handlers, guards=[_enabled_guard(c.plugin)])
         for c in plugins.registry.plugins()
@@ -132,12 +200,13 @@ def create_app(
         httponly=True,
         samesite="strict",
         secure=config.session_cookie_secure,
+        exclude=["^/v1", "^/v1beta", "^/healthz"],  # API-key routes never read the console cookie
     )
     return Litestar(
-        route_handlers=[*CORE_ROUTES, *plugin_routers],
+        route_handlers=[*CORE_ROUTES, *relay_routes, *plugin_routers],
         state=State({"host": host}),
         lifespan=[lifespan],
-        middleware=[session.middleware],
+        middleware=[RequestIdMiddleware, session.middleware],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         openapi_config=OpenAPIConfig(
             title="New API (Python)",

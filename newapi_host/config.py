@@ -43,6 +43,8 @@ class Config:
     session_cookie_secure: bool = False
     disabled_plugins: frozenset[str] = frozenset()
     sync_interval: float = 0.5
+    streaming_timeout: float = 300.0
+    relay_timeout: float = 0.0  # 0: no limit on waiting for response headers beyond streaming_timeout
     run_migrations: bool = True
     log_level: str = "INFO"
 
@@ -62,6 +64,8 @@ class Config:
             session_cookie_secure=_bool(env.get("SESSION_COOKIE_SECURE")),
             disabled_plugins=_csv(env.get("NEWAPI_DISABLED_PLUGINS")),
             sync_interval=float(env.get("NEWAPI_SYNC_INTERVAL") or 0.5),
+            streaming_timeout=float(env.get("STREAMING_TIMEOUT") or 300),
+            relay_timeout=float(env.get("RELAY_TIMEOUT") or 0),
             run_migrations=not _bool(env.get("NEWAPI_SKIP_MIGRATIONS")),
             log_level=(env.get("NEWAPI_LOG_LEVEL") or ("DEBUG" if _bool(env.get("DEBUG")) else "INFO")).upper(),
         )

@@ -21,13 +21,27 @@ from pydantic import BaseModel
 # Relay data passed between host and plugins
 
 
+class InvalidRequest(Exception):
+    """Raised by a dialect's ``peek`` for a body it cannot accept; the message goes to the client."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.param = message, param
+
+
 @dataclass(slots=True)
 class Peek:
-    """What routing needs from a request body, read without validating the whole body."""
+    """What routing needs from a request body, read without validating the whole body.
+
+    ``wants_usage`` says whether the client asked for usage in a stream (OpenAI's
+    ``stream_options.include_usage``); when the host asks the upstream for usage on its own
+    behalf, it withholds the usage-only events from clients that did not ask.
+    """
 
     model: str
     stream: bool = False
     max_tokens: int | None = None
+    wants_usage: bool = True
 
 
 @dataclass(slots=True)
@@ -46,6 +60,7 @@ class Usage:
     cache_creation_1h_tokens: int = 0
     reasoning_tokens: int = 0
     prompt_excludes_cache: bool = False
+    estimated: bool = False  # counted by the gateway because the upstream reported none
 
     @property
     def total_tokens(self) -> int:
@@ -83,9 +98,11 @@ class UpstreamCall:
 
     channel: ChannelView
     dialect: str
-    model: str
+    model: str  # the upstream model name, after the channel's model mapping
     body: bytes
     stream: bool
+    body_model: str = ""  # the model name written in ``body`` (the adapter replaces it when it differs)
+    wants_usage: bool = True  # the client asked for stream usage itself
     path: str = ""
     client_headers: Mapping[str, str] = field(default_factory=dict)
 
@@ -154,11 +171,24 @@ class IngressRoute:
 
 
 class StreamUsageCounter(Protocol):
-    """Counts usage incrementally while a stream passes through; memory must stay flat."""
+    """Follows one stream as it passes through; memory must stay flat however long it runs."""
 
-    def feed(self, event: SSEEvent) -> None: ...
+    def feed(self, event: SSEEvent) -> bool:
+        """Look at one event; return True if it carries nothing but usage (it may be withheld)."""
+        ...
 
-    def result(self) -> Usage | None: ...
+    def result(self) -> Usage | None:
+        """Usage as the upstream reported it, or None if it reported none."""
+        ...
+
+    def output_text(self) -> tuple[int, str]:
+        """Tokens already counted plus the text not yet counted, for an estimate when usage is missing."""
+        ...
+
+    @property
+    def finished(self) -> bool:
+        """True once the stream said it was complete (a finish reason or a final event)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +213,8 @@ class Dialect:
     api_key_query: str | None = None
     """Query parameter that may carry the key (Gemini's ``?key=``)."""
     title: str = ""
+    estimate_prompt: Callable[[bytes, str], int] | None = None
+    """Estimate prompt tokens of a raw body for a model, for holds and when usage is missing."""
 
 
 class StreamConverter(Protocol):
@@ -354,6 +386,7 @@ __all__ = [
     "ErrorVerdict",
     "Identity",
     "IngressRoute",
+    "InvalidRequest",
     "JobContext",
     "LoginContext",
     "LoginFailed",

@@ -1,0 +1,1 @@
+"""The relay: client-facing LLM endpoints, upstream calls, streaming, settlement."""

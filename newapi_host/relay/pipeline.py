@@ -1,0 +1,664 @@
+"""The relay pipeline: authenticate, peek, price and hold, route, send, relay, settle.
+
+One :class:`Relay` per worker. Every step but the upstream call works from memory; see
+ARCHITECTURE.md for the stages and docs/billing.md for what each way a request ends costs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.response import Stream
+
+from newapi_host.db.engine import write_transaction
+from newapi_host.db.tables import CHANNEL_AUTO_DISABLED, CHANNEL_ENABLED, LOG_CONSUME, Channel
+from newapi_host.options import Options
+from newapi_host.plugins.contracts import (
+    ChannelType,
+    ChannelView,
+    Dialect,
+    InvalidRequest,
+    SSEEvent,
+    UpstreamCall,
+    UpstreamRequest,
+    Usage,
+)
+from newapi_host.plugins.registry import Registry
+from newapi_host.sync import bump
+
+from .channels import ChannelEntry, ChannelHealth, ChannelIndex
+from .client import UpstreamClient, UpstreamConnectError, UpstreamError, UpstreamResponse, UpstreamTimeout
+from .errors import RelayError, invalid_request
+from .keys import KeyCache, TokenEntry, authenticate
+from .ledger import Charge, Ledger
+from .pricing import Price, PriceBook
+from .sse import SSEError, SSEParser, encode_event
+
+log = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = "X-Oneapi-Request-Id"
+DEFAULT_RETRY_CODES = "100-199,300-399,401-407,409-499,500-503,505-523,525-599"
+DEFAULT_DISABLE_CODES = "401"
+DEFAULT_DISABLE_KEYWORDS = (
+    "your credit balance is too low",
+    "this organization has been disabled.",
+    "you exceeded your current quota",
+    "permission denied",
+    "the security token included in the request is invalid",
+    "operation not allowed",
+    "your account is not authorized",
+)
+ERROR_BODY_LIMIT = 1 << 20
+
+
+def new_request_id() -> str:
+    return time.strftime("%Y%m%d%H%M%S") + secrets.token_hex(6)
+
+
+def parse_ranges(spec: str) -> list[tuple[int, int]]:
+    """``"401,500-503"`` -> [(401, 401), (500, 503)]; bad parts are ignored."""
+    ranges = []
+    for part in spec.replace(" ", "").split(","):
+        if not part:
+            continue
+        lo, _, hi = part.partition("-")
+        try:
+            ranges.append((int(lo), int(hi or lo)))
+        except ValueError:
+            continue
+    return ranges
+
+
+def in_ranges(status: int, ranges: list[tuple[int, int]]) -> bool:
+    return any(lo <= status <= hi for lo, hi in ranges)
+
+
+@dataclass(slots=True)
+class AttemptFailed(Exception):
+    status: int
+    message: str
+    type: str = "upstream_error"
+    code: str | None = None
+    retry: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Context:
+    """One relay request as it moves through the pipeline."""
+
+    request_id: str
+    dialect: Dialect
+    entry: TokenEntry
+    model: str
+    stream: bool
+    wants_usage: bool
+    body: bytes
+    price: Price
+    hold: int
+    started: float
+    client_ip: str
+    tried: list[int] = field(default_factory=list)
+    prompt_estimate: int | None = None
+
+
+def _upstream_error(body: bytes, status: int) -> tuple[str, str, str | None]:
+    """(message, type, code) from an upstream error body, whatever its dialect."""
+    try:
+        data = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        text = body[:300].decode("utf-8", "replace").strip()
+        return (text or f"upstream returned status {status}"), "upstream_error", None
+    err = data.get("error") if isinstance(data, dict) else None
+    if isinstance(err, dict):
+        code = err.get("code")
+        return (
+            str(err.get("message") or f"upstream returned status {status}"),
+            str(err.get("type") or "upstream_error"),
+            str(code) if code is not None else None,
+        )
+    if isinstance(err, str):
+        return err, "upstream_error", None
+    if isinstance(data, dict) and isinstance(data.get("message"), str):
+        return data["message"], "upstream_error", None
+    return f"upstream returned status {status}", "upstream_error", None
+
+
+def _override_body(body: bytes | None, override: dict[str, Any] | None) -> bytes | None:
+    if not override or body is None:
+        return body
+    try:
+        data = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return body
+    if not isinstance(data, dict):
+        return body
+    data.update(override)
+    return msgspec.json.encode(data)
+
+
+class Relay:
+    def __init__(
+        self,
+        *,
+        registry: Registry,
+        options: Options,
+        keys: KeyCache,
+        index: ChannelIndex,
+        prices: PriceBook,
+        ledger: Ledger,
+        client: UpstreamClient,
+        streaming_timeout: float = 300.0,
+        on_channels_changed: Callable[[], Any] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.options = options
+        self.keys = keys
+        self.index = index
+        self.prices = prices
+        self.ledger = ledger
+        self.client = client
+        self.streaming_timeout = streaming_timeout
+        self.health = ChannelHealth()
+        self.on_channels_changed = on_channels_changed
+
+    # -- entry ------------------------------------------------------------------------------
+
+    def error_response(self, dialect: Dialect, error: RelayError, request_id: str) -> Response[bytes]:
+        message = f"{error.message} (request id: {request_id})"
+        return Response(
+            dialect.error_body(error.status, message, error.type, error.code),
+            status_code=error.status,
+            media_type="application/json",
+            headers={REQUEST_ID_HEADER: request_id, **error.headers},
+        )
+
+    def api_key(self, request: Request[Any, Any, Any], dialect: Dialect) -> str:
+        for name in dialect.api_key_headers:
+            value = request.headers.get(name)
+            if value:
+                return value
+        if dialect.api_key_query:
+            return request.query_params.get(dialect.api_key_query) or ""
+        return ""
+
+    async def handle(self, request: Request[Any, Any, Any], dialect_name: str) -> Response[Any]:
+        request_id = request.scope.get("state", {}).get("request_id") or new_request_id()
+        dialect = self.registry.dialect(dialect_name)
+        if dialect is None:  # its plugin was switched off after start-up
+            from litestar.exceptions import NotFoundException
+
+            raise NotFoundException()
+        try:
+            return await self._handle(request, dialect, request_id)
+        except RelayError as error:
+            return self.error_response(dialect, error, request_id)
+
+    async def _handle(self, request: Request[Any, Any, Any], dialect: Dialect, request_id: str) -> Response[Any]:
+        started = time.monotonic()
+        client_ip = request.client.host if request.client else ""
+        entry, forced = await authenticate(self.keys, self.api_key(request, dialect), client_ip)
+        body = await request.body()
+        try:
+            peek = dialect.peek(body, request.path_params)
+        except InvalidRequest as exc:
+            raise invalid_request(exc.message) from None
+        model = peek.model
+        if entry.model_limits is not None and model not in entry.model_limits:
+            raise RelayError(403, f"this API key may not use model {model}", code="model_not_allowed")
+        group = entry.using_group
+        if not self.prices.group_exists(group):
+            raise RelayError(
+                403, f"group {group} no longer exists; pick another group for this key", code="group_deprecated"
+            )
+
+        forced_channel: ChannelEntry | None = None
+        if forced is not None:
+            forced_channel = self.index.by_id.get(forced)
+            if forced_channel is None or forced_channel.status != CHANNEL_ENABLED:
+                raise RelayError(403, f"channel #{forced} does not exist or is disabled", code="get_channel_failed")
+        elif not self.index.has(group, model):
+            raise RelayError(
+                503,
+                f"no channel is available for model {model} in group {group}",
+                type_="new_api_error",
+                code="model_not_found",
+            )
+
+        price = self.prices.quote(model, entry.user_group, group)
+        ctx = Context(
+            request_id=request_id,
+            dialect=dialect,
+            entry=entry,
+            model=model,
+            stream=peek.stream,
+            wants_usage=peek.wants_usage,
+            body=body,
+            price=price,
+            hold=0,
+            started=started,
+            client_ip=client_ip,
+        )
+        ctx.hold = self._hold_amount(ctx, peek.max_tokens)
+        if ctx.hold:
+            refused = self.ledger.hold(entry, ctx.hold)
+            if refused:
+                raise RelayError(
+                    403,
+                    refused,
+                    code="insufficient_user_quota" if "user" in refused else "pre_consume_token_quota_failed",
+                )
+        handed_over = False
+        try:
+            response = await self._attempts(ctx, forced_channel)
+            handed_over = isinstance(response, Stream)
+            return response
+        finally:
+            if not handed_over:
+                self.ledger.release(entry, ctx.hold)
+
+    def _hold_amount(self, ctx: Context, max_tokens: int | None) -> int:
+        price, entry = ctx.price, ctx.entry
+        if price.free and not self.options.get_bool("EnableFreeModelPreConsume"):
+            return 0
+        wallet, token = self.ledger.available(entry)
+        if self.prices.trusted(wallet, token or 0, entry.unlimited_quota):
+            return 0
+        ctx.prompt_estimate = self._estimate_prompt(ctx)
+        return max(1, self.prices.hold_amount(price, ctx.prompt_estimate, max_tokens))
+
+    def _estimate_prompt(self, ctx: Context) -> int:
+        if ctx.prompt_estimate is None:
+            estimate = ctx.dialect.estimate_prompt
+            ctx.prompt_estimate = estimate(ctx.body, ctx.model) if estimate else 0
+        return ctx.prompt_estimate
+
+    # -- attempts ---------------------------------------------------------------------------
+
+    def _serves(self, entry: ChannelEntry, dialect: Dialect) -> ChannelType | None:
+        channel_type = self.registry.channel_type(entry.type)
+        if channel_type is None or dialect.name not in channel_type.dialects:
+            return None
+        return channel_type
+
+    async def _attempts(self, ctx: Context, forced: ChannelEntry | None) -> Response[Any]:
+        retries = 0 if forced is not None else max(0, self.options.get_int("RetryTimes", 0))
+        last: AttemptFailed | None = None
+        group = ctx.entry.using_group
+        for _ in range(retries + 1):
+            if forced is not None:
+                channel = forced
+            else:
+                channel = self.index.pick(group, ctx.model, set(ctx.tried))
+                while channel is not None and self._serves(channel, ctx.dialect) is None:
+                    ctx.tried.append(channel.id)  # cannot speak this dialect (conversion arrives later)
+                    channel = self.index.pick(group, ctx.model, set(ctx.tried))
+            if channel is None:
+                break
+            channel_type = self._serves(channel, ctx.dialect)
+            if channel_type is None:
+                raise RelayError(
+                    400, f"channel #{channel.id} cannot serve {ctx.dialect.name} requests", code="channel:type_mismatch"
+                )
+            if channel.id not in ctx.tried:
+                ctx.tried.append(channel.id)
+            try:
+                return await self._attempt(ctx, channel, channel_type)
+            except AttemptFailed as failure:
+                last = failure
+                log.info(
+                    "request %s: channel #%s failed with %s: %s",
+                    ctx.request_id,
+                    channel.id,
+                    failure.status,
+                    failure.message,
+                )
+                if not failure.retry:
+                    break
+        if last is None:
+            raise RelayError(
+                503, f"no channel is available for model {ctx.model} in group {group}", code="model_not_found"
+            )
+        raise RelayError(last.status, last.message, type_=last.type, code=last.code, headers=last.headers)
+
+    def _request_for(
+        self, ctx: Context, channel: ChannelEntry, channel_type: ChannelType
+    ) -> tuple[UpstreamRequest, int, str]:
+        upstream_model = channel.map_model(ctx.model)
+        key_index, key = channel.pick_key()
+        view = ChannelView(
+            id=channel.id,
+            type=channel.type,
+            name=channel.name,
+            base_url=channel.base_url or channel_type.default_base_url,
+            key=key,
+            other=channel.other,
+            settings=channel.typed_settings,
+            openai_organization=channel.openai_organization,
+        )
+        call = UpstreamCall(
+            channel=view,
+            dialect=ctx.dialect.name,
+            model=upstream_model,
+            body=ctx.body,
+            stream=ctx.stream,
+            body_model=ctx.model,
+            wants_usage=ctx.wants_usage,
+        )
+        request = channel_type.adapter.build_request(call)
+        request.body = _override_body(request.body, channel.param_override)
+        if channel.header_override:
+            for name, value in channel.header_override.items():
+                request.headers[name] = value.replace("{api_key}", key)
+        return request, key_index, upstream_model
+
+    async def _attempt(self, ctx: Context, channel: ChannelEntry, channel_type: ChannelType) -> Response[Any]:
+        request, key_index, upstream_model = self._request_for(ctx, channel, channel_type)
+        try:
+            response = await self.client.send(request, proxy=channel.proxy, idle_timeout=self.streaming_timeout)
+        except UpstreamTimeout as exc:
+            raise AttemptFailed(
+                504, f"upstream timed out: {exc.message}", code="channel:response_time_exceeded"
+            ) from None
+        except UpstreamConnectError as exc:
+            raise AttemptFailed(
+                502, f"could not reach the upstream: {exc.message}", code="channel:connect_failed", retry=True
+            ) from None
+        except UpstreamError as exc:
+            raise AttemptFailed(502, exc.message, retry=True) from None
+
+        if response.status >= 400 or response.status < 200:
+            await self._failed_status(ctx, channel, channel_type, key_index, response)
+        if ctx.stream:
+            return self._stream(ctx, channel, key_index, upstream_model, response)
+        return await self._complete(ctx, channel, upstream_model, response)
+
+    async def _failed_status(
+        self, ctx: Context, channel: ChannelEntry, channel_type: ChannelType, key_index: int, response: UpstreamResponse
+    ) -> None:
+        try:
+            body = await response.read(ERROR_BODY_LIMIT)
+        except UpstreamError:
+            body = b""
+        finally:
+            await response.close()
+        status = response.status
+        mapped = channel.status_code_mapping.get(str(status))
+        if mapped and mapped.isdigit():
+            status = int(mapped)
+        message, type_, code = _upstream_error(body, response.status)
+        verdict = channel_type.adapter.classify_error(response.status, body)
+        headers = {}
+        retry_after = response.headers.get("retry-after")
+        if retry_after:
+            headers["Retry-After"] = retry_after
+        await self._maybe_disable(channel, key_index, status, message, verdict.disable_channel if verdict else False)
+        if verdict is not None and verdict.status is not None:
+            status = verdict.status
+        retry = verdict.retry if verdict is not None else self._retryable(status)
+        raise AttemptFailed(status, message, type_=type_, code=code, retry=retry, headers=headers)
+
+    def _retryable(self, status: int) -> bool:
+        if 200 <= status < 300:
+            return False
+        if status < 100 or status > 599:
+            return True
+        spec = self.options.get("AutomaticRetryStatusCodes") or DEFAULT_RETRY_CODES
+        return in_ranges(status, parse_ranges(spec))
+
+    async def _maybe_disable(
+        self, channel: ChannelEntry, key_index: int, status: int, message: str, forced: bool
+    ) -> None:
+        if status == 429 or not channel.auto_ban or not self.options.get_bool("AutomaticDisableChannelEnabled"):
+            return
+        codes = parse_ranges(self.options.get("AutomaticDisableStatusCodes") or DEFAULT_DISABLE_CODES)
+        keywords = self.options.get("AutomaticDisableKeywords")
+        words = [w.strip().lower() for w in keywords.split("\n") if w.strip()] if keywords else DEFAULT_DISABLE_KEYWORDS
+        lowered = message.lower()
+        if not (forced or in_ranges(status, codes) or any(w in lowered for w in words)):
+            return
+        self.health.threshold = max(1, self.options.get_int("AutomaticDisableChannelErrorThreshold", 3))
+        self.health.window = max(1.0, self.options.get_float("AutomaticDisableChannelErrorWindowSeconds", 60.0))
+        if self.health.record(channel.id, key_index):
+            await disable_channel(channel, key_index, f"status {status}: {message[:200]}")
+            if self.on_channels_changed is not None:
+                await self.on_channels_changed()
+
+    # -- success ----------------------------------------------------------------------------
+
+    async def _complete(
+        self, ctx: Context, channel: ChannelEntry, upstream_model: str, response: UpstreamResponse
+    ) -> Response[bytes]:
+        try:
+            body = await response.read()
+        except UpstreamError as exc:
+            raise AttemptFailed(
+                502, f"reading the upstream response failed: {exc.message}", code="bad_response_body"
+            ) from None
+        finally:
+            await response.close()
+        try:
+            data = msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            raise AttemptFailed(
+                502, "the upstream answered with a body that is not JSON", code="bad_response_body"
+            ) from None
+        usage = ctx.dialect.usage(data)
+        estimated = False
+        if usage is None or usage.total_tokens == 0 and usage.prompt_tokens == 0:
+            usage = Usage(prompt_tokens=self._estimate_prompt(ctx), completion_tokens=0, estimated=True)
+            estimated = True
+        self._settle(ctx, channel, upstream_model, usage, "completed", first_token_ms=None, estimated=estimated)
+        headers = {REQUEST_ID_HEADER: ctx.request_id}
+        upstream_id = response.headers.get("x-request-id")
+        if upstream_id:
+            headers["X-Upstream-Request-Id"] = upstream_id
+        return Response(body, status_code=response.status, media_type="application/json", headers=headers)
+
+    def _stream(
+        self, ctx: Context, channel: ChannelEntry, key_index: int, upstream_model: str, response: UpstreamResponse
+    ) -> Stream:
+        injected = not ctx.wants_usage
+        counter = ctx.dialect.stream_usage()
+        relay = self
+
+        async def events() -> AsyncIterator[bytes]:
+            parser = SSEParser()
+            state = "client_gone"
+            first_token_ms: int | None = None
+            delivered = False
+            error_message: str | None = None
+            try:
+                async for chunk in response.iter_chunks():
+                    for event in parser.feed(chunk):
+                        if not _valid_event(event):
+                            raise SSEError("the upstream sent a malformed event")
+                        usage_only = counter.feed(event)
+                        if usage_only and injected:
+                            continue
+                        if first_token_ms is None:
+                            first_token_ms = int((time.monotonic() - ctx.started) * 1000)
+                        delivered = True
+                        yield encode_event(event)
+                for event in parser.flush():
+                    if _valid_event(event):
+                        counter.feed(event)
+                        delivered = True
+                        yield encode_event(event)
+                if counter.finished:
+                    state = "completed"
+                else:
+                    state = "upstream_error"
+                    error_message = "the upstream stream ended before the answer was complete"
+            except UpstreamTimeout:
+                state = "timeout"
+                error_message = f"the upstream sent nothing for {relay.streaming_timeout:g} seconds"
+            except (UpstreamError, SSEError) as exc:
+                state = "upstream_error"
+                error_message = getattr(exc, "message", None) or str(exc)
+            finally:
+                await response.close()
+                relay.ledger.release(ctx.entry, ctx.hold)
+                relay._settle_stream(ctx, channel, upstream_model, counter, state, first_token_ms, delivered)
+            if error_message is not None:
+                body = ctx.dialect.error_body(
+                    502, f"{error_message} (request id: {ctx.request_id})", "upstream_error", "bad_response_body"
+                )
+                yield encode_event(SSEEvent(data=body.decode()))
+
+        return Stream(
+            events(),
+            status_code=200,
+            media_type="text/event-stream",
+            headers={REQUEST_ID_HEADER: ctx.request_id, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    # -- settlement -------------------------------------------------------------------------
+
+    def _settle_stream(
+        self,
+        ctx: Context,
+        channel: ChannelEntry,
+        upstream_model: str,
+        counter: Any,
+        state: str,
+        first_token_ms: int | None,
+        delivered: bool,
+    ) -> None:
+        usage = counter.result()
+        estimated = False
+        if usage is None:
+            if not delivered:
+                usage = None  # nothing reached the client: nothing is charged
+            else:
+                counted, rest = counter.output_text()
+                from newapi_host.tokenizer import count_tokens
+
+                completion = counted + (count_tokens(rest, ctx.model) if rest else 0)
+                usage = Usage(prompt_tokens=self._estimate_prompt(ctx), completion_tokens=completion, estimated=True)
+                estimated = True
+        self._settle(ctx, channel, upstream_model, usage, state, first_token_ms=first_token_ms, estimated=estimated)
+
+    def _settle(
+        self,
+        ctx: Context,
+        channel: ChannelEntry,
+        upstream_model: str,
+        usage: Usage | None,
+        state: str,
+        *,
+        first_token_ms: int | None,
+        estimated: bool,
+    ) -> None:
+        price = ctx.price
+        if usage is None:
+            quota = 0
+        elif price.model_price is not None:
+            quota = self.prices.charge(price, usage)
+        else:
+            quota = self.prices.charge(price, usage)
+        entry = ctx.entry
+        use_time = int(time.monotonic() - ctx.started)
+        row = None
+        if self.options.get_bool("LogConsumeEnabled"):
+            other = {
+                **price.details(),
+                "cache_tokens": usage.cached_tokens if usage else 0,
+                "frt": first_token_ms if first_token_ms is not None else -1,
+                "is_model_mapped": upstream_model != ctx.model,
+                "upstream_model_name": upstream_model,
+                "end_state": state,
+                "usage_estimated": estimated,
+                "admin_info": {"use_channel": [str(c) for c in ctx.tried]},
+            }
+            row = {
+                "user_id": entry.user_id,
+                "created_at": int(time.time()),
+                "type": LOG_CONSUME,
+                "content": f"model ratio {price.model_ratio:g}, completion ratio {price.completion_ratio:g}, "
+                f"group ratio {price.group_ratio:g}",
+                "username": entry.username,
+                "token_name": entry.name,
+                "model_name": ctx.model,
+                "quota": quota,
+                "prompt_tokens": usage.prompt_tokens if usage else 0,
+                "completion_tokens": usage.completion_tokens if usage else 0,
+                "use_time": use_time,
+                "is_stream": ctx.stream,
+                "channel_id": channel.id,
+                "token_id": entry.id,
+                "group": entry.using_group,
+                "request_id": ctx.request_id,
+                "other": msgspec.json.encode(other).decode(),
+            }
+        if quota == 0 and usage is None:
+            return  # nothing delivered, nothing charged, nothing to log
+        self.ledger.settle(
+            Charge(
+                user_id=entry.user_id,
+                token_id=entry.id,
+                channel_id=channel.id,
+                quota=quota,
+                token_unlimited=entry.unlimited_quota,
+                log=row,
+            )
+        )
+
+
+def _valid_event(event: SSEEvent) -> bool:
+    data = event.data
+    if data == "[DONE]":
+        return True
+    first = data.lstrip()[:1]
+    if first not in ("{", "["):
+        return False
+    try:
+        msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        return False
+    return True
+
+
+async def disable_channel(channel: ChannelEntry, key_index: int, reason: str) -> None:
+    """Auto-disable a failing key (multi-key channels) or the whole channel."""
+    import json
+
+    now = int(time.time())
+    async with write_transaction():
+        row = await Channel.select(Channel.channel_info, Channel.status).where(Channel.id == channel.id).first()
+        if row is None:
+            return
+        info = {}
+        with contextlib.suppress(ValueError):
+            info = json.loads(row["channel_info"] or "{}") or {}
+        if channel.is_multi_key and isinstance(info, dict):
+            statuses = info.setdefault("multi_key_status_list", {})
+            statuses[str(key_index)] = CHANNEL_AUTO_DISABLED
+            info.setdefault("multi_key_disabled_reason", {})[str(key_index)] = reason
+            info.setdefault("multi_key_disabled_time", {})[str(key_index)] = now
+            all_off = all(statuses.get(str(i)) == CHANNEL_AUTO_DISABLED for i in range(len(channel.keys)))
+            values: dict[Any, Any] = {Channel.channel_info: json.dumps(info)}
+            if all_off:
+                values[Channel.status] = CHANNEL_AUTO_DISABLED
+                values[Channel.other_info] = json.dumps({"status_reason": "all keys are disabled", "status_time": now})
+            await Channel.update(values).where(Channel.id == channel.id)
+        else:
+            await Channel.update(
+                {
+                    Channel.status: CHANNEL_AUTO_DISABLED,
+                    Channel.other_info: json.dumps({"status_reason": reason, "status_time": now}),
+                }
+            ).where((Channel.id == channel.id) & (Channel.status == CHANNEL_ENABLED))
+        await bump("channels")
+    log.warning("channel #%s (key %s) disabled automatically: %s", channel.id, key_index, reason)
+
+
+__all__ = ["REQUEST_ID_HEADER", "Relay", "disable_channel", "new_request_id"]

@@ -1,0 +1,36 @@
+"""Every response carries ``X-Oneapi-Request-Id`` (New API's header), for support and logs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from .pipeline import REQUEST_ID_HEADER, new_request_id
+
+_HEADER = REQUEST_ID_HEADER.lower().encode()
+
+
+class RequestIdMiddleware:
+    """Pure ASGI (no per-request objects): stores the id in the scope state and adds the header."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = new_request_id()
+        scope.setdefault("state", {})["request_id"] = request_id
+        value = request_id.encode()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers: list[Any] = list(message.get("headers") or [])
+                if not any(name.lower() == _HEADER for name, _ in headers):
+                    headers.append((_HEADER, value))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)

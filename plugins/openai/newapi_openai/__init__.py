@@ -1,0 +1,1 @@
+"""OpenAI plugin: the OpenAI wire formats and the channel types that speak them."""

@@ -1,0 +1,53 @@
+"""Offline prompt-token estimates per OpenAI dialect (for holds, and when usage is missing)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import msgspec
+
+from newapi_host.plugins.contracts import Dialect
+from newapi_host.tokenizer import estimate_chat_prompt_tokens, estimate_text_prompt_tokens
+
+
+def _decode(body: bytes) -> dict[str, Any]:
+    try:
+        data = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def chat(body: bytes, model: str) -> int:
+    return estimate_chat_prompt_tokens(_decode(body), model)
+
+
+def completions(body: bytes, model: str) -> int:
+    return estimate_text_prompt_tokens(_decode(body).get("prompt"), model)
+
+
+def embeddings(body: bytes, model: str) -> int:
+    return estimate_text_prompt_tokens(_decode(body).get("input"), model)
+
+
+def responses(body: bytes, model: str) -> int:
+    data = _decode(body)
+    value = data.get("input")
+    total = estimate_text_prompt_tokens(data.get("instructions"), model) if data.get("instructions") else 0
+    if isinstance(value, list):
+        return total + estimate_chat_prompt_tokens({"messages": value, "tools": data.get("tools")}, model)
+    return total + estimate_text_prompt_tokens(value, model)
+
+
+ESTIMATORS = {
+    "openai.chat": chat,
+    "openai.completions": completions,
+    "openai.embeddings": embeddings,
+    "openai.responses": responses,
+    "openai.moderations": embeddings,
+}
+
+
+def attach_estimators(dialects: tuple[Dialect, ...]) -> tuple[Dialect, ...]:
+    return tuple(dataclasses.replace(d, estimate_prompt=ESTIMATORS[d.name]) for d in dialects)

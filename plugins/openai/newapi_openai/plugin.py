@@ -1,0 +1,52 @@
+"""Entry point of the OpenAI plugin: dialects, channel types and default prices."""
+
+from __future__ import annotations
+
+from newapi_host.plugins import hookimpl
+from newapi_host.plugins.contracts import ChannelType
+from newapi_host.plugins.registry import Registrar
+
+from .adapter import AzureAdapter, AzureChannelSettings, OpenAIAdapter, OpenAIChannelSettings
+from .dialects import ALL
+from .estimate import attach_estimators
+from .presets import PRESETS
+from .pricing import PRICING
+
+DIALECTS = attach_estimators(ALL)
+DIALECT_NAMES = tuple(d.name for d in DIALECTS)
+
+AZURE = ChannelType(
+    id=3,
+    name="Azure OpenAI",
+    dialects=DIALECT_NAMES,
+    adapter=AzureAdapter(),
+    settings_model=AzureChannelSettings,
+    default_base_url="",
+    description="Azure OpenAI deployments; api-version from the channel's 'other' field or settings.",
+)
+
+
+def channel_types() -> list[ChannelType]:
+    types = [
+        ChannelType(
+            id=preset.id,
+            name=preset.name,
+            dialects=DIALECT_NAMES,
+            adapter=OpenAIAdapter(preset),
+            settings_model=OpenAIChannelSettings,
+            default_base_url=preset.default_base_url,
+            default_models=preset.models,
+            description=preset.notes,
+        )
+        for preset in PRESETS
+    ]
+    return [*types, AZURE]
+
+
+@hookimpl
+def newapi_register_providers(registry: Registrar) -> None:
+    for dialect in DIALECTS:
+        registry.dialect(dialect)
+    for channel_type in channel_types():
+        registry.channel_type(channel_type)
+    registry.pricing(PRICING)
