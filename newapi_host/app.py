@@ -24,6 +24,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 
 from newapi_host import __version__
+from newapi_host.api import channels as channels_api
 from newapi_host.api import plugins as plugins_api
 from newapi_host.api import system as system_api
 from newapi_host.api import users as users_api
@@ -49,7 +50,13 @@ from newapi_host.sync import RevisionWatcher, ensure_topics
 
 log = logging.getLogger(__name__)
 
-CORE_ROUTES: list[Any] = [*system_api.ROUTES, *users_api.ROUTES, *plugins_api.ROUTES, *MODEL_ROUTES]
+CORE_ROUTES: list[Any] = [
+    *system_api.ROUTES,
+    *users_api.ROUTES,
+    *plugins_api.ROUTES,
+    *channels_api.ROUTES,
+    *MODEL_ROUTES,
+]
 
 
 def _enabled_guard(plugin: str):

@@ -192,3 +192,14 @@ def gateway(config: Config) -> Iterator[Gateway]:
         yield gw
     finally:
         gw.stop()
+
+
+def start_gateway(data_dir: Any, **overrides: Any) -> Gateway:
+    config = Config(data_dir=data_dir, session_secret="test-secret", sync_interval=0.2, **overrides)
+    gw = Gateway(config).start()
+    gw.option(SelfUseModeEnabled="true")  # unknown test models are priced at New API's self-use ratio
+    return gw
+
+
+def unique(prefix: str = "m") -> str:
+    return f"{prefix}-{random_key(6).lower()}"

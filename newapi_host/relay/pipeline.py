@@ -85,7 +85,7 @@ def in_ranges(status: int, ranges: list[tuple[int, int]]) -> bool:
 class AttemptFailed(Exception):
     status: int
     message: str
-    type: str = "upstream_error"
+    error_type: str = "upstream_error"
     code: str | None = None
     retry: bool = False
     headers: dict[str, str] = field(default_factory=dict)
@@ -227,9 +227,9 @@ class Relay:
                 raise RelayError(403, f"channel #{forced} does not exist or is disabled", code="get_channel_failed")
         elif not self.index.has(group, model):
             raise RelayError(
-                503,
-                f"no channel is available for model {model} in group {group}",
-                type_="new_api_error",
+                404,
+                f"model {model} does not exist or is not available to group {group}",
+                type_="invalid_request_error",
                 code="model_not_found",
             )
 
@@ -327,12 +327,20 @@ class Relay:
             raise RelayError(
                 503, f"no channel is available for model {ctx.model} in group {group}", code="model_not_found"
             )
-        raise RelayError(last.status, last.message, type_=last.type, code=last.code, headers=last.headers)
+        raise RelayError(last.status, last.message, type_=last.error_type, code=last.code, headers=last.headers)
 
     def _request_for(
-        self, ctx: Context, channel: ChannelEntry, channel_type: ChannelType
+        self,
+        dialect: Dialect,
+        model: str,
+        body: bytes,
+        stream: bool,
+        wants_usage: bool,
+        channel: ChannelEntry,
+        channel_type: ChannelType,
     ) -> tuple[UpstreamRequest, int, str]:
-        upstream_model = channel.map_model(ctx.model)
+        """Map the model, pick a key, let the adapter build the request, apply overrides."""
+        upstream_model = channel.map_model(model)
         key_index, key = channel.pick_key()
         view = ChannelView(
             id=channel.id,
@@ -346,12 +354,12 @@ class Relay:
         )
         call = UpstreamCall(
             channel=view,
-            dialect=ctx.dialect.name,
+            dialect=dialect.name,
             model=upstream_model,
-            body=ctx.body,
-            stream=ctx.stream,
-            body_model=ctx.model,
-            wants_usage=ctx.wants_usage,
+            body=body,
+            stream=stream,
+            body_model=model,
+            wants_usage=wants_usage,
         )
         request = channel_type.adapter.build_request(call)
         request.body = _override_body(request.body, channel.param_override)
@@ -361,7 +369,9 @@ class Relay:
         return request, key_index, upstream_model
 
     async def _attempt(self, ctx: Context, channel: ChannelEntry, channel_type: ChannelType) -> Response[Any]:
-        request, key_index, upstream_model = self._request_for(ctx, channel, channel_type)
+        request, key_index, upstream_model = self._request_for(
+            ctx.dialect, ctx.model, ctx.body, ctx.stream, ctx.wants_usage, channel, channel_type
+        )
         try:
             response = await self.client.send(request, proxy=channel.proxy, idle_timeout=self.streaming_timeout)
         except UpstreamTimeout as exc:
@@ -404,7 +414,7 @@ class Relay:
         if verdict is not None and verdict.status is not None:
             status = verdict.status
         retry = verdict.retry if verdict is not None else self._retryable(status)
-        raise AttemptFailed(status, message, type_=type_, code=code, retry=retry, headers=headers)
+        raise AttemptFailed(status, message, error_type=type_, code=code, retry=retry, headers=headers)
 
     def _retryable(self, status: int) -> bool:
         if 200 <= status < 300:
@@ -662,3 +672,52 @@ async def disable_channel(channel: ChannelEntry, key_index: int, reason: str) ->
 
 
 __all__ = ["REQUEST_ID_HEADER", "Relay", "disable_channel", "new_request_id"]
+
+
+async def probe_channel(relay: Relay, channel_id: int, model: str | None = None) -> tuple[bool, str, float]:
+    """Send a tiny chat request to one channel, bypassing billing; (ok, message, seconds).
+
+    A channel that was disabled automatically and passes is enabled again, as in New API.
+    """
+    from newapi_host.db.tables import Channel as ChannelTable
+
+    row = await ChannelTable.select().where(ChannelTable.id == channel_id).first()
+    if row is None:
+        return False, f"channel #{channel_id} does not exist", 0.0
+    from .channels import entry_from_row
+
+    channel = entry_from_row(row, relay.registry)
+    channel_type = relay.registry.channel_type(channel.type)
+    if channel_type is None:
+        return False, f"channel type {channel.type} is not available (plugin missing or disabled)", 0.0
+    dialect = relay.registry.dialect("openai.chat")
+    if dialect is None or dialect.name not in channel_type.dialects:
+        return False, "channels of this type cannot be tested with a chat request yet", 0.0
+    test_model = model or (row.get("test_model") or "") or (channel.models[0] if channel.models else "gpt-4o-mini")
+    body = msgspec.json.encode(
+        {"model": test_model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 16}
+    )
+    started = time.monotonic()
+    try:
+        request, _, _ = relay._request_for(dialect, test_model, body, False, True, channel, channel_type)
+        response = await relay.client.send(request, proxy=channel.proxy)
+        try:
+            payload = await response.read(ERROR_BODY_LIMIT)
+        finally:
+            await response.close()
+    except (UpstreamError, RelayError) as exc:
+        return False, getattr(exc, "message", str(exc)), time.monotonic() - started
+    elapsed = time.monotonic() - started
+    if response.status >= 400:
+        message, _, _ = _upstream_error(payload, response.status)
+        return False, f"status {response.status}: {message}", elapsed
+    await ChannelTable.update(
+        {ChannelTable.test_time: int(time.time()), ChannelTable.response_time: int(elapsed * 1000)}
+    ).where(ChannelTable.id == channel_id)
+    if row["status"] == CHANNEL_AUTO_DISABLED:
+        async with write_transaction():
+            await ChannelTable.update({ChannelTable.status: CHANNEL_ENABLED}).where(ChannelTable.id == channel_id)
+            await bump("channels")
+        if relay.on_channels_changed is not None:
+            await relay.on_channels_changed()
+    return True, "", elapsed
