@@ -215,6 +215,8 @@ class Dialect:
     title: str = ""
     estimate_prompt: Callable[[bytes, str], int] | None = None
     """Estimate prompt tokens of a raw body for a model, for holds and when usage is missing."""
+    response_text: Callable[[Any], str] | None = None
+    """The generated text of a decoded response, counted when the upstream reported no usage."""
 
 
 class StreamConverter(Protocol):

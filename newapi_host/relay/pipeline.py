@@ -463,8 +463,12 @@ class Relay:
             ) from None
         usage = ctx.dialect.usage(data)
         estimated = False
-        if usage is None or usage.total_tokens == 0 and usage.prompt_tokens == 0:
-            usage = Usage(prompt_tokens=self._estimate_prompt(ctx), completion_tokens=0, estimated=True)
+        if usage is None or usage.total_tokens == 0:
+            from newapi_host.tokenizer import count_tokens
+
+            text = ctx.dialect.response_text(data) if ctx.dialect.response_text else ""
+            completion = count_tokens(text, ctx.model) if text else 0
+            usage = Usage(prompt_tokens=self._estimate_prompt(ctx), completion_tokens=completion, estimated=True)
             estimated = True
         self._settle(ctx, channel, upstream_model, usage, "completed", first_token_ms=None, estimated=estimated)
         headers = {REQUEST_ID_HEADER: ctx.request_id}

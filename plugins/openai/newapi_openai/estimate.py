@@ -40,6 +40,36 @@ def responses(body: bytes, model: str) -> int:
     return total + estimate_text_prompt_tokens(value, model)
 
 
+def chat_text(response: Any) -> str:
+    """Generated text of a chat or completions response: contents, tool calls, legacy text."""
+    parts: list[str] = []
+    for choice in (response.get("choices") if isinstance(response, dict) else None) or ():
+        if not isinstance(choice, dict):
+            continue
+        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        for key in ("content", "reasoning_content"):
+            if isinstance(message.get(key), str):
+                parts.append(message[key])
+        for call in message.get("tool_calls") or ():
+            fn = call.get("function") if isinstance(call, dict) else None
+            if isinstance(fn, dict):
+                parts.extend(str(fn.get(k) or "") for k in ("name", "arguments"))
+        if isinstance(choice.get("text"), str):
+            parts.append(choice["text"])
+    return "".join(parts)
+
+
+def responses_text(response: Any) -> str:
+    parts: list[str] = []
+    for item in (response.get("output") if isinstance(response, dict) else None) or ():
+        for content in (item.get("content") if isinstance(item, dict) else None) or ():
+            if isinstance(content, dict) and isinstance(content.get("text"), str):
+                parts.append(content["text"])
+    return "".join(parts)
+
+
+TEXT = {"openai.chat": chat_text, "openai.completions": chat_text, "openai.responses": responses_text}
+
 ESTIMATORS = {
     "openai.chat": chat,
     "openai.completions": completions,
@@ -50,4 +80,6 @@ ESTIMATORS = {
 
 
 def attach_estimators(dialects: tuple[Dialect, ...]) -> tuple[Dialect, ...]:
-    return tuple(dataclasses.replace(d, estimate_prompt=ESTIMATORS[d.name]) for d in dialects)
+    return tuple(
+        dataclasses.replace(d, estimate_prompt=ESTIMATORS[d.name], response_text=TEXT.get(d.name)) for d in dialects
+    )
