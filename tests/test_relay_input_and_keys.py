@@ -1,0 +1,147 @@
+"""Bad input and API-key rules: clear OpenAI-style errors with the right status, never a charge."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import openai
+import pytest
+
+from .gateway import Gateway, start_gateway, unique
+from .upstreams import FakeUpstream, shared_fake_openai
+
+MSG = [{"role": "user", "content": "hi"}]
+
+
+@pytest.fixture(scope="module")
+def up() -> FakeUpstream:
+    return shared_fake_openai()
+
+
+@pytest.fixture(scope="module")
+def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    gw = start_gateway(tmp_path_factory.mktemp("gw"))
+    yield gw
+    gw.stop()
+
+
+@pytest.fixture
+def ctx(gw: Gateway, up: FakeUpstream) -> tuple[str, str, int]:
+    model = unique()
+    gw.channel(base_url=up.url, models=[model])
+    uid = gw.user()
+    return model, gw.token(uid), uid
+
+
+def post(gw: Gateway, key: str, content: bytes | str, path: str = "/chat/completions") -> httpx.Response:
+    return httpx.post(
+        f"{gw.base_url}{path}",
+        content=content,
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        timeout=10,
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "fragment"),
+    [
+        (b"{not json", 400, "not valid JSON"),
+        (b"", 400, "empty"),
+        (b"[1, 2]", 400, "invalid request"),
+        (b'{"messages": []}', 400, "model is required"),
+        (b'{"model": "", "messages": []}', 400, "model is required"),
+        (b'{"model": 42, "messages": []}', 400, "$.model"),
+        (b'{"model": "MODEL", "stream": "yes"}', 400, "$.stream"),
+        (b'{"model": "MODEL", "max_tokens": -5}', 400, "max_tokens"),
+        (b'{"model": "MODEL", "max_tokens": "lots"}', 400, "$.max_tokens"),
+        (b'{"model": "no-such-model-anywhere", "messages": []}', 404, "does not exist"),
+    ],
+)
+def test_bad_bodies_get_openai_errors_and_no_charge(gw, ctx, body, status, fragment):
+    model, key, uid = ctx
+    r = post(gw, key, body.replace(b"MODEL", model.encode()))
+    assert r.status_code == status, r.text
+    error = r.json()["error"]
+    assert fragment in error["message"] and "request id" in error["message"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert r.headers["x-oneapi-request-id"]
+    assert gw.logs(user_id=uid) == [] and gw.user_row(uid)["used_quota"] == 0
+
+
+def test_oversize_body_is_413(gw, ctx):
+    model, key, uid = ctx
+    huge = b'{"model": "%s", "messages": [{"role": "user", "content": "' % model.encode() + b"x" * (129 * 1024 * 1024) + b'"}]}'
+    r = post(gw, key, huge)
+    assert r.status_code == 413
+    assert "error" in r.json()
+    assert gw.logs(user_id=uid) == []
+
+
+def test_sdk_wrong_types_are_bad_requests(gw, ctx):
+    model, key, _ = ctx
+    c = openai.OpenAI(base_url=gw.base_url, api_key=key, max_retries=0)
+    with pytest.raises(openai.BadRequestError, match=r"\$\.stream"):
+        c.chat.completions.create(model=model, messages=MSG, extra_body={"stream": 1})
+
+
+def chat(gw: Gateway, key: str, model: str) -> httpx.Response:
+    return post(gw, key, f'{{"model": "{model}", "messages": [{{"role": "user", "content": "hi"}}]}}')
+
+
+def test_key_formats_and_unknown_keys(gw, ctx):
+    model, key, _ = ctx
+    bare = key.removeprefix("sk-")
+    assert chat(gw, bare, model).status_code == 200  # "sk-" is optional
+    assert httpx.post(f"{gw.base_url}/chat/completions", json={"model": model}, timeout=5).status_code == 401
+    r = chat(gw, "sk-" + "x" * 48, model)
+    assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
+
+
+def test_token_states(gw, up):
+    model = unique()
+    gw.channel(base_url=up.url, models=[model])
+    uid = gw.user()
+    cases = {
+        "token_disabled": gw.token(uid, status=2),
+        "token_expired": gw.token(uid, expired_time=int(time.time()) - 10),
+        "token_quota_exhausted": gw.token(uid, unlimited=False, remain_quota=0),
+    }
+    for code, key in cases.items():
+        r = chat(gw, key, model)
+        assert r.status_code == 401 and r.json()["error"]["code"] == code, (code, r.text)
+    assert chat(gw, gw.token(uid, expired_time=int(time.time()) + 3600), model).status_code == 200
+
+
+def test_ip_allow_list(gw, up):
+    model = unique()
+    gw.channel(base_url=up.url, models=[model])
+    uid = gw.user()
+    assert chat(gw, gw.token(uid, allow_ips="127.0.0.0/8"), model).status_code == 200
+    r = chat(gw, gw.token(uid, allow_ips="10.0.0.0/8, 192.168.1.7"), model)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "ip_not_allowed"
+    assert chat(gw, gw.token(uid, allow_ips="not-an-ip"), model).status_code == 403  # a typo opens nothing
+
+
+def test_model_whitelist_group_and_owner(gw, up):
+    model = unique()
+    gw.channel(base_url=up.url, models=[model], group="vip")
+    vip = gw.user(group="vip")
+    assert chat(gw, gw.token(vip), model).status_code == 200
+    assert chat(gw, gw.token(gw.user()), model).status_code == 404  # the default group has no channel for it
+    assert chat(gw, gw.token(vip, model_limits=["other"]), model).status_code == 403
+    r = chat(gw, gw.token(vip, group="gone"), model)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "group_deprecated"
+
+
+def test_limited_token_and_wallet_holds(gw, up):
+    model = unique()
+    gw.channel(base_url=up.url, models=[model])
+    poor = gw.user(quota=10)
+    r = chat(gw, gw.token(poor), model)
+    assert r.status_code == 403 and "user quota is not enough" in r.json()["error"]["message"]
+    rich = gw.user()
+    r = chat(gw, gw.token(rich, unlimited=False, remain_quota=10), model)
+    assert r.status_code == 403 and "token quota is not enough" in r.json()["error"]["message"]
+    assert gw.logs(user_id=poor) == [] and gw.logs(user_id=rich) == []
