@@ -26,6 +26,7 @@ from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from newapi_host import __version__
 from newapi_host.api import channels as channels_api
 from newapi_host.api import plugins as plugins_api
+from newapi_host.api import quickstart as quickstart_api
 from newapi_host.api import system as system_api
 from newapi_host.api import users as users_api
 from newapi_host.api.envelope import EXCEPTION_HANDLERS
@@ -55,6 +56,7 @@ CORE_ROUTES: list[Any] = [
     *users_api.ROUTES,
     *plugins_api.ROUTES,
     *channels_api.ROUTES,
+    *quickstart_api.ROUTES,
     *MODEL_ROUTES,
 ]
 

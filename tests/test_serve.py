@@ -130,3 +130,33 @@ def test_cli_migrate_plugins_and_create_root(tmp_path: Path):
     assert "created root user 'boss'" in r.stdout
     r = run_cli("create-root", "--username", "boss2", "--password", "another-pass-1", env=env)
     assert r.returncode == 1 and "a root user already exists" in r.stderr
+
+
+def test_first_call_walkthrough_from_the_readme(server):
+    """The README's path: set up root, add a channel, create a key, call the relay."""
+    import openai
+
+    from .upstreams import shared_fake_openai
+
+    base, _ = server
+    up = shared_fake_openai()
+    with httpx.Client(base_url=base, timeout=10) as admin:
+        password = "change-me-now"
+        admin.post("/api/setup", json={"username": "root", "password": password, "confirmPassword": password})
+        user_id = admin.post("/api/user/login", json={"username": "root", "password": password}).json()["data"]["id"]
+        admin.headers["New-Api-User"] = str(user_id)
+        r = admin.post(
+            "/api/channel/",
+            json={"type": 1, "name": "local", "key": "sk-upstream", "base_url": up.url, "models": "gpt-4o-mini"},
+        )
+        assert r.json()["success"], r.text
+        bad = admin.post("/api/channel/", json={"type": 1, "key": "", "models": "gpt-4o-mini", "weight": -1})
+        assert bad.json()["success"] is False and "key" in bad.json()["message"] and "weight" in bad.json()["message"]
+        r = admin.post("/api/token/", json={"name": "first", "unlimited_quota": True})
+        key = r.json()["data"]["key"]
+        assert key.startswith("sk-") and len(key) == 51
+
+    client = openai.OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0)
+    answer = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+    assert answer.choices[0].message.content == "Hello from gpt-4o-mini"
+    assert [m.id for m in client.models.list()] == ["gpt-4o-mini"]
