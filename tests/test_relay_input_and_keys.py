@@ -72,7 +72,11 @@ def test_bad_bodies_get_openai_errors_and_no_charge(gw, ctx, body, status, fragm
 
 def test_oversize_body_is_413(gw, ctx):
     model, key, uid = ctx
-    huge = b'{"model": "%s", "messages": [{"role": "user", "content": "' % model.encode() + b"x" * (129 * 1024 * 1024) + b'"}]}'
+    huge = (
+        b'{"model": "%s", "messages": [{"role": "user", "content": "' % model.encode()
+        + b"x" * (129 * 1024 * 1024)
+        + b'"}]}'
+    )
     r = post(gw, key, huge)
     assert r.status_code == 413
     assert "error" in r.json()

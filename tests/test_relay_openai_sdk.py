@@ -59,7 +59,10 @@ def test_chat_stream_with_usage(client):
     c, model = client
     chunks = list(
         c.chat.completions.create(
-            model=model, messages=[{"role": "user", "content": "hi"}], stream=True, stream_options={"include_usage": True}
+            model=model,
+            messages=[{"role": "user", "content": "hi"}],
+            stream=True,
+            stream_options={"include_usage": True},
         )
     )
     assert chunks[-1].usage.total_tokens == 18

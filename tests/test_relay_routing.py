@@ -54,7 +54,9 @@ def test_index_tiers_and_exclusion():
         if e.status == 1:
             for g in e.groups:
                 index._index.setdefault(g, {}).setdefault("m", {}).setdefault(e.priority, []).append(e)
-    index._index = {g: {m: [t[p] for p in sorted(t, reverse=True)] for m, t in ms.items()} for g, ms in index._index.items()}
+    index._index = {
+        g: {m: [t[p] for p in sorted(t, reverse=True)] for m, t in ms.items()} for g, ms in index._index.items()
+    }
     assert index.pick("default", "m", set()).id in {1, 2}  # top tier; #4 is disabled
     assert index.pick("default", "m", {1}).id == 2  # rest of the tier first
     assert index.pick("default", "m", {1, 2}).id == 3  # then down a tier
@@ -106,7 +108,9 @@ def channels(gw: Gateway, up: FakeUpstream, model: str, specs: list[tuple[str, i
 
 
 def keys_used(up: FakeUpstream, model: str) -> list[str]:
-    return [r["headers"]["authorization"].removeprefix("Bearer sk-") for r in up.requests if model in r["json"]["model"]]
+    return [
+        r["headers"]["authorization"].removeprefix("Bearer sk-") for r in up.requests if model in r["json"]["model"]
+    ]
 
 
 def test_priority_fallback_on_5xx_and_log_names_tried_channels(gw, up):

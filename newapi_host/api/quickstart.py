@@ -89,7 +89,14 @@ async def add_channel(request: Request[Any, Any, Any]) -> dict[str, Any]:
         except ValidationError as exc:
             return fail(f"settings: {_errors(exc)}")
     models = ",".join(m.strip() for m in data.models.split(",") if m.strip())
-    channel = Channel(**{**data.model_dump(exclude_none=True), "models": models, "status": CHANNEL_ENABLED, "created_time": int(time.time())})
+    channel = Channel(
+        **{
+            **data.model_dump(exclude_none=True),
+            "models": models,
+            "status": CHANNEL_ENABLED,
+            "created_time": int(time.time()),
+        }
+    )
     async with write_transaction():
         await channel.save()
         await bump("channels")

@@ -11,6 +11,7 @@ import io
 import logging
 import os
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from piccolo.conf.apps import AppRegistry
 from piccolo.engine.base import Engine
@@ -109,6 +110,25 @@ def write_transaction(engine: Engine | None = None):
     if isinstance(engine, SQLiteEngine):
         return engine.transaction(transaction_type=TransactionType.immediate)
     return engine.transaction()
+
+
+async def insert_many(table: type[Table], columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """Bulk insert inside the current transaction with the driver's ``executemany``.
+
+    Piccolo builds a query object per row, which costs about 0.1 ms of event-loop time each;
+    the consume log writes hundreds of rows a second, so it goes straight to the driver.
+    """
+    engine = table._meta.db
+    transaction = engine.current_transaction.get()
+    if transaction is None:
+        raise RuntimeError("insert_many must run inside a transaction")
+    names = ", ".join(f'"{c}"' for c in columns)
+    if isinstance(engine, PostgresEngine):
+        marks = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    else:
+        marks = ", ".join("?" for _ in columns)
+    sql = f'INSERT INTO "{table._meta.tablename}" ({names}) VALUES ({marks})'
+    await transaction.connection.executemany(sql, rows)
 
 
 def database_label(engine: Engine) -> str:

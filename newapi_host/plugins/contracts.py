@@ -174,7 +174,11 @@ class StreamUsageCounter(Protocol):
     """Follows one stream as it passes through; memory must stay flat however long it runs."""
 
     def feed(self, event: SSEEvent) -> bool:
-        """Look at one event; return True if it carries nothing but usage (it may be withheld)."""
+        """Look at one event; return True if it carries nothing but usage (it may be withheld).
+
+        Raise ``ValueError`` for an event that is not valid in this dialect (the host then ends
+        the stream with an error rather than pass garbage on).
+        """
         ...
 
     def result(self) -> Usage | None:
@@ -204,8 +208,8 @@ class Dialect:
     """Read model/stream/max_tokens from the raw body; the mapping holds path parameters."""
     error_body: Callable[[int, str, str, str | None], bytes]
     """Encode an error as this dialect's clients expect it: (status, message, type, code)."""
-    usage: Callable[[Any], Usage | None]
-    """Read usage from a decoded, complete (non-stream) response."""
+    usage: Callable[[bytes], Usage | None]
+    """Read usage from a complete (non-stream) response body; raise ValueError if it is not valid."""
     stream_usage: Callable[[], StreamUsageCounter]
     """Make a fresh incremental usage counter for one stream."""
     api_key_headers: tuple[str, ...] = ("authorization",)
@@ -215,8 +219,8 @@ class Dialect:
     title: str = ""
     estimate_prompt: Callable[[bytes, str], int] | None = None
     """Estimate prompt tokens of a raw body for a model, for holds and when usage is missing."""
-    response_text: Callable[[Any], str] | None = None
-    """The generated text of a decoded response, counted when the upstream reported no usage."""
+    response_text: Callable[[bytes], str] | None = None
+    """The generated text of a response body, counted when the upstream reported no usage."""
 
 
 class StreamConverter(Protocol):

@@ -17,12 +17,35 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from newapi_host.db.engine import write_transaction
+from newapi_host.db.engine import insert_many, write_transaction
 from newapi_host.db.tables import Channel, Log, Token, User
 
 from .keys import KeyCache, TokenEntry
 
 log = logging.getLogger(__name__)
+
+
+LOG_COLUMNS = (
+    "user_id",
+    "created_at",
+    "type",
+    "content",
+    "username",
+    "token_name",
+    "model_name",
+    "quota",
+    "prompt_tokens",
+    "completion_tokens",
+    "use_time",
+    "is_stream",
+    "channel_id",
+    "token_id",
+    "group",
+    "ip",
+    "request_id",
+    "upstream_request_id",
+    "other",
+)
 
 
 @dataclass(slots=True)
@@ -113,7 +136,7 @@ class Ledger:
             if c.channel_id:
                 channels[c.channel_id] += c.quota
             if c.log is not None:
-                rows.append(Log(**c.log))
+                rows.append(tuple(c.log[k] for k in LOG_COLUMNS))
         async with write_transaction():
             for user_id, (quota, requests) in users.items():
                 await User.update(
@@ -129,8 +152,8 @@ class Ledger:
                 ).where(Token.id == token_id)
             for channel_id, quota in channels.items():
                 await Channel.update({Channel.used_quota: Channel.used_quota + quota}).where(Channel.id == channel_id)
-            for start in range(0, len(rows), 200):
-                await Log.insert(*rows[start : start + 200])
+            if rows:
+                await insert_many(Log, LOG_COLUMNS, rows)
 
     async def _run(self) -> None:
         while True:

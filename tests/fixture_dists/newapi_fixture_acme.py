@@ -62,8 +62,8 @@ def error_body(status: int, message: str, type_: str, code: str | None) -> bytes
     return json.dumps({"acme_error": {"status": status, "message": message}}).encode()
 
 
-def usage(response: dict) -> Usage | None:
-    u = response.get("usage")
+def usage(body: bytes) -> Usage | None:
+    u = json.loads(body).get("usage")
     return Usage(prompt_tokens=u["in"], completion_tokens=u["out"]) if u else None
 
 
@@ -71,13 +71,21 @@ class Counter:
     def __init__(self) -> None:
         self.usage: Usage | None = None
 
-    def feed(self, event: SSEEvent) -> None:
+    def feed(self, event: SSEEvent) -> bool:
         data = json.loads(event.data)
         if "usage" in data:
             self.usage = Usage(prompt_tokens=data["usage"]["in"], completion_tokens=data["usage"]["out"])
+        return "usage" in data and len(data) == 1
 
     def result(self) -> Usage | None:
         return self.usage
+
+    def output_text(self) -> tuple[int, str]:
+        return 0, ""
+
+    @property
+    def finished(self) -> bool:
+        return self.usage is not None
 
 
 class Upper:

@@ -131,12 +131,29 @@ def usage_from_responses(u: Any) -> Usage | None:
     )
 
 
-def response_usage(response: Any) -> Usage | None:
-    return usage_from_chat(response.get("usage")) if isinstance(response, dict) else None
+class _UsageOnly(msgspec.Struct):
+    usage: Any = None
 
 
-def responses_response_usage(response: Any) -> Usage | None:
-    return usage_from_responses(response.get("usage")) if isinstance(response, dict) else None
+_usage_decoder = msgspec.json.Decoder(_UsageOnly)
+
+
+def _usage_field(body: bytes) -> Any:
+    """The ``usage`` member of a JSON object body; the rest is validated but never built."""
+    try:
+        return _usage_decoder.decode(body).usage
+    except msgspec.ValidationError:
+        return None  # valid JSON, but not an object
+    except msgspec.DecodeError as exc:
+        raise ValueError(f"the upstream answered with a body that is not JSON: {exc}") from None
+
+
+def response_usage(body: bytes) -> Usage | None:
+    return usage_from_chat(_usage_field(body))
+
+
+def responses_response_usage(body: bytes) -> Usage | None:
+    return usage_from_responses(_usage_field(body))
 
 
 _TEXT_FLUSH = 64 * 1024  # uncounted streamed text kept at most; beyond it the host counts and drops it
@@ -162,9 +179,11 @@ class ChatStreamCounter:
         try:
             chunk = msgspec.json.decode(data)
         except msgspec.DecodeError:
-            return False
+            raise ValueError("the upstream sent an event that is not JSON") from None
         if not isinstance(chunk, dict):
-            return False
+            raise ValueError("the upstream sent an event that is not a JSON object")
+        if "error" in chunk and not chunk.get("choices"):
+            raise ValueError(f"the upstream reported an error mid-stream: {chunk['error']}")
         usage = chunk.get("usage")
         choices = chunk.get("choices")
         if usage:
@@ -217,12 +236,14 @@ class ResponsesStreamCounter(ChatStreamCounter):
     __slots__ = ()
 
     def feed(self, event: SSEEvent) -> bool:
+        if event.data == "[DONE]":
+            return False
         try:
             payload = msgspec.json.decode(event.data)
         except msgspec.DecodeError:
-            return False
+            raise ValueError("the upstream sent an event that is not JSON") from None
         if not isinstance(payload, dict):
-            return False
+            raise ValueError("the upstream sent an event that is not a JSON object")
         kind = payload.get("type") or event.event or ""
         if kind == "response.output_text.delta" and isinstance(payload.get("delta"), str):
             self._keep(payload["delta"])

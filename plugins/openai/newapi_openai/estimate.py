@@ -40,8 +40,9 @@ def responses(body: bytes, model: str) -> int:
     return total + estimate_text_prompt_tokens(value, model)
 
 
-def chat_text(response: Any) -> str:
+def chat_text(body: bytes) -> str:
     """Generated text of a chat or completions response: contents, tool calls, legacy text."""
+    response = _decode(body)
     parts: list[str] = []
     for choice in (response.get("choices") if isinstance(response, dict) else None) or ():
         if not isinstance(choice, dict):
@@ -59,7 +60,8 @@ def chat_text(response: Any) -> str:
     return "".join(parts)
 
 
-def responses_text(response: Any) -> str:
+def responses_text(body: bytes) -> str:
+    response = _decode(body)
     parts: list[str] = []
     for item in (response.get("output") if isinstance(response, dict) else None) or ():
         for content in (item.get("content") if isinstance(item, dict) else None) or ():
