@@ -489,14 +489,23 @@ class Relay:
             error_message: str | None = None
             try:
                 async for chunk in response.iter_chunks():
-                    for event in parser.feed(chunk):
-                        usage_only = counter.feed(event)
-                        if usage_only and injected:
-                            continue
+                    # Everything one upstream read produced goes out in one write.
+                    out: list[bytes] = []
+                    bad: Exception | None = None
+                    try:
+                        for event in parser.feed(chunk):
+                            if counter.feed(event) and injected:
+                                continue  # usage we asked for on our own behalf
+                            out.append(encode_event(event))
+                    except (SSEError, ValueError) as exc:
+                        bad = exc  # pass on the good events before it, then stop
+                    if out:
                         if first_token_ms is None:
                             first_token_ms = int((time.monotonic() - ctx.started) * 1000)
                         delivered = True
-                        yield encode_event(event)
+                        yield b"".join(out)
+                    if bad is not None:
+                        raise bad
                 for event in parser.flush():
                     counter.feed(event)
                     delivered = True
