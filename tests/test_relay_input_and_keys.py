@@ -149,3 +149,15 @@ def test_limited_token_and_wallet_holds(gw, up):
     r = chat(gw, gw.token(rich, unlimited=False, remain_quota=10), model)
     assert r.status_code == 403 and "token quota is not enough" in r.json()["error"]["message"]
     assert gw.logs(user_id=poor) == [] and gw.logs(user_id=rich) == []
+
+
+def test_engines_embeddings_path_and_wrong_method(gw, up):
+    model = unique("emb")
+    gw.channel(base_url=up.url, models=[model])
+    key = gw.token(gw.user())
+    r = httpx.post(
+        f"{gw.base_url}/engines/{model}/embeddings", json={"input": "hi"}, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert r.status_code == 200 and len(r.json()["data"]) == 1
+    r = httpx.get(f"{gw.base_url}/chat/completions", headers={"Authorization": f"Bearer {key}"})
+    assert r.status_code == 405 and "not allowed" in r.json()["error"]["message"]

@@ -109,7 +109,9 @@ def channels(gw: Gateway, up: FakeUpstream, model: str, specs: list[tuple[str, i
 
 def keys_used(up: FakeUpstream, model: str) -> list[str]:
     return [
-        r["headers"]["authorization"].removeprefix("Bearer sk-") for r in up.requests if model in r["json"]["model"]
+        r["headers"]["authorization"].removeprefix("Bearer sk-")
+        for r in up.requests
+        if model in ((r["json"] or {}).get("model") or "")
     ]
 
 

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
-from litestar import Request, Response
-from litestar.response import Stream
 
 from newapi_host.db.engine import write_transaction
 from newapi_host.db.tables import CHANNEL_AUTO_DISABLED, CHANNEL_ENABLED, LOG_CONSUME, Channel
@@ -34,6 +32,7 @@ from newapi_host.plugins.contracts import (
 from newapi_host.plugins.registry import Registry
 from newapi_host.sync import bump
 
+from .asgi import Incoming, Reply
 from .channels import ChannelEntry, ChannelHealth, ChannelIndex
 from .client import UpstreamClient, UpstreamConnectError, UpstreamError, UpstreamResponse, UpstreamTimeout
 from .errors import RelayError, invalid_request
@@ -172,16 +171,15 @@ class Relay:
 
     # -- entry ------------------------------------------------------------------------------
 
-    def error_response(self, dialect: Dialect, error: RelayError, request_id: str) -> Response[bytes]:
+    def error_reply(self, dialect: Dialect, error: RelayError, request_id: str) -> Reply:
         message = f"{error.message} (request id: {request_id})"
-        return Response(
-            dialect.error_body(error.status, message, error.type, error.code),
-            status_code=error.status,
-            media_type="application/json",
+        return Reply(
+            status=error.status,
             headers={REQUEST_ID_HEADER: request_id, **error.headers},
+            body=dialect.error_body(error.status, message, error.type, error.code),
         )
 
-    def api_key(self, request: Request[Any, Any, Any], dialect: Dialect) -> str:
+    def api_key(self, request: Incoming, dialect: Dialect) -> str:
         for name in dialect.api_key_headers:
             value = request.headers.get(name)
             if value:
@@ -190,21 +188,20 @@ class Relay:
             return request.query_params.get(dialect.api_key_query) or ""
         return ""
 
-    async def handle(self, request: Request[Any, Any, Any], dialect_name: str) -> Response[Any]:
-        request_id = request.scope.get("state", {}).get("request_id") or new_request_id()
+    async def handle(self, request: Incoming, dialect_name: str) -> Reply | None:
+        """Answer one relay request; None when the dialect's plugin is switched off (404)."""
+        request_id = request.request_id or new_request_id()
         dialect = self.registry.dialect(dialect_name)
-        if dialect is None:  # its plugin was switched off after start-up
-            from litestar.exceptions import NotFoundException
-
-            raise NotFoundException()
+        if dialect is None:
+            return None
         try:
             return await self._handle(request, dialect, request_id)
         except RelayError as error:
-            return self.error_response(dialect, error, request_id)
+            return self.error_reply(dialect, error, request_id)
 
-    async def _handle(self, request: Request[Any, Any, Any], dialect: Dialect, request_id: str) -> Response[Any]:
+    async def _handle(self, request: Incoming, dialect: Dialect, request_id: str) -> Reply:
         started = time.monotonic()
-        client_ip = request.client.host if request.client else ""
+        client_ip = request.client_ip
         entry, forced = await authenticate(self.keys, self.api_key(request, dialect), client_ip)
         body = await request.body()
         try:
@@ -259,7 +256,7 @@ class Relay:
         handed_over = False
         try:
             response = await self._attempts(ctx, forced_channel)
-            handed_over = isinstance(response, Stream)
+            handed_over = response.stream is not None
             return response
         finally:
             if not handed_over:
@@ -289,7 +286,7 @@ class Relay:
             return None
         return channel_type
 
-    async def _attempts(self, ctx: Context, forced: ChannelEntry | None) -> Response[Any]:
+    async def _attempts(self, ctx: Context, forced: ChannelEntry | None) -> Reply:
         retries = 0 if forced is not None else max(0, self.options.get_int("RetryTimes", 0))
         last: AttemptFailed | None = None
         group = ctx.entry.using_group
@@ -368,7 +365,7 @@ class Relay:
                 request.headers[name] = value.replace("{api_key}", key)
         return request, key_index, upstream_model
 
-    async def _attempt(self, ctx: Context, channel: ChannelEntry, channel_type: ChannelType) -> Response[Any]:
+    async def _attempt(self, ctx: Context, channel: ChannelEntry, channel_type: ChannelType) -> Reply:
         request, key_index, upstream_model = self._request_for(
             ctx.dialect, ctx.model, ctx.body, ctx.stream, ctx.wants_usage, channel, channel_type
         )
@@ -446,7 +443,7 @@ class Relay:
 
     async def _complete(
         self, ctx: Context, channel: ChannelEntry, upstream_model: str, response: UpstreamResponse
-    ) -> Response[bytes]:
+    ) -> Reply:
         try:
             body = await response.read()
         except UpstreamError as exc:
@@ -472,11 +469,11 @@ class Relay:
         upstream_id = response.headers.get("x-request-id")
         if upstream_id:
             headers["X-Upstream-Request-Id"] = upstream_id
-        return Response(body, status_code=response.status, media_type="application/json", headers=headers)
+        return Reply(status=response.status, headers=headers, body=body)
 
     def _stream(
         self, ctx: Context, channel: ChannelEntry, key_index: int, upstream_model: str, response: UpstreamResponse
-    ) -> Stream:
+    ) -> Reply:
         injected = not ctx.wants_usage
         counter = ctx.dialect.stream_usage()
         relay = self
@@ -531,11 +528,11 @@ class Relay:
                 )
                 yield encode_event(SSEEvent(data=body.decode()))
 
-        return Stream(
-            events(),
-            status_code=200,
-            media_type="text/event-stream",
+        return Reply(
+            status=200,
             headers={REQUEST_ID_HEADER: ctx.request_id, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            stream=events(),
+            media_type="text/event-stream",
         )
 
     # -- settlement -------------------------------------------------------------------------

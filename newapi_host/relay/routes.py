@@ -5,18 +5,22 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from litestar import Request, Response, get, route
-from litestar.handlers import HTTPRouteHandler
+import msgspec
+from litestar import Request, Response, asgi, get, route
+from litestar.handlers import ASGIRouteHandler, HTTPRouteHandler
 from litestar.params import FromPath
+from litestar.response import Stream
+from litestar.types import Receive, Scope, Send
 
 from newapi_host.plugins.registry import Registry
 
+from .asgi import Incoming, Reply, send_reply
 from .errors import RelayError
 from .keys import authenticate
 from .pipeline import REQUEST_ID_HEADER, new_request_id
 
 
-def dialect_handlers(registry: Registry) -> list[HTTPRouteHandler]:
+def dialect_handlers(registry: Registry) -> list[ASGIRouteHandler]:
     """A handler for every ingress route of every loaded dialect (enabled or not: checked per call)."""
     handlers = []
     for contributions in registry.plugins():
@@ -26,14 +30,58 @@ def dialect_handlers(registry: Registry) -> list[HTTPRouteHandler]:
     return handlers
 
 
-def _handler(dialect_name: str, method: str, path: str) -> HTTPRouteHandler:
-    async def relay(request: Request[Any, Any, Any]) -> Response[Any]:
-        return await request.app.state.host.relay.handle(request, dialect_name)
+def _handler(dialect_name: str, method: str, path: str) -> ASGIRouteHandler | HTTPRouteHandler:
+    """A plain ASGI endpoint (the hot path skips framework request/response objects).
+
+    Litestar's router cannot reach ASGI handlers on paths with parameters, so those few routes
+    (``/v1/engines/{model}/embeddings``) go through an ordinary handler instead.
+    """
+    if "{" in path:
+        return _framework_handler(dialect_name, method, path)
+    allowed = method.upper()
+
+    async def relay(scope: Scope, receive: Receive, send: Send) -> None:
+        request = Incoming(scope, receive)
+        reply: Reply | None
+        if scope["method"] != allowed:
+            reply = _not_served(request, 405, f"method {scope['method']} is not allowed here")
+        else:
+            reply = await scope["app"].state.host.relay.handle(request, dialect_name)
+            if reply is None:  # the dialect's plugin is switched off
+                reply = _not_served(request, 404, f"Invalid URL ({scope['method']} {scope['path']})")
+        await send_reply(reply, receive, send)
 
     relay.__name__ = f"relay_{dialect_name.replace('.', '_')}_{method.lower()}"
+    return asgi(path, opt={"skip_session": True}, name=f"{dialect_name}:{path}", copy_scope=False)(relay)
+
+
+def _framework_handler(dialect_name: str, method: str, path: str) -> HTTPRouteHandler:
+    async def relay(request: Request[Any, Any, Any]) -> Response[Any]:
+        incoming = Incoming(request.scope, request.receive)
+        reply = await request.app.state.host.relay.handle(incoming, dialect_name)
+        if reply is None:
+            reply = _not_served(incoming, 404, f"Invalid URL ({request.method} {request.url.path})")
+        if reply.stream is not None:
+            return Stream(reply.stream, status_code=reply.status, media_type=reply.media_type, headers=reply.headers)
+        return Response(reply.body, status_code=reply.status, media_type=reply.media_type, headers=reply.headers)
+
+    relay.__name__ = f"relay_{dialect_name.replace('.', '_')}_{method.lower()}_params"
     return route(
         path, http_method=[method], status_code=200, opt={"skip_session": True}, name=f"{dialect_name}:{path}"
     )(relay)
+
+
+def _not_served(request: Incoming, status: int, message: str) -> Reply:
+    request_id = request.request_id or new_request_id()
+    error = {
+        "error": {
+            "message": f"{message} (request id: {request_id})",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": None,
+        }
+    }
+    return Reply(status=status, headers={REQUEST_ID_HEADER: request_id}, body=msgspec.json.encode(error))
 
 
 def _model_object(model: str, created: int) -> dict[str, Any]:
