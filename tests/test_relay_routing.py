@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter
 from collections.abc import Iterator
@@ -291,3 +292,100 @@ async def _probe(gw: Gateway, channel_id: int, model: str):
     from newapi_host.relay.pipeline import probe_channel
 
     return await probe_channel(gw.host.relay, channel_id, model)
+
+
+def test_status_code_mapping_makes_a_400_retryable(gw, up):
+    model = unique()
+    gw.channel(
+        base_url=up.url,
+        models=[model],
+        key="sk-picky",
+        priority=5,
+        model_mapping={model: f"{model}-fail-400"},
+        status_code_mapping={"400": "500"},
+    )
+    gw.channel(base_url=up.url, models=[model], key="sk-fine", model_mapping={model: f"{model}-ok"})
+    assert client(gw).chat.completions.create(model=model, messages=MSG).choices[0].message.content.endswith("-ok")
+    assert keys_used(up, model) == ["picky", "fine"]
+
+
+async def _key_checking_upstream(port: int):
+    """An upstream that refuses one key with 401 and answers the others."""
+    from aiohttp import web
+
+    async def chat(request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") == "Bearer sk-bad":
+            return web.json_response({"error": {"message": "Incorrect API key provided"}}, status=401)
+        body = await request.json()
+        return web.json_response(
+            {
+                "id": "x",
+                "object": "chat.completion",
+                "created": 1,
+                "model": body["model"],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            }
+        )
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner
+
+
+def test_failing_key_of_a_multi_key_channel_is_disabled_alone(gw):
+    from .gateway import free_port
+
+    gw.option(AutomaticDisableChannelEnabled="true", AutomaticDisableChannelErrorThreshold="1", RetryTimes="0")
+    port = free_port()
+    runner = gw.run(_key_checking_upstream(port))
+    try:
+        model = unique()
+        cid = gw.channel(
+            base_url=f"http://127.0.0.1:{port}",
+            models=[model],
+            key="sk-good\nsk-bad",
+            channel_info={"is_multi_key": True, "multi_key_size": 2, "multi_key_mode": "polling"},
+        )
+        c = client(gw)
+        outcomes = []
+        for _ in range(2):
+            try:
+                c.chat.completions.create(model=model, messages=MSG)
+                outcomes.append("ok")
+            except openai.AuthenticationError:
+                outcomes.append("401")
+        assert sorted(outcomes) == ["401", "ok"]
+        info = json.loads(gw.channel_row(cid)["channel_info"])
+        assert info["multi_key_status_list"] == {"1": 3}
+        assert gw.channel_row(cid)["status"] == 1  # the channel stays on with its good key
+        for _ in range(4):  # the index reloaded: only the good key is used now
+            assert c.chat.completions.create(model=model, messages=MSG).choices[0].message.content == "ok"
+    finally:
+        gw.run(runner.cleanup())
+        gw.option(AutomaticDisableChannelEnabled="false", RetryTimes="3")
+
+
+def test_disabled_key_takes_effect_within_a_second(gw, up):
+    from newapi_host.db.tables import Token
+    from newapi_host.sync import bump
+
+    model = unique()
+    gw.channel(base_url=up.url, models=[model])
+    key = gw.token(gw.user())
+    c = openai.OpenAI(base_url=gw.base_url, api_key=key, max_retries=0)
+    c.chat.completions.create(model=model, messages=MSG)  # now cached
+
+    async def disable() -> None:
+        await Token.update({Token.status: 2}).where(Token.key == key.removeprefix("sk-"))
+        await bump("tokens")  # what an admin edit does
+
+    gw.run(disable())
+    import time
+
+    time.sleep(1.0)
+    with pytest.raises(openai.AuthenticationError):
+        c.chat.completions.create(model=model, messages=MSG)

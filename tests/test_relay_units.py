@@ -1,0 +1,164 @@
+"""Adapters, prices and stream counting, without a network."""
+
+from __future__ import annotations
+
+import json
+
+import msgspec
+import pytest
+
+from newapi_host.options import Options
+from newapi_host.plugins.contracts import ChannelView, SSEEvent, UpstreamCall, Usage
+from newapi_host.plugins.registry import Registrar, Registry
+from newapi_host.relay.errors import RelayError
+from newapi_host.relay.pricing import PriceBook, round_half_away
+from newapi_openai.adapter import AzureAdapter, OpenAIAdapter, OpenAIChannelSettings, api_root
+from newapi_openai.dialects import ChatStreamCounter
+from newapi_openai.presets import PRESETS_BY_ID
+from newapi_openai.pricing import PRICING
+
+
+def call(
+    model: str, body: dict, *, base_url: str = "https://api.openai.com", stream: bool = False, **kw
+) -> UpstreamCall:
+    channel = ChannelView(id=1, type=1, name="c", base_url=base_url, key="sk-k", settings=OpenAIChannelSettings(), **kw)
+    return UpstreamCall(
+        channel=channel,
+        dialect="openai.chat",
+        model=model,
+        body=msgspec.json.encode(body),
+        stream=stream,
+        body_model=body.get("model", ""),
+        wants_usage=bool((body.get("stream_options") or {}).get("include_usage")),
+    )
+
+
+def test_api_root_and_custom_full_urls():
+    assert api_root("https://api.openai.com") == "https://api.openai.com/v1"
+    assert api_root("https://openrouter.ai/api/") == "https://openrouter.ai/api/v1"
+    assert api_root("https://x.example/v1") == "https://x.example/v1"
+    assert api_root("https://ark.example/api/v3") == "https://ark.example/api/v3"
+    adapter = OpenAIAdapter(PRESETS_BY_ID[8])
+    full = adapter.build_request(call("m", {"model": "m"}, base_url="https://h/deploy/{model}/chat/completions"))
+    assert full.url == "https://h/deploy/m/chat/completions"
+
+
+def test_unchanged_bodies_pass_byte_for_byte():
+    body = b'{"model":"gpt-4o", "messages":[], "extra": {"keep":  "spacing"}}'
+    c = call("gpt-4o", {"model": "gpt-4o"})
+    c.body = body
+    request = OpenAIAdapter(PRESETS_BY_ID[1]).build_request(c)
+    assert request.body is body
+    assert request.url == "https://api.openai.com/v1/chat/completions"
+    assert request.headers["Authorization"] == "Bearer sk-k"
+
+
+def test_reasoning_suffix_becomes_reasoning_effort_for_reasoning_models_only():
+    adapter = OpenAIAdapter(PRESETS_BY_ID[1])
+    sent = json.loads(adapter.build_request(call("gpt-5-high", {"model": "gpt-5-high", "messages": []})).body)
+    assert sent["model"] == "gpt-5" and sent["reasoning_effort"] == "high"
+    sent = json.loads(adapter.build_request(call("o3-mini-low", {"model": "o3-mini-low"})).body)
+    assert sent["model"] == "o3-mini" and sent["reasoning_effort"] == "low"
+    kept = adapter.build_request(call("my-model-high", {"model": "my-model-high"}))
+    assert json.loads(kept.body)["model"] == "my-model-high"  # not a reasoning model: left alone
+
+
+def test_stream_usage_injection_and_mapping():
+    adapter = OpenAIAdapter(PRESETS_BY_ID[1])
+    sent = json.loads(adapter.build_request(call("mapped", {"model": "asked", "stream": True}, stream=True)).body)
+    assert sent["model"] == "mapped" and sent["stream_options"] == {"include_usage": True}
+    no_inject = OpenAIAdapter(PRESETS_BY_ID[42])  # Mistral does not take stream_options
+    assert "stream_options" not in json.loads(no_inject.build_request(call("m", {"model": "x"}, stream=True)).body)
+
+
+def test_azure_deployment_url_api_version_and_key_header():
+    c = call("gpt-4.1-mini", {"model": "gpt-4.1-mini"}, base_url="https://res.openai.azure.com/")
+    request = AzureAdapter().build_request(c)
+    assert request.url == (
+        "https://res.openai.azure.com/openai/deployments/gpt-41-mini/chat/completions?api-version=2025-04-01-preview"
+    )
+    assert request.headers["api-key"] == "sk-k" and "Authorization" not in request.headers
+    c2 = call("gpt-4o", {"model": "gpt-4o"}, base_url="https://res.openai.azure.com", other="2024-10-21")
+    assert AzureAdapter().build_request(c2).url.endswith("api-version=2024-10-21")
+
+
+def book(**options: str) -> PriceBook:
+    opts = Options()
+    opts._values.update(options)
+    registry = Registry()
+    registrar = Registrar("openai")
+    registrar.pricing(PRICING)
+    registry.add(registrar.contributions)
+    prices = PriceBook(opts, registry)
+    prices.reload()
+    return prices
+
+
+def test_ratio_formula_with_cache_and_group_ratios():
+    prices = book(
+        GroupRatio='{"default": 1, "vip": 0.5}',
+        GroupGroupRatio='{"vip": {"default": 0.8}}',
+        CacheRatio='{"gpt-4o": 0.5}',
+    )
+    price = prices.quote("gpt-4o", "default", "default")
+    assert (price.model_ratio, price.completion_ratio, price.cache_ratio) == (1.25, 4, 0.5)
+    usage = Usage(prompt_tokens=1000, completion_tokens=100, cached_tokens=400)
+    # (600 + 400 x 0.5 + 100 x 4) x 1.25 x 1
+    assert prices.charge(price, usage) == 1500
+    assert prices.charge(prices.quote("gpt-4o", "vip", "vip"), usage) == 750  # group ratio 0.5
+    assert prices.charge(prices.quote("gpt-4o", "vip", "default"), usage) == 1200  # vip user on default: 0.8
+    assert prices.charge(price, Usage()) == 0
+    assert prices.charge(prices.quote("text-embedding-3-small", "default", "default"), Usage(prompt_tokens=1)) == 1
+
+
+def test_anthropic_semantics_and_one_hour_cache_writes():
+    prices = book(ModelRatio='{"claude-x": 1.5}', CompletionRatio='{"claude-x": 5}', CacheRatio='{"claude-x": 0.1}')
+    price = prices.quote("claude-x", "default", "default")
+    usage = Usage(
+        prompt_tokens=100,
+        completion_tokens=10,
+        cached_tokens=1000,
+        cache_creation_tokens=300,
+        cache_creation_1h_tokens=100,
+        prompt_excludes_cache=True,
+    )
+    expected = (100 + 1000 * 0.1 + 200 * 1.25 + 100 * 1.25 * 1.6 + 10 * 5) * 1.5
+    assert prices.charge(price, usage) == round_half_away(expected)
+
+
+def test_per_call_price_and_admin_overrides():
+    prices = book(ModelPrice='{"dall-e-3": 0.04, "flat": 0.002}', ModelRatio='{"gpt-4o": 2}')
+    assert prices.charge(prices.quote("dall-e-3", "default", "default"), Usage()) == 20_000  # 0.04 x 500000
+    assert prices.quote("gpt-4o", "default", "default").model_ratio == 2  # admin value beats the default
+    assert prices.quote("gpt-4o-mini", "default", "default").model_ratio == 0.075  # other defaults stay
+    with pytest.raises(RelayError) as err:
+        prices.quote("unpriced-model", "default", "default")
+    assert err.value.status == 403 and err.value.code == "model_price_error"
+    assert book(SelfUseModeEnabled="true").quote("unpriced-model", "default", "default").model_ratio == 37.5
+
+
+def test_hold_formula_and_trust_bypass():
+    prices = book()
+    price = prices.quote("gpt-4o", "default", "default")
+    assert prices.hold_amount(price, prompt_tokens=100, max_tokens=1000) == int((500 + 1000) * 1.25)
+    assert prices.hold_amount(price, prompt_tokens=2000, max_tokens=None) == int(2000 * 1.25)
+    assert prices.trusted(5_000_001, 0, unlimited=True) and not prices.trusted(5_000_000, 0, unlimited=True)
+    assert not prices.trusted(9_000_000, 100, unlimited=False)
+
+
+def test_stream_counter_memory_stays_flat_on_long_streams():
+    from newapi_host.tokenizer import count_tokens
+
+    counter = ChatStreamCounter(count_tokens)
+    piece = "lorem ipsum dolor sit amet " * 20
+    for _ in range(5000):  # about 2.7 MB of text
+        counter.feed(SSEEvent(data=json.dumps({"choices": [{"delta": {"content": piece}}]})))
+        assert sum(map(len, counter._text)) <= 64 * 1024 + len(piece)
+    counted, rest = counter.output_text()
+    assert counted + count_tokens(rest) == pytest.approx(count_tokens(piece * 5000), rel=0.001)
+    assert counter.result() is None and not counter.finished
+    counter.feed(SSEEvent(data='{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}'))
+    counter.feed(SSEEvent(data="[DONE]"))
+    assert counter.result() == Usage(prompt_tokens=3, completion_tokens=4) and counter.finished
+    with pytest.raises(ValueError):
+        counter.feed(SSEEvent(data="{broken"))
