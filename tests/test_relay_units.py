@@ -59,6 +59,8 @@ def test_reasoning_suffix_becomes_reasoning_effort_for_reasoning_models_only():
     assert sent["model"] == "gpt-5" and sent["reasoning_effort"] == "high"
     sent = json.loads(adapter.build_request(call("o3-mini-low", {"model": "o3-mini-low"})).body)
     assert sent["model"] == "o3-mini" and sent["reasoning_effort"] == "low"
+    sent = json.loads(adapter.build_request(call("o3", {"model": "o3", "max_tokens": 50})).body)
+    assert sent == {"model": "o3", "max_completion_tokens": 50}  # reasoning models refuse max_tokens
     kept = adapter.build_request(call("my-model-high", {"model": "my-model-high"}))
     assert json.loads(kept.body)["model"] == "my-model-high"  # not a reasoning model: left alone
 

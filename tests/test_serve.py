@@ -157,6 +157,13 @@ def test_first_call_walkthrough_from_the_readme(server):
         assert key.startswith("sk-") and len(key) == 51
 
     client = openai.OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0)
-    answer = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+    created = time.monotonic()
+    while True:  # the other worker learns about the new channel within the sync interval (0.5 s)
+        try:
+            answer = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+            break
+        except openai.NotFoundError:
+            assert time.monotonic() - created < 1.0, "a worker did not see the new channel within 1 s"
+            time.sleep(0.05)
     assert answer.choices[0].message.content == "Hello from gpt-4o-mini"
     assert [m.id for m in client.models.list()] == ["gpt-4o-mini"]

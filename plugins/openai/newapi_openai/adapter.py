@@ -37,13 +37,22 @@ def reasoning_split(model: str) -> tuple[str, str | None]:
     return model, None
 
 
+def _is_reasoning_model(model: str) -> bool:
+    return model.startswith(REASONING_SUFFIX_MODEL_PREFIXES)
+
+
 def _edit_body(call: UpstreamCall, model: str, effort: str | None, inject_usage: bool) -> bytes:
-    if model == call.body_model and effort is None and not inject_usage:
+    # Reasoning models refuse max_tokens; New API moves it to max_completion_tokens.
+    move_max = call.dialect == "openai.chat" and _is_reasoning_model(model) and b'"max_tokens"' in call.body
+    if model == call.body_model and effort is None and not inject_usage and not move_max:
         return call.body
     data: Any = msgspec.json.decode(call.body)
     if not isinstance(data, dict):
         return call.body
     data["model"] = model
+    if move_max and "max_tokens" in data:
+        value = data.pop("max_tokens")
+        data.setdefault("max_completion_tokens", value)
     if effort is not None:
         if call.dialect == "openai.responses":
             reasoning = data.get("reasoning") if isinstance(data.get("reasoning"), dict) else {}
