@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import os
+import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -31,6 +32,13 @@ sys.path.append(str(FIXTURE_DISTS))
 PG_DSN = os.environ.get("NEWAPI_TEST_PG_DSN", "postgres://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("NEWAPI_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 ROOT_PASSWORD = "root-password-1"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now, on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def fixture_eps(*names: str) -> list[md.EntryPoint]:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 import uvicorn
 
 from newapi_host.app import create_app
@@ -24,13 +24,8 @@ from newapi_host.auth.users import create_user, random_key
 from newapi_host.config import Config
 from newapi_host.db.tables import Channel, Log, Token, User
 
-from .conftest import HOST_EPS
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from .conftest import HOST_EPS, free_port
+from .upstreams import FakeUpstream, shared_fake_openai
 
 
 class Gateway:
@@ -203,3 +198,17 @@ def start_gateway(data_dir: Any, **overrides: Any) -> Gateway:
 
 def unique(prefix: str = "m") -> str:
     return f"{prefix}-{random_key(6).lower()}"
+
+
+@pytest.fixture(scope="module")
+def up() -> FakeUpstream:
+    """The session's fake OpenAI upstream (filter its journal by model: it is shared)."""
+    return shared_fake_openai()
+
+
+@pytest.fixture(scope="module")
+def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    """A gateway on SQLite for the tests of one module."""
+    gateway = start_gateway(tmp_path_factory.mktemp("gw"))
+    yield gateway
+    gateway.stop()

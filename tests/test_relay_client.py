@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator
 
@@ -19,6 +18,8 @@ from newapi_host.relay.client import (
     UpstreamError,
     UpstreamTimeout,
 )
+
+from .conftest import free_port
 
 RELEASE = web.AppKey("release", asyncio.Event)  # set at teardown: stalled handlers finish
 LAST_CHUNK = web.AppKey("last_chunk", asyncio.Event)  # set just before /stream sends its last chunk
@@ -133,12 +134,6 @@ async def client() -> AsyncIterator[UpstreamClient]:
 
 def get(server: TestServer, path: str, **headers: str) -> UpstreamRequest:
     return UpstreamRequest("GET", str(server.make_url(path)), dict(headers))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def test_status_headers_and_body(server, client):

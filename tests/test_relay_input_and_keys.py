@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import httpx
 import openai
 import pytest
 
-from .gateway import Gateway, start_gateway, unique
-from .upstreams import FakeUpstream, shared_fake_openai
+from .gateway import Gateway, gw, unique, up  # noqa: F401  (module fixtures)
+from .upstreams import FakeUpstream
 
 MSG = [{"role": "user", "content": "hi"}]
-
-
-@pytest.fixture(scope="module")
-def up() -> FakeUpstream:
-    return shared_fake_openai()
-
-
-@pytest.fixture(scope="module")
-def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    gw = start_gateway(tmp_path_factory.mktemp("gw"))
-    yield gw
-    gw.stop()
 
 
 @pytest.fixture

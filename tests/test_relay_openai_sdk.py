@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import openai
 import pytest
 
-from .gateway import Gateway, start_gateway, unique
-from .upstreams import FakeUpstream, shared_fake_openai
-
-
-@pytest.fixture(scope="module")
-def up() -> FakeUpstream:
-    return shared_fake_openai()
-
-
-@pytest.fixture(scope="module")
-def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    gw = start_gateway(tmp_path_factory.mktemp("gw"))
-    yield gw
-    gw.stop()
+from .gateway import Gateway, gw, unique, up  # noqa: F401  (module fixtures)
+from .upstreams import FakeUpstream
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import FIXTURE_DISTS
+from .conftest import FIXTURE_DISTS, free_port
 
 NEWAPI = [sys.executable, "-m", "newapi_host.cli"]
 
@@ -27,12 +26,6 @@ def env_for(data_dir: Path, **extra: str) -> dict[str, str]:
 
 def run_cli(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run([*NEWAPI, *args], env=env, input=stdin, capture_output=True, text=True, timeout=60)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
