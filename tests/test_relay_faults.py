@@ -140,3 +140,27 @@ def test_non_stream_without_usage_is_estimated_from_prompt_and_answer(gw, up):
     log = gw.logs(model_name=model)[-1]
     assert log["quota"] == expected_estimate(model, answer)
     assert log["completion_tokens"] == count_tokens(answer, model) > 0
+
+
+async def test_a_stream_that_never_starts_releases_its_hold_and_closes_the_upstream():
+    """If sending the response head fails, the generator never runs; the reply's close hook must."""
+    from newapi_host.relay.asgi import Reply, send_reply
+
+    closed: list[str] = []
+
+    async def never_iterated():
+        yield b"x"
+
+    async def on_close() -> None:
+        closed.append("done")
+
+    async def failing_send(message) -> None:
+        raise OSError("client went away before the head was sent")
+
+    async def receive():
+        return {"type": "http.disconnect"}
+
+    reply = Reply(status=200, headers={}, stream=never_iterated(), media_type="text/event-stream", on_close=on_close)
+    with pytest.raises(OSError):
+        await send_reply(reply, receive, failing_send)
+    assert closed == ["done"]

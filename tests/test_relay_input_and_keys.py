@@ -148,3 +148,24 @@ def test_engines_embeddings_path_and_wrong_method(gw, up):
     assert r.status_code == 200 and len(r.json()["data"]) == 1
     r = httpx.get(f"{gw.base_url}/chat/completions", headers={"Authorization": f"Bearer {key}"})
     assert r.status_code == 405 and "not allowed" in r.json()["error"]["message"]
+
+
+def test_holds_are_always_released(gw, up):
+    model = unique()
+    gw.channel(base_url=up.url, models=[model, f"{model}-fail-500", f"{model}-drop-after-2"])
+    uid = gw.user(quota=1_000_000)  # below the trust line: every request takes a hold
+    key = gw.token(uid, unlimited=False, remain_quota=900_000)
+    c = openai.OpenAI(base_url=gw.base_url, api_key=key, max_retries=0)
+    ledger = gw.host.relay.ledger
+    for name in (model, f"{model}-fail-500", f"{model}-drop-after-2"):
+        for stream in (False, True):
+            try:
+                result = c.chat.completions.create(model=name, messages=MSG, stream=stream)
+                if stream:
+                    list(result)
+            except openai.APIError:
+                pass
+    gw.flush()
+    token_id = gw.token_row(key)["id"]
+    assert ledger._user_holds[uid] == 0 and ledger._token_holds[token_id] == 0
+    assert gw.user_row(uid)["quota"] == 1_000_000 - sum(r["quota"] for r in gw.logs(user_id=uid))

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -78,7 +78,7 @@ class Reply:
     body: bytes = b""
     stream: AsyncIterator[bytes] | None = None
     media_type: str = "application/json"
-    extra: dict[str, Any] = field(default_factory=dict)
+    on_close: Callable[[], Awaitable[None]] | None = None  # always called once the reply is over
 
 
 def _headers(reply: Reply) -> list[tuple[bytes, bytes]]:
@@ -90,6 +90,14 @@ def _headers(reply: Reply) -> list[tuple[bytes, bytes]]:
 
 
 async def send_reply(reply: Reply, receive: Receive, send: Send) -> None:
+    try:
+        await _send(reply, receive, send)
+    finally:
+        if reply.on_close is not None:
+            await reply.on_close()
+
+
+async def _send(reply: Reply, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.start", "status": reply.status, "headers": _headers(reply)})
     if reply.stream is None:
         await send({"type": "http.response.body", "body": reply.body, "more_body": False})

@@ -477,6 +477,19 @@ class Relay:
         injected = not ctx.wants_usage
         counter = ctx.dialect.stream_usage()
         relay = self
+        finished = False
+
+        async def finish(state: str, first_token_ms: int | None, delivered: bool) -> None:
+            """Close the upstream, release the hold, settle: exactly once, however the stream ends."""
+            nonlocal finished
+            if finished:
+                return
+            finished = True
+            try:
+                await response.close()
+            finally:
+                relay.ledger.release(ctx.entry, ctx.hold)
+                relay._settle_stream(ctx, channel, upstream_model, counter, state, first_token_ms, delivered)
 
         async def events() -> AsyncIterator[bytes]:
             parser = SSEParser()
@@ -519,9 +532,7 @@ class Relay:
                 state = "upstream_error"
                 error_message = getattr(exc, "message", None) or str(exc)
             finally:
-                await response.close()
-                relay.ledger.release(ctx.entry, ctx.hold)
-                relay._settle_stream(ctx, channel, upstream_model, counter, state, first_token_ms, delivered)
+                await finish(state, first_token_ms, delivered)
             if error_message is not None:
                 body = ctx.dialect.error_body(
                     502, f"{error_message} (request id: {ctx.request_id})", "upstream_error", "bad_response_body"
@@ -533,6 +544,7 @@ class Relay:
             headers={REQUEST_ID_HEADER: ctx.request_id, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             stream=events(),
             media_type="text/event-stream",
+            on_close=lambda: finish("client_gone", None, False),  # if the stream never even started
         )
 
     # -- settlement -------------------------------------------------------------------------

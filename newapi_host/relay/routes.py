@@ -62,7 +62,17 @@ def _framework_handler(dialect_name: str, method: str, path: str) -> HTTPRouteHa
         if reply is None:
             reply = _not_served(incoming, 404, f"Invalid URL ({request.method} {request.url.path})")
         if reply.stream is not None:
-            return Stream(reply.stream, status_code=reply.status, media_type=reply.media_type, headers=reply.headers)
+            stream = reply.stream
+
+            async def relayed() -> Any:
+                try:
+                    async for chunk in stream:
+                        yield chunk
+                finally:
+                    if reply.on_close is not None:
+                        await reply.on_close()
+
+            return Stream(relayed(), status_code=reply.status, media_type=reply.media_type, headers=reply.headers)
         return Response(reply.body, status_code=reply.status, media_type=reply.media_type, headers=reply.headers)
 
     relay.__name__ = f"relay_{dialect_name.replace('.', '_')}_{method.lower()}_params"
