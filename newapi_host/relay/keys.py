@@ -89,9 +89,11 @@ def _networks(allow_ips: str) -> tuple[Any, ...]:
 class KeyCache:
     def __init__(self) -> None:
         self._entries: dict[str, TokenEntry] = {}
+        self._by_user: dict[int, set[str]] = {}
 
     def clear(self) -> None:
         self._entries.clear()
+        self._by_user.clear()
 
     async def reload(self) -> None:  # revision listener
         self.clear()
@@ -108,8 +110,9 @@ class KeyCache:
             self._entries.pop(key, None)
             return None
         if len(self._entries) >= MAX_ENTRIES:
-            self._entries.clear()
+            self.clear()
         self._entries[key] = entry
+        self._by_user.setdefault(entry.user_id, set()).add(key)
         return entry
 
     async def _load(self, key: str) -> TokenEntry | None:
@@ -148,11 +151,13 @@ class KeyCache:
 
     def adjust(self, token_id: int, user_id: int, quota: int) -> None:
         """Apply a settled charge to cached balances (this worker's view until the next reload)."""
-        for entry in self._entries.values():
-            if entry.user_id == user_id:
-                entry.user_quota -= quota
-                if entry.id == token_id and not entry.unlimited_quota:
-                    entry.remain_quota -= quota
+        for key in self._by_user.get(user_id, ()):
+            entry = self._entries.get(key)
+            if entry is None:
+                continue
+            entry.user_quota -= quota
+            if entry.id == token_id and not entry.unlimited_quota:
+                entry.remain_quota -= quota
 
 
 async def authenticate(cache: KeyCache, raw_key: str, client_ip: str) -> tuple[TokenEntry, int | None]:
