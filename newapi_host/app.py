@@ -24,10 +24,16 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 
 from newapi_host import __version__
+from newapi_host.api import billing_compat as billing_compat_api
 from newapi_host.api import channels as channels_api
+from newapi_host.api import data as data_api
+from newapi_host.api import groups as groups_api
+from newapi_host.api import logs as logs_api
+from newapi_host.api import options as options_api
 from newapi_host.api import plugins as plugins_api
-from newapi_host.api import quickstart as quickstart_api
+from newapi_host.api import redemptions as redemptions_api
 from newapi_host.api import system as system_api
+from newapi_host.api import tokens as tokens_api
 from newapi_host.api import users as users_api
 from newapi_host.api.envelope import EXCEPTION_HANDLERS
 from newapi_host.config import Config
@@ -56,7 +62,13 @@ CORE_ROUTES: list[Any] = [
     *users_api.ROUTES,
     *plugins_api.ROUTES,
     *channels_api.ROUTES,
-    *quickstart_api.ROUTES,
+    *tokens_api.ROUTES,
+    *redemptions_api.ROUTES,
+    *billing_compat_api.ROUTES,
+    *options_api.ROUTES,
+    *logs_api.ROUTES,
+    *data_api.ROUTES,
+    *groups_api.ROUTES,
     *MODEL_ROUTES,
 ]
 
