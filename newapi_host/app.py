@@ -52,7 +52,7 @@ from newapi_host.relay.ledger import Ledger
 from newapi_host.relay.pipeline import Relay
 from newapi_host.relay.pricing import PriceBook
 from newapi_host.relay.request_id import RequestIdMiddleware
-from newapi_host.relay.routes import MODEL_ROUTES, dialect_handlers
+from newapi_host.relay.routes import MODEL_ROUTES, dialect_handlers, document_relay_routes
 from newapi_host.sync import RevisionWatcher, ensure_topics
 
 log = logging.getLogger(__name__)
@@ -223,7 +223,7 @@ def create_app(
         secure=config.session_cookie_secure,
         exclude=["^/v1", "^/v1beta", "^/healthz"],  # API-key routes never read the console cookie
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[*CORE_ROUTES, *relay_routes, *plugin_routers],
         state=State({"host": host}),
         lifespan=[lifespan],
@@ -239,3 +239,5 @@ def create_app(
         request_max_body_size=128 * 1024 * 1024,
         debug=False,
     )
+    document_relay_routes(app, plugins.registry)
+    return app

@@ -154,3 +154,38 @@ async def retrieve_model(request: Request[Any, Any, Any], model: FromPath[str]) 
 
 
 MODEL_ROUTES = [list_models, retrieve_model]
+
+
+def document_relay_routes(app: Any, registry: Registry) -> None:
+    """Add the plain-ASGI relay endpoints to the OpenAPI schema (Litestar lists only HTTP handlers)."""
+    from litestar._openapi.plugin import OpenAPIPlugin
+    from litestar.openapi.spec import OpenAPIMediaType as MediaType
+    from litestar.openapi.spec import OpenAPIResponse, Operation, PathItem, RequestBody, Schema
+
+    openapi = app.plugins.get(OpenAPIPlugin).provide_openapi()  # built once here, then cached
+    for contributions in registry.plugins():
+        for dialect in contributions.dialects:
+            for ingress in dialect.routes:
+                if "{" in ingress.path:
+                    continue  # framework-handled, already documented
+                operation = Operation(
+                    summary=dialect.title or dialect.name,
+                    description=f"Relay endpoint of the {dialect.name} dialect (plugin {contributions.plugin}); "
+                    "authenticate with an API key.",
+                    operation_id=f"relay_{dialect.name.replace('.', '_')}",
+                    tags=["relay"],
+                    request_body=RequestBody(
+                        content={"application/json": MediaType(schema=Schema(type="object"))}, required=True
+                    ),
+                    responses={
+                        "200": OpenAPIResponse(
+                            description="The upstream's answer, as JSON or as server-sent events",
+                            content={
+                                "application/json": MediaType(schema=Schema(type="object")),
+                                "text/event-stream": MediaType(schema=Schema(type="string")),
+                            },
+                        )
+                    },
+                )
+                item = openapi.paths.setdefault(ingress.path, PathItem())  # type: ignore[union-attr]
+                setattr(item, ingress.method.lower(), operation)
