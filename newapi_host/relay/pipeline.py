@@ -586,18 +586,15 @@ class Relay:
     ) -> None:
         price = ctx.price
         if usage is None:
-            quota = 0
-        elif price.model_price is not None:
-            quota = self.prices.charge(price, usage)
-        else:
-            quota = self.prices.charge(price, usage)
+            return  # nothing reached the client: nothing is charged or logged
+        quota = self.prices.charge(price, usage)
         entry = ctx.entry
         use_time = int(time.monotonic() - ctx.started)
         row = None
         if self.options.get_bool("LogConsumeEnabled"):
             other = {
                 **price.details(),
-                "cache_tokens": usage.cached_tokens if usage else 0,
+                "cache_tokens": usage.cached_tokens,
                 "frt": first_token_ms if first_token_ms is not None else -1,
                 "is_model_mapped": upstream_model != ctx.model,
                 "upstream_model_name": upstream_model,
@@ -615,8 +612,8 @@ class Relay:
                 "token_name": entry.name,
                 "model_name": ctx.model,
                 "quota": quota,
-                "prompt_tokens": usage.prompt_tokens if usage else 0,
-                "completion_tokens": usage.completion_tokens if usage else 0,
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
                 "use_time": use_time,
                 "is_stream": ctx.stream,
                 "channel_id": channel.id,
@@ -627,8 +624,6 @@ class Relay:
                 "upstream_request_id": "",
                 "other": msgspec.json.encode(other).decode(),
             }
-        if quota == 0 and usage is None:
-            return  # nothing delivered, nothing charged, nothing to log
         self.ledger.settle(
             Charge(
                 user_id=entry.user_id,
