@@ -109,7 +109,7 @@ async def start_relay(host: Host) -> Relay:
     await index.load()
     prices = PriceBook(host.options, host.registry)
     prices.reload()
-    ledger = Ledger(keys)
+    ledger = Ledger(keys, options=host.options)
     ledger.start()
     client = UpstreamClient(
         response_timeout=host.config.relay_timeout or host.config.streaming_timeout,
@@ -177,7 +177,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
             await notifier.start()
             host.watcher.publish = notifier.publish
             host.extras["notifier"] = notifier
-        host.jobs = JobRunner(host.registry, host.states, app.state)
+        host.jobs = JobRunner(host.registry, host.states, app.state, core_jobs=(logs_api.LOG_CLEANUP_JOB,))
         host.jobs.start()
         yield
     finally:

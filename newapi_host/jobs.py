@@ -31,8 +31,17 @@ def lease_seconds(job: BackgroundJob) -> float:
 
 
 class JobRunner:
-    def __init__(self, registry: Registry, states: PluginStates, app_state: Any) -> None:
+    CORE = "core"  # owner name of the host's own jobs, which no plugin switch pauses
+
+    def __init__(
+        self,
+        registry: Registry,
+        states: PluginStates,
+        app_state: Any,
+        core_jobs: tuple[BackgroundJob, ...] = (),
+    ) -> None:
         self.registry = registry
+        self.core_jobs = core_jobs
         self.states = states
         self.app_state = app_state
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -61,7 +70,7 @@ class JobRunner:
         name = self.lease_name(plugin, job)
         while True:
             await asyncio.sleep(job.interval)
-            if not self.registry.is_enabled(plugin):
+            if plugin != self.CORE and not self.registry.is_enabled(plugin):
                 continue
             try:
                 if job.once_per_cluster and not await self.acquire(name, lease_seconds(job)):
@@ -75,7 +84,8 @@ class JobRunner:
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
-        for plugin, job in self.registry.jobs():
+        jobs = [*((self.CORE, job) for job in self.core_jobs), *self.registry.jobs()]
+        for plugin, job in jobs:
             self._tasks.append(loop.create_task(self._loop(plugin, job), name=f"job {plugin}:{job.name}"))
 
     async def stop(self) -> None:

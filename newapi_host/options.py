@@ -7,6 +7,7 @@ with its revision bump in one transaction, and every worker reloads within the s
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 from newapi_host.db.engine import write_transaction
@@ -49,6 +50,10 @@ DEFAULTS: dict[str, str] = {
     "QuotaForNewUser": "0",
     "QuotaForInviter": "0",
     "QuotaForInvitee": "0",
+    "UserUsableGroups": '{"default": "Default group", "vip": "VIP group"}',
+    "AutoGroups": '["default"]',
+    "CriticalRateLimitCount": "20",  # login/register/password change: requests per client IP
+    "CriticalRateLimitDurationSeconds": "1200",  # ... per this many seconds (0 count: no limit)
     "QuotaRemindThreshold": "1000",
     "PreConsumedQuota": "500",
     "RetryTimes": "0",
@@ -56,6 +61,9 @@ DEFAULTS: dict[str, str] = {
     "AutomaticDisableChannelEnabled": "false",
     "AutomaticEnableChannelEnabled": "false",
     "ChannelDisableThreshold": "5",
+    "AutomaticDisableStatusCodes": "401",
+    "AutomaticRetryStatusCodes": "100-199,300-399,401-407,409-499,500-503,505-523,525-599",
+    "LogRetentionDays": "0",  # 0: keep logs forever
 }
 
 
@@ -110,3 +118,228 @@ class Options:
                 )
             await bump("options")
         self._values.update(values)
+
+
+# -- validation of admin writes (PUT /api/option/) ----------------------------------------------
+
+MAX_OPTION_BYTES = 1 << 20
+MAX_KEY_LENGTH = 255
+
+# JSON objects of model or group name -> number >= 0.
+NUMBER_TABLES = frozenset(
+    {
+        "ModelRatio",
+        "CompletionRatio",
+        "ModelPrice",
+        "CacheRatio",
+        "CreateCacheRatio",
+        "GroupRatio",
+        "ImageRatio",
+        "AudioRatio",
+        "AudioCompletionRatio",
+        "TopupGroupRatio",
+    }
+)
+RANGE_LISTS = frozenset({"AutomaticRetryStatusCodes", "AutomaticDisableStatusCodes"})
+# Booleans whose names do not end in "Enabled"/"enabled".
+BOOL_KEYS = frozenset(
+    {
+        "DefaultUseAutoGroup",
+        "DefaultCollapseSidebar",
+        "EnableFreeModelPreConsume",
+        "SMTPInsecureSkipVerify",
+        "SMTPForceAuthLogin",
+        "CreemTestMode",
+    }
+)
+INF = float("inf")
+# key -> (integer?, minimum, maximum, minimum excluded?)
+NUMBERS: dict[str, tuple[bool, float, float, bool]] = {
+    "RetryTimes": (True, 0, 10, False),
+    "QuotaPerUnit": (False, 0, INF, True),
+    "QuotaForNewUser": (True, 0, INF, False),
+    "QuotaForInviter": (True, 0, INF, False),
+    "QuotaForInvitee": (True, 0, INF, False),
+    "QuotaRemindThreshold": (True, 0, INF, False),
+    "PreConsumedQuota": (True, 0, INF, False),
+    "LogRetentionDays": (True, 0, 36500, False),
+    "CriticalRateLimitCount": (True, 0, 1_000_000, False),
+    "CriticalRateLimitDurationSeconds": (True, 1, 86400 * 30, False),
+    "ChannelDisableThreshold": (False, 0, INF, False),
+    "AutomaticDisableChannelErrorThreshold": (True, 1, 1_000_000, False),
+    "AutomaticDisableChannelErrorWindowSeconds": (False, 0, 86400 * 365, True),
+    "USDExchangeRate": (False, 0, INF, True),
+    "Price": (False, 0, INF, False),
+    "StripeUnitPrice": (False, 0, INF, False),
+    "MinTopUp": (True, 0, INF, False),
+    "StripeMinTopUp": (True, 0, INF, False),
+    "DataExportInterval": (True, 1, 1440, False),
+    "SMTPPort": (True, 1, 65535, False),
+    "StreamCacheQueueLength": (True, 0, INF, False),
+    "ModelRequestRateLimitCount": (True, 0, INF, False),
+    "ModelRequestRateLimitSuccessCount": (True, 0, INF, False),
+    "ModelRequestRateLimitDurationMinutes": (True, 0, INF, False),
+    "general_setting.custom_currency_exchange_rate": (False, 0, INF, True),
+    "general_setting.ping_interval_seconds": (True, 1, 86400, False),
+    "checkin_setting.min_quota": (True, 0, INF, False),
+    "checkin_setting.max_quota": (True, 0, INF, False),
+}
+INT_LIMIT = 2**53  # beyond this a number no longer survives a round trip through JSON clients
+
+
+class OptionError(ValueError):
+    """An option value that must not be stored; the message says why."""
+
+
+def is_bool_key(key: str) -> bool:
+    return key.endswith(("Enabled", "enabled")) or key in BOOL_KEYS
+
+
+def option_text(value: Any) -> str:
+    """New API's string form of a JSON scalar: bools "true"/"false", 2.0 -> "2", 0.5 -> "0.5"."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value != value or value in (INF, -INF):
+            raise OptionError("value must be a finite number")
+        if value.is_integer() and abs(value) < 1e21:
+            return str(int(value))
+        return format(Decimal(repr(value)), "f")
+    if isinstance(value, str):
+        return value
+    raise OptionError("value must be a string, number or boolean")
+
+
+def _reject_constant(name: str) -> Any:
+    raise OptionError(f"{name} is not a valid JSON number")
+
+
+def _json(key: str, text: str) -> Any:
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except OptionError as exc:
+        raise OptionError(f"{key}: {exc}") from None
+    except ValueError as exc:
+        raise OptionError(f"{key} must be valid JSON: {exc}") from None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _number_table(key: str, table: Any, where: str = "") -> None:
+    if not isinstance(table, dict):
+        raise OptionError(f"{key}{where} must be a JSON object of name -> number")
+    for name, ratio in table.items():
+        if not _is_number(ratio):
+            raise OptionError(f"{key}{where}: the value for {name!r} must be a number")
+        if ratio < 0:
+            raise OptionError(f"{key}{where}: the value for {name!r} must not be negative")
+        if ratio in (INF, -INF):
+            raise OptionError(f"{key}{where}: the value for {name!r} must be a finite number")
+
+
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
+def status_ranges(key: str, text: str) -> str:
+    """Check a list such as "401,500-503" (codes 100-599) and return it in canonical form."""
+    parts = []
+    bad = []
+    for raw in text.replace("，", ",").split(","):
+        part = raw.replace(" ", "").strip()
+        if not part:
+            continue
+        lo, dash, hi = part.partition("-")
+        if not (_digits(lo) and (_digits(hi) if dash else True)):
+            bad.append(part)
+            continue
+        start, end = int(lo), int(hi or lo)
+        if start > end or start < 100 or end > 599:
+            bad.append(part)
+            continue
+        parts.append(f"{start}-{end}" if start != end else str(start))
+    if bad:
+        rules = ", ".join(bad)
+        raise OptionError(f"{key}: invalid HTTP status code rules: {rules} (use codes 100-599, like 401,500-503)")
+    return ",".join(parts)
+
+
+def _number(key: str, text: str) -> str:
+    integer, low, high, low_excluded = NUMBERS[key]
+    try:
+        number = float(text.strip())
+    except ValueError:
+        raise OptionError(f"{key} must be a number") from None
+    if number != number or number in (INF, -INF):
+        raise OptionError(f"{key} must be a finite number")
+    if integer and not number.is_integer():
+        raise OptionError(f"{key} must be a whole number")
+    if abs(number) > INT_LIMIT:
+        raise OptionError(f"{key} is too large")
+    if number < low or (low_excluded and number == low):
+        raise OptionError(f"{key} must be {'greater than' if low_excluded else 'at least'} {low:g}")
+    if number > high:
+        raise OptionError(f"{key} must be at most {high:g}")
+    return option_text(int(number) if integer else number)
+
+
+def validate_option(key: Any, value: Any) -> tuple[str, str]:
+    """(key, value to store) for an admin's write, or :class:`OptionError` saying what is wrong."""
+    if not isinstance(key, str) or not key.strip():
+        raise OptionError("key must be a non-empty string")
+    if len(key) > MAX_KEY_LENGTH:
+        raise OptionError(f"key must be at most {MAX_KEY_LENGTH} characters")
+    if value is None:
+        raise OptionError("value is required")
+    text = option_text(value)
+    if len(text.encode()) > MAX_OPTION_BYTES:
+        raise OptionError(f"{key}: value is larger than {MAX_OPTION_BYTES // 1024} KB")
+    if is_bool_key(key):
+        if text not in ("true", "false"):
+            raise OptionError(f"{key} must be true or false")
+        return key, text
+    if key in NUMBERS:
+        return key, _number(key, text)
+    if key in RANGE_LISTS:
+        return key, status_ranges(key, text)
+    if key in NUMBER_TABLES and text.strip():
+        _number_table(key, _json(key, text))
+    elif key == "GroupGroupRatio" and text.strip():
+        table = _json(key, text)
+        if not isinstance(table, dict):
+            raise OptionError(f"{key} must be a JSON object of user group -> {{group: number}}")
+        for group, row in table.items():
+            _number_table(key, row, f"[{group!r}]")
+    elif key == "UserUsableGroups" and text.strip():
+        table = _json(key, text)
+        if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+            raise OptionError(f"{key} must be a JSON object of group -> description (string)")
+    elif key == "AutoGroups" and text.strip():
+        groups = _json(key, text)
+        if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+            raise OptionError(f"{key} must be a JSON list of group names")
+    return key, text
+
+
+# An option whose switch needs another option filled in first (New API refuses these too).
+PREREQUISITES: dict[str, tuple[str, str]] = {
+    "GitHubOAuthEnabled": ("GitHubClientId", "cannot enable GitHub OAuth: set GitHubClientId and the secret first"),
+    "LinuxDOOAuthEnabled": ("LinuxDOClientId", "cannot enable LinuxDO OAuth: set LinuxDOClientId and the secret first"),
+    "WeChatAuthEnabled": ("WeChatServerAddress", "cannot enable WeChat login: set WeChatServerAddress first"),
+    "TurnstileCheckEnabled": ("TurnstileSiteKey", "cannot enable Turnstile: set TurnstileSiteKey and the secret first"),
+    "TelegramOAuthEnabled": ("TelegramBotToken", "cannot enable Telegram OAuth: set TelegramBotToken first"),
+    "EmailDomainRestrictionEnabled": (
+        "EmailDomainWhitelist",
+        "cannot enable the e-mail domain restriction: set EmailDomainWhitelist first",
+    ),
+}
+
+
+def check_prerequisite(options: Options, key: str, value: str) -> None:
+    needed = PREREQUISITES.get(key)
+    if needed and value == "true" and not options.get(needed[0]).strip():
+        raise OptionError(needed[1])

@@ -47,6 +47,7 @@ class RevisionWatcher:
         self._seen: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._checking = asyncio.Lock()  # a caller of check() returns only after reloads finished
         self.publish: Callable[[str], Awaitable[None]] | None = None  # set by the Redis notifier
 
     def on(self, topic: str, listener: Listener) -> None:
@@ -67,6 +68,10 @@ class RevisionWatcher:
         self._wake.set()
 
     async def check(self) -> None:
+        async with self._checking:
+            await self._check()
+
+    async def _check(self) -> None:
         rows = await Revision.select(Revision.topic, Revision.version)
         for row in rows:
             topic, version = row["topic"], row["version"]

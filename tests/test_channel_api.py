@@ -57,7 +57,7 @@ async def test_channel_and_token_input_validation_and_roles(sqlite_config):
             ({"type": 1, "key": "k", "models": "m", "weight": -3}, "weight"),
             ({"type": 1, "key": "k", "models": "m", "model_mapping": "{not json"}, "model_mapping"),
             ({"type": 1, "key": "k", "models": "m", "name": "x" * 300}, "name"),
-            ({"mode": "batch", "channel": {"type": 1, "key": "k", "models": "m"}}, "mode"),
+            ({"mode": "bulk", "channel": {"type": 1, "key": "k", "models": "m"}}, "mode"),
         ]
         for body, fragment in cases:
             r = await client.post("/api/channel/", json=body)

@@ -60,9 +60,27 @@ async def test_expired_lease_can_be_taken(db_config):
     plugins = load_plugins(db_config, HOST_EPS)
     states = PluginStates(plugins.registry)
     a, b = JobRunner(plugins.registry, states, None), JobRunner(plugins.registry, states, None)
-    assert await a.acquire("x:y", 0.05)
+    assert await a.acquire("x:y", 0.5)
     assert not await b.acquire("x:y", 5)
-    await asyncio.sleep(0.1)  # a crashed and never renewed
+    await asyncio.sleep(0.6)  # a crashed and never renewed
     assert await b.acquire("x:y", 5)
     assert not await a.acquire("x:y", 5)
     await db.stop(engine)
+
+
+async def test_host_jobs_run_without_a_plugin_and_the_app_schedules_log_cleanup(sqlite_config):
+    from .conftest import running
+
+    ran: list[str] = []
+
+    async def tick(ctx) -> None:
+        ran.append(ctx.plugin)
+
+    async with running(sqlite_config) as client:
+        host = client.app.state.host
+        assert [j.name for j in host.jobs.core_jobs] == ["log-cleanup"]
+        runner = JobRunner(host.registry, host.states, client.app.state, core_jobs=(BackgroundJob("t", 0.05, tick),))
+        runner.start()
+        await asyncio.sleep(0.3)
+        await runner.stop()
+    assert ran and set(ran) == {"core"}

@@ -6,6 +6,10 @@ database. The database sees only settled charges: each flush (at least once a se
 in one transaction, the atomic ``quota = quota - n`` updates of users, tokens and channels and
 the consume-log rows that explain them. A crash can lose at most the last unflushed second of
 charges and their log rows together, so the ledger and the logs always agree.
+
+The same transaction adds the charges that have a consume-log row to the dashboard's hourly
+``quota_data`` aggregates (unless the ``DataExportEnabled`` option is off), so the dashboard
+always sums to the logs too.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from piccolo.engine.postgres import PostgresEngine
+
 from newapi_host.db.engine import insert_many, write_transaction
-from newapi_host.db.tables import Channel, Log, Token, User
+from newapi_host.db.tables import LOG_CONSUME, Channel, Log, QuotaData, Token, User
 
 from .keys import KeyCache, TokenEntry
 
@@ -48,6 +54,48 @@ LOG_COLUMNS = (
 )
 
 
+QUOTA_DATA_KEY = ("user_id", "model_name", "created_at", "use_group", "token_id", "channel_id", "node_name")
+QUOTA_DATA_COLUMNS = (*QUOTA_DATA_KEY, "username", "token_used", "count", "quota")
+NODE_NAME = ""  # New API's node name; one logical node here
+
+
+def quota_buckets(logs: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """Consume-log rows summed per (user, model, hour, group, token, channel): QUOTA_DATA_COLUMNS rows."""
+    buckets: dict[tuple[Any, ...], list[Any]] = {}
+    for row in logs:
+        if row["type"] != LOG_CONSUME:
+            continue
+        created = int(row["created_at"])
+        key = (row["user_id"], row["model_name"], created - created % 3600, row["group"], row["token_id"])
+        key = (*key, row["channel_id"], NODE_NAME)
+        bucket = buckets.setdefault(key, [row["username"], 0, 0, 0])
+        bucket[0] = row["username"]  # the newest name wins, as the row is keyed by user id
+        bucket[1] += int(row["prompt_tokens"]) + int(row["completion_tokens"])
+        bucket[2] += 1
+        bucket[3] += int(row["quota"])
+    return [(*key, *values) for key, values in buckets.items()]
+
+
+async def add_quota_data(rows: list[tuple[Any, ...]]) -> None:
+    """Upsert-increment ``quota_data`` inside the current transaction (SQLite >= 3.24, PostgreSQL)."""
+    engine = QuotaData._meta.db
+    transaction = engine.current_transaction.get()
+    if transaction is None:
+        raise RuntimeError("add_quota_data must run inside a transaction")
+    names = ", ".join(f'"{c}"' for c in QUOTA_DATA_COLUMNS)
+    if isinstance(engine, PostgresEngine):
+        marks = ", ".join(f"${i}" for i in range(1, len(QUOTA_DATA_COLUMNS) + 1))
+    else:
+        marks = ", ".join("?" for _ in QUOTA_DATA_COLUMNS)
+    target = ", ".join(f'"{c}"' for c in QUOTA_DATA_KEY)
+    sums = ", ".join(f'"{c}" = quota_data."{c}" + excluded."{c}"' for c in ("token_used", "count", "quota"))
+    sql = (
+        f"INSERT INTO quota_data ({names}) VALUES ({marks}) "
+        f'ON CONFLICT ({target}) DO UPDATE SET {sums}, "username" = excluded."username"'
+    )
+    await transaction.connection.executemany(sql, rows)
+
+
 @dataclass(slots=True)
 class Charge:
     user_id: int
@@ -64,6 +112,7 @@ class Ledger:
     keys: KeyCache
     interval: float = 1.0
     max_batch: int = 1000
+    options: Any = None  # newapi_host.options.Options; None counts as DataExportEnabled on
     _user_holds: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     _token_holds: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     _queue: list[Charge] = field(default_factory=list)
@@ -128,6 +177,7 @@ class Ledger:
         tokens: dict[int, list[int]] = defaultdict(lambda: [0, 0])
         channels: dict[int, int] = defaultdict(int)
         rows = []
+        logs = []
         for c in batch:
             users[c.user_id][0] += c.quota
             users[c.user_id][1] += 1 if c.count_request else 0
@@ -137,6 +187,9 @@ class Ledger:
                 channels[c.channel_id] += c.quota
             if c.log is not None:
                 rows.append(tuple(c.log[k] for k in LOG_COLUMNS))
+                logs.append(c.log)
+        export = self.options is None or self.options.get_bool("DataExportEnabled")
+        buckets = quota_buckets(logs) if export else []
         async with write_transaction():
             for user_id, (quota, requests) in users.items():
                 await User.update(
@@ -154,6 +207,8 @@ class Ledger:
                 await Channel.update({Channel.used_quota: Channel.used_quota + quota}).where(Channel.id == channel_id)
             if rows:
                 await insert_many(Log, LOG_COLUMNS, rows)
+            if buckets:
+                await add_quota_data(buckets)
 
     async def _run(self) -> None:
         while True:

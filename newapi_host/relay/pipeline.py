@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 from newapi_host.db.engine import write_transaction
-from newapi_host.db.tables import CHANNEL_AUTO_DISABLED, CHANNEL_ENABLED, LOG_CONSUME, Channel
+from newapi_host.db.tables import CHANNEL_AUTO_DISABLED, CHANNEL_ENABLED, LOG_CONSUME, Ability, Channel
 from newapi_host.options import Options
 from newapi_host.plugins.contracts import (
     ChannelType,
@@ -659,6 +659,8 @@ async def disable_channel(channel: ChannelEntry, key_index: int, reason: str) ->
                 values[Channel.status] = CHANNEL_AUTO_DISABLED
                 values[Channel.other_info] = json.dumps({"status_reason": "all keys are disabled", "status_time": now})
             await Channel.update(values).where(Channel.id == channel.id)
+            if all_off:
+                await Ability.update({Ability.enabled: False}).where(Ability.channel_id == channel.id)
         else:
             await Channel.update(
                 {
@@ -666,6 +668,7 @@ async def disable_channel(channel: ChannelEntry, key_index: int, reason: str) ->
                     Channel.other_info: json.dumps({"status_reason": reason, "status_time": now}),
                 }
             ).where((Channel.id == channel.id) & (Channel.status == CHANNEL_ENABLED))
+            await Ability.update({Ability.enabled: False}).where(Ability.channel_id == channel.id)
         await bump("channels")
     log.warning("channel #%s (key %s) disabled automatically: %s", channel.id, key_index, reason)
 
@@ -714,6 +717,7 @@ async def probe_channel(relay: Relay, channel_id: int, model: str | None = None)
     if row["status"] == CHANNEL_AUTO_DISABLED:
         async with write_transaction():
             await ChannelTable.update({ChannelTable.status: CHANNEL_ENABLED}).where(ChannelTable.id == channel_id)
+            await Ability.update({Ability.enabled: True}).where(Ability.channel_id == channel_id)
             await bump("channels")
         if relay.on_channels_changed is not None:
             await relay.on_channels_changed()
