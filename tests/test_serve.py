@@ -160,3 +160,26 @@ def test_first_call_walkthrough_from_the_readme(server):
             time.sleep(0.05)
     assert answer.choices[0].message.content == "Hello from gpt-4o-mini"
     assert [m.id for m in client.models.list()] == ["gpt-4o-mini"]
+
+    # A New API style script: personal access token + New-Api-User, then logs and dashboard data.
+    with httpx.Client(base_url=base, timeout=10) as console:
+        console.post("/api/user/login", json={"username": "root", "password": "change-me-now"})
+        console.headers["New-Api-User"] = str(user_id)
+        access_token = console.get("/api/user/token").json()["data"]
+    script = httpx.Client(
+        base_url=base, timeout=10, headers={"Authorization": access_token, "New-Api-User": str(user_id)}
+    )
+    with script:
+        deadline = time.monotonic() + 5
+        while True:  # the ledger writes each worker's charges at least once a second
+            logs = script.get("/api/log/", params={"type": 2}).json()["data"]["items"]
+            data = script.get("/api/data/").json()["data"]
+            if logs and data:
+                break
+            assert time.monotonic() < deadline, "no consume log or dashboard row appeared"
+            time.sleep(0.2)
+        assert logs[0]["model_name"] == "gpt-4o-mini" and logs[0]["quota"] > 0
+        assert sum(row["quota"] for row in data) == sum(row["quota"] for row in logs)
+        assert script.get("/api/option/").json()["success"]
+        assert script.put("/api/option/", json={"key": "RetryTimes", "value": 2}).json()["success"]
+        assert script.put("/api/option/", json={"key": "RetryTimes", "value": "many"}).json()["success"] is False

@@ -10,6 +10,7 @@ whole range per user/group/model/channel (admin) or per token/group/model (self)
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from litestar import Request, get
@@ -66,6 +67,9 @@ async def _grouped(by: list[Any], where: list[Any], order: list[Any] | None = No
 
 
 def _range(start: int, end: int) -> list[Any]:
+    """Rows in [start, end]; a missing end means "until now" (New API's console always sends both)."""
+    if end <= 0:
+        end = int(time.time()) + 3600
     return [QuotaData.created_at >= start, QuotaData.created_at <= end]
 
 
