@@ -221,6 +221,8 @@ class Dialect:
     """Estimate prompt tokens of a raw body for a model, for holds and when usage is missing."""
     response_text: Callable[[bytes], str] | None = None
     """The generated text of a response body, counted when the upstream reported no usage."""
+    stream_error_event: str | None = None
+    """SSE event name for an error sent mid-stream (Anthropic clients expect ``error``)."""
 
 
 class StreamConverter(Protocol):

@@ -22,6 +22,8 @@ from newapi_host.options import Options
 from newapi_host.plugins.contracts import (
     ChannelType,
     ChannelView,
+    ConvertContext,
+    Converter,
     Dialect,
     InvalidRequest,
     SSEEvent,
@@ -35,6 +37,7 @@ from newapi_host.sync import bump
 from .asgi import Incoming, Reply
 from .channels import ChannelEntry, ChannelHealth, ChannelIndex
 from .client import UpstreamClient, UpstreamConnectError, UpstreamError, UpstreamResponse, UpstreamTimeout
+from .convert import StreamChain, convert_request, convert_response, converter_path
 from .errors import RelayError, invalid_request
 from .keys import KeyCache, TokenEntry, authenticate
 from .ledger import Charge, Ledger
@@ -88,6 +91,15 @@ class AttemptFailed(Exception):
     code: str | None = None
     retry: bool = False
     headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """How a channel serves a request: its type, the converters in between, the upstream dialect."""
+
+    channel_type: ChannelType
+    path: list[Converter]
+    upstream: Dialect
 
 
 @dataclass(slots=True)
@@ -280,11 +292,18 @@ class Relay:
 
     # -- attempts ---------------------------------------------------------------------------
 
-    def _serves(self, entry: ChannelEntry, dialect: Dialect) -> ChannelType | None:
+    def _serves(self, entry: ChannelEntry, dialect: Dialect) -> Route | None:
+        """How this channel can answer the request: its type and the converters on the way, if any."""
         channel_type = self.registry.channel_type(entry.type)
-        if channel_type is None or dialect.name not in channel_type.dialects:
+        if channel_type is None:
             return None
-        return channel_type
+        path = converter_path(self.registry, dialect.name, channel_type.dialects)
+        if path is None:
+            return None
+        upstream = self.registry.dialect(path[-1].target) if path else dialect
+        if upstream is None:
+            return None
+        return Route(channel_type, path, upstream)
 
     async def _attempts(self, ctx: Context, forced: ChannelEntry | None) -> Reply:
         retries = 0 if forced is not None else max(0, self.options.get_int("RetryTimes", 0))
@@ -296,19 +315,19 @@ class Relay:
             else:
                 channel = self.index.pick(group, ctx.model, set(ctx.tried))
                 while channel is not None and self._serves(channel, ctx.dialect) is None:
-                    ctx.tried.append(channel.id)  # cannot speak this dialect (conversion arrives later)
+                    ctx.tried.append(channel.id)  # no converter chain reaches this channel's dialects
                     channel = self.index.pick(group, ctx.model, set(ctx.tried))
             if channel is None:
                 break
-            channel_type = self._serves(channel, ctx.dialect)
-            if channel_type is None:
+            route = self._serves(channel, ctx.dialect)
+            if route is None:
                 raise RelayError(
                     400, f"channel #{channel.id} cannot serve {ctx.dialect.name} requests", code="channel:type_mismatch"
                 )
             if channel.id not in ctx.tried:
                 ctx.tried.append(channel.id)
             try:
-                return await self._attempt(ctx, channel, channel_type)
+                return await self._attempt(ctx, channel, route)
             except AttemptFailed as failure:
                 last = failure
                 log.info(
@@ -335,6 +354,8 @@ class Relay:
         wants_usage: bool,
         channel: ChannelEntry,
         channel_type: ChannelType,
+        *,
+        body_model: str | None = None,
     ) -> tuple[UpstreamRequest, int, str]:
         """Map the model, pick a key, let the adapter build the request, apply overrides."""
         upstream_model = channel.map_model(model)
@@ -355,7 +376,7 @@ class Relay:
             model=upstream_model,
             body=body,
             stream=stream,
-            body_model=model,
+            body_model=model if body_model is None else body_model,
             wants_usage=wants_usage,
         )
         request = channel_type.adapter.build_request(call)
@@ -365,9 +386,26 @@ class Relay:
                 request.headers[name] = value.replace("{api_key}", key)
         return request, key_index, upstream_model
 
-    async def _attempt(self, ctx: Context, channel: ChannelEntry, channel_type: ChannelType) -> Reply:
+    async def _attempt(self, ctx: Context, channel: ChannelEntry, route: Route) -> Reply:
+        channel_type = route.channel_type
+        body, body_model = ctx.body, ctx.model
+        convert_ctx = ConvertContext(
+            model=ctx.model,
+            stream=ctx.stream,
+            options={"thinking_to_content": bool(channel.setting.get("thinking_to_content"))},
+        )
+        if route.path:
+            try:
+                converted = convert_request(route.path, msgspec.json.decode(ctx.body), convert_ctx)
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                raise RelayError(
+                    400, f"the request cannot be converted for this channel: {exc}", type_="invalid_request_error"
+                ) from None
+            body, body_model = msgspec.json.encode(converted), str(converted.get("model") or "")
+        # When converting, the gateway needs the upstream's usage events itself.
+        wants_usage = ctx.wants_usage and not route.path
         request, key_index, upstream_model = self._request_for(
-            ctx.dialect, ctx.model, ctx.body, ctx.stream, ctx.wants_usage, channel, channel_type
+            route.upstream, ctx.model, body, ctx.stream, wants_usage, channel, channel_type, body_model=body_model
         )
         try:
             response = await self.client.send(request, proxy=channel.proxy, idle_timeout=self.streaming_timeout)
@@ -385,8 +423,8 @@ class Relay:
         if response.status >= 400 or response.status < 200:
             await self._failed_status(ctx, channel, channel_type, key_index, response)
         if ctx.stream:
-            return self._stream(ctx, channel, key_index, upstream_model, response)
-        return await self._complete(ctx, channel, upstream_model, response)
+            return self._stream(ctx, channel, key_index, upstream_model, response, route, convert_ctx)
+        return await self._complete(ctx, channel, upstream_model, response, route, convert_ctx)
 
     async def _failed_status(
         self, ctx: Context, channel: ChannelEntry, channel_type: ChannelType, key_index: int, response: UpstreamResponse
@@ -442,7 +480,13 @@ class Relay:
     # -- success ----------------------------------------------------------------------------
 
     async def _complete(
-        self, ctx: Context, channel: ChannelEntry, upstream_model: str, response: UpstreamResponse
+        self,
+        ctx: Context,
+        channel: ChannelEntry,
+        upstream_model: str,
+        response: UpstreamResponse,
+        route: Route,
+        convert_ctx: ConvertContext,
     ) -> Reply:
         try:
             body = await response.read()
@@ -452,18 +496,26 @@ class Relay:
             ) from None
         finally:
             await response.close()
+        upstream = route.upstream
         try:
-            usage = ctx.dialect.usage(body)
+            usage = upstream.usage(body)
         except ValueError as exc:
             raise AttemptFailed(502, str(exc), code="bad_response_body") from None
         estimated = False
         if usage is None or usage.total_tokens == 0:
             from newapi_host.tokenizer import count_tokens
 
-            text = ctx.dialect.response_text(body) if ctx.dialect.response_text else ""
+            text = upstream.response_text(body) if upstream.response_text else ""
             completion = count_tokens(text, ctx.model) if text else 0
             usage = Usage(prompt_tokens=self._estimate_prompt(ctx), completion_tokens=completion, estimated=True)
             estimated = True
+        if route.path:
+            try:
+                body = msgspec.json.encode(convert_response(route.path, msgspec.json.decode(body), convert_ctx))
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                raise AttemptFailed(
+                    502, f"the upstream answer could not be converted: {exc}", code="bad_response_body"
+                ) from None
         self._settle(ctx, channel, upstream_model, usage, "completed", first_token_ms=None, estimated=estimated)
         headers = {REQUEST_ID_HEADER: ctx.request_id}
         upstream_id = response.headers.get("x-request-id")
@@ -472,10 +524,18 @@ class Relay:
         return Reply(status=response.status, headers=headers, body=body)
 
     def _stream(
-        self, ctx: Context, channel: ChannelEntry, key_index: int, upstream_model: str, response: UpstreamResponse
+        self,
+        ctx: Context,
+        channel: ChannelEntry,
+        key_index: int,
+        upstream_model: str,
+        response: UpstreamResponse,
+        route: Route,
+        convert_ctx: ConvertContext,
     ) -> Reply:
-        injected = not ctx.wants_usage
-        counter = ctx.dialect.stream_usage()
+        injected = not ctx.wants_usage and not route.path
+        counter = route.upstream.stream_usage()
+        chain = StreamChain(route.path, convert_ctx) if route.path else None
         relay = self
         finished = False
 
@@ -506,7 +566,10 @@ class Relay:
                         for event in parser.feed(chunk):
                             if counter.feed(event) and injected:
                                 continue  # usage we asked for on our own behalf
-                            out.append(encode_event(event))
+                            if chain is None:
+                                out.append(encode_event(event))
+                            else:
+                                out.extend(encode_event(e) for e in chain.feed(event))
                     except (SSEError, ValueError) as exc:
                         bad = exc  # pass on the good events before it, then stop
                     if out:
@@ -516,10 +579,14 @@ class Relay:
                         yield b"".join(out)
                     if bad is not None:
                         raise bad
-                for event in parser.flush():
+                tail = parser.flush()
+                for event in tail:
                     counter.feed(event)
+                if chain is not None:
+                    tail = [e for event in tail for e in chain.feed(event)] + chain.finish()
+                if tail:
                     delivered = True
-                    yield encode_event(event)
+                    yield b"".join(encode_event(e) for e in tail)
                 if counter.finished:
                     state = "completed"
                 else:
@@ -537,7 +604,7 @@ class Relay:
                 body = ctx.dialect.error_body(
                     502, f"{error_message} (request id: {ctx.request_id})", "upstream_error", "bad_response_body"
                 )
-                yield encode_event(SSEEvent(data=body.decode()))
+                yield encode_event(SSEEvent(data=body.decode(), event=ctx.dialect.stream_error_event))
 
         return Reply(
             status=200,

@@ -100,7 +100,13 @@ def _model_object(model: str, created: int) -> dict[str, Any]:
 
 async def _caller(request: Request[Any, Any, Any]):
     relay = request.app.state.host.relay
-    raw = request.headers.get("authorization") or request.headers.get("x-api-key") or ""
+    raw = (
+        request.headers.get("authorization")
+        or request.headers.get("x-api-key")
+        or request.headers.get("x-goog-api-key")
+        or request.query_params.get("key")
+        or ""
+    )
     client_ip = request.client.host if request.client else ""
     entry, _ = await authenticate(relay.keys, raw, client_ip)
     return relay, entry
@@ -130,9 +136,22 @@ async def list_models(request: Request[Any, Any, Any]) -> Response[Any]:
     if entry.model_limits is not None:
         models = [m for m in models if m in entry.model_limits]
     created = int(time.time())
-    return Response(
-        {"object": "list", "data": [_model_object(m, created) for m in models]}, headers={REQUEST_ID_HEADER: request_id}
-    )
+    headers = {REQUEST_ID_HEADER: request_id}
+    if request.headers.get("x-api-key") and request.headers.get("anthropic-version"):  # Anthropic SDKs
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created))
+        data = [{"type": "model", "id": m, "display_name": m, "created_at": stamp} for m in models]
+        body = {
+            "data": data,
+            "has_more": False,
+            "first_id": models[0] if models else None,
+            "last_id": models[-1] if models else None,
+        }
+        return Response(body, headers=headers)
+    if request.headers.get("x-goog-api-key") or request.query_params.get("key"):  # Gemini SDKs
+        methods = ["generateContent", "streamGenerateContent"]
+        data = [{"name": f"models/{m}", "displayName": m, "supportedGenerationMethods": methods} for m in models]
+        return Response({"models": data}, headers=headers)
+    return Response({"object": "list", "data": [_model_object(m, created) for m in models]}, headers=headers)
 
 
 @get("/v1/models/{model:path}", opt={"skip_session": True})
