@@ -1,0 +1,219 @@
+"""Every official SDK against every upstream format, through the gateway, with a tool round trip.
+
+Clients: ``openai`` (chat completions and responses), ``anthropic`` and ``google-genai``.
+Upstreams: llmock speaking OpenAI, Anthropic and Gemini, over real HTTP. Each cell, streaming
+and not, asks a question that makes the model call ``get_weather``, sends the tool result back,
+and checks that the text, the tool call and the usage arrive intact and parse in the SDK.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import anthropic
+import openai
+import pytest
+from google import genai
+from google.genai import types as gtypes
+from llmock.testing import LLMockServer
+
+from .gateway import Gateway, start_gateway
+
+UPSTREAMS = {"openai": (1, "/"), "anthropic": (14, "/anthropic"), "gemini": (24, "/gemini")}
+CLIENTS = ["openai-chat", "openai-responses", "anthropic", "gemini"]
+QUESTION = "What is the weather in Paris? Use the get_weather tool."
+WEATHER_SCHEMA = {
+    "type": "object",
+    "properties": {"city": {"type": "string", "description": "City name"}},
+    "required": ["city"],
+}
+
+
+@pytest.fixture(scope="module")
+def mock() -> Iterator[LLMockServer]:
+    server = LLMockServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def gw(tmp_path_factory: pytest.TempPathFactory, mock: LLMockServer) -> Iterator[Gateway]:
+    gateway = start_gateway(tmp_path_factory.mktemp("gw"))
+    for name, (type_id, prefix) in UPSTREAMS.items():
+        base = mock.url.rstrip("/") + (prefix if prefix != "/" else "")
+        gateway.channel(base_url=base, models=[f"m-{name}"], type=type_id, key="llmock-test-key")
+    yield gateway
+    gateway.stop()
+
+
+@pytest.fixture(scope="module")
+def key(gw: Gateway) -> str:
+    return gw.token(gw.user())
+
+
+def run_openai_chat(gw: Gateway, key: str, model: str, stream: bool) -> tuple[str, str, int]:
+    client = openai.OpenAI(base_url=gw.base_url, api_key=key, max_retries=0)
+    tools = [
+        {
+            "type": "function",
+            "function": {"name": "get_weather", "description": "Weather of a city", "parameters": WEATHER_SCHEMA},
+        }
+    ]
+    messages: list = [{"role": "user", "content": QUESTION}]
+
+    def ask() -> tuple[str, list, int]:
+        if not stream:
+            r = client.chat.completions.create(model=model, messages=messages, tools=tools)
+            m = r.choices[0].message
+            calls = [(c.id, c.function.name, c.function.arguments) for c in m.tool_calls or []]
+            return m.content or "", calls, r.usage.total_tokens
+        text, calls, usage = "", {}, 0
+        for chunk in client.chat.completions.create(
+            model=model, messages=messages, tools=tools, stream=True, stream_options={"include_usage": True}
+        ):
+            if chunk.usage:
+                usage = chunk.usage.total_tokens
+            for choice in chunk.choices:
+                text += choice.delta.content or ""
+                for tc in choice.delta.tool_calls or []:
+                    slot = calls.setdefault(tc.index, ["", "", ""])
+                    slot[0] = tc.id or slot[0]
+                    slot[1] = (tc.function.name if tc.function and tc.function.name else "") or slot[1]
+                    slot[2] += (tc.function.arguments if tc.function and tc.function.arguments else "") or ""
+        return text, [tuple(v) for _, v in sorted(calls.items())], usage
+
+    _, calls, usage1 = ask()
+    assert calls and calls[0][1] == "get_weather", calls
+    call_id, name, arguments = calls[0]
+    assert isinstance(json.loads(arguments), dict)
+    messages.append(
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}],
+        }
+    )
+    messages.append({"role": "tool", "tool_call_id": call_id, "content": "Sunny, 21 C"})
+    text, calls2, usage2 = ask()
+    return text, name, min(usage1, usage2)
+
+
+def run_openai_responses(gw: Gateway, key: str, model: str, stream: bool) -> tuple[str, str, int]:
+    client = openai.OpenAI(base_url=gw.base_url, api_key=key, max_retries=0)
+    tools = [
+        {"type": "function", "name": "get_weather", "description": "Weather of a city", "parameters": WEATHER_SCHEMA}
+    ]
+    inputs: list = [{"role": "user", "content": QUESTION}]
+
+    def ask():
+        if stream:
+            with client.responses.stream(model=model, input=inputs, tools=tools) as s:
+                for _ in s:
+                    pass
+                return s.get_final_response()
+        return client.responses.create(model=model, input=inputs, tools=tools)
+
+    first = ask()
+    calls = [item for item in first.output if item.type == "function_call"]
+    assert calls and calls[0].name == "get_weather", first.output
+    assert isinstance(json.loads(calls[0].arguments), dict)
+    inputs.append(
+        {"type": "function_call", "call_id": calls[0].call_id, "name": "get_weather", "arguments": calls[0].arguments}
+    )
+    inputs.append({"type": "function_call_output", "call_id": calls[0].call_id, "output": "Sunny, 21 C"})
+    second = ask()
+    return second.output_text, calls[0].name, min(first.usage.total_tokens, second.usage.total_tokens)
+
+
+def run_anthropic(gw: Gateway, key: str, model: str, stream: bool) -> tuple[str, str, int]:
+    client = anthropic.Anthropic(base_url=gw.url, api_key=key, max_retries=0)
+    tools = [{"name": "get_weather", "description": "Weather of a city", "input_schema": WEATHER_SCHEMA}]
+    messages: list = [{"role": "user", "content": QUESTION}]
+
+    def ask():
+        if stream:
+            with client.messages.stream(model=model, max_tokens=512, messages=messages, tools=tools) as s:
+                for _ in s:
+                    pass
+                return s.get_final_message()
+        return client.messages.create(model=model, max_tokens=512, messages=messages, tools=tools)
+
+    first = ask()
+    uses = [b for b in first.content if b.type == "tool_use"]
+    assert uses and uses[0].name == "get_weather" and first.stop_reason == "tool_use", first
+    assert isinstance(uses[0].input, dict)
+    messages.append({"role": "assistant", "content": [b.model_dump() for b in first.content]})
+    messages.append(
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": uses[0].id, "content": "Sunny, 21 C"}]}
+    )
+    second = ask()
+    text = "".join(b.text for b in second.content if b.type == "text")
+    usage = min(
+        first.usage.input_tokens + first.usage.output_tokens, second.usage.input_tokens + second.usage.output_tokens
+    )
+    return text, uses[0].name, usage
+
+
+def run_gemini(gw: Gateway, key: str, model: str, stream: bool) -> tuple[str, str, int]:
+    client = genai.Client(api_key=key, http_options=gtypes.HttpOptions(base_url=gw.url, api_version="v1beta"))
+    tool = gtypes.Tool(
+        function_declarations=[
+            gtypes.FunctionDeclaration(
+                name="get_weather", description="Weather of a city", parameters_json_schema=WEATHER_SCHEMA
+            )
+        ]
+    )
+    config = gtypes.GenerateContentConfig(
+        tools=[tool], automatic_function_calling=gtypes.AutomaticFunctionCallingConfig(disable=True)
+    )
+    contents: list = [gtypes.Content(role="user", parts=[gtypes.Part(text=QUESTION)])]
+
+    def ask():
+        if not stream:
+            r = client.models.generate_content(model=model, contents=contents, config=config)
+            return r.candidates[0].content.parts, r.usage_metadata
+        parts, usage = [], None
+        for chunk in client.models.generate_content_stream(model=model, contents=contents, config=config):
+            if chunk.candidates and chunk.candidates[0].content and chunk.candidates[0].content.parts:
+                parts.extend(chunk.candidates[0].content.parts)
+            usage = chunk.usage_metadata or usage
+        return parts, usage
+
+    parts, usage1 = ask()
+    calls = [p.function_call for p in parts if p.function_call]
+    assert calls and calls[0].name == "get_weather", parts
+    contents.append(gtypes.Content(role="model", parts=[gtypes.Part(function_call=calls[0])]))
+    contents.append(
+        gtypes.Content(
+            role="user",
+            parts=[
+                gtypes.Part(
+                    function_response=gtypes.FunctionResponse(name="get_weather", response={"result": "Sunny, 21 C"})
+                )
+            ],
+        )
+    )
+    parts2, usage2 = ask()
+    text = "".join(p.text or "" for p in parts2 if not p.thought)
+    return text, calls[0].name, min(usage1.total_token_count or 0, usage2.total_token_count or 0)
+
+
+RUNNERS = {
+    "openai-chat": run_openai_chat,
+    "openai-responses": run_openai_responses,
+    "anthropic": run_anthropic,
+    "gemini": run_gemini,
+}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+@pytest.mark.parametrize("upstream", list(UPSTREAMS))
+@pytest.mark.parametrize("client", CLIENTS)
+def test_matrix(gw, key, client, upstream, stream):
+    text, tool, usage = RUNNERS[client](gw, key, f"m-{upstream}", stream)
+    assert tool == "get_weather"
+    assert text.strip(), "the answer after the tool result is empty"
+    assert usage > 0, "usage did not arrive"
+    logs = [row for row in gw.logs(model_name=f"m-{upstream}") if row["quota"] > 0]
+    assert logs, "nothing was charged"
