@@ -389,3 +389,71 @@ def test_disabled_key_takes_effect_within_a_second(gw, up):
     time.sleep(1.0)
     with pytest.raises(openai.AuthenticationError):
         c.chat.completions.create(model=model, messages=MSG)
+
+
+async def _reasoning_upstream(port: int):
+    """An upstream whose answers carry reasoning_content, streamed and not."""
+    from aiohttp import web
+
+    def chunk(delta: dict, finish: str | None = None) -> bytes:
+        body = {"id": "r", "object": "chat.completion.chunk", "created": 1, "model": "r"}
+        body["choices"] = [{"index": 0, "delta": delta, "finish_reason": finish}]
+        return b"data: " + json.dumps(body).encode() + b"\n\n"
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        if not body.get("stream"):
+            message = {"role": "assistant", "content": "42", "reasoning_content": "thinking hard"}
+            return web.json_response(
+                {
+                    "id": "r",
+                    "object": "chat.completion",
+                    "created": 1,
+                    "model": "r",
+                    "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
+                }
+            )
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for piece in (
+            chunk({"role": "assistant", "content": ""}),
+            chunk({"reasoning_content": "thinking "}),
+            chunk({"reasoning_content": "hard"}),
+            chunk({"content": "42"}),
+            chunk({}, "stop"),
+            b"data: [DONE]\n\n",
+        ):
+            await response.write(piece)
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner
+
+
+def test_thinking_to_content_setting(gw):
+    from .gateway import free_port
+
+    port = free_port()
+    runner = gw.run(_reasoning_upstream(port))
+    try:
+        plain, folded = unique(), unique()
+        gw.channel(base_url=f"http://127.0.0.1:{port}", models=[plain])
+        gw.channel(base_url=f"http://127.0.0.1:{port}", models=[folded], setting={"thinking_to_content": True})
+        c = client(gw)
+        kept = c.chat.completions.create(model=plain, messages=MSG).choices[0].message
+        assert kept.content == "42" and kept.model_extra["reasoning_content"] == "thinking hard"
+        moved = c.chat.completions.create(model=folded, messages=MSG).choices[0].message
+        assert moved.content == "<think>thinking hard</think>42"
+        text = "".join(
+            ch.choices[0].delta.content or ""
+            for ch in c.chat.completions.create(model=folded, messages=MSG, stream=True)
+            if ch.choices
+        )
+        assert text == "<think>thinking hard</think>42"
+    finally:
+        gw.run(runner.cleanup())

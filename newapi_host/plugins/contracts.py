@@ -223,6 +223,10 @@ class Dialect:
     """The generated text of a response body, counted when the upstream reported no usage."""
     stream_error_event: str | None = None
     """SSE event name for an error sent mid-stream (Anthropic clients expect ``error``)."""
+    thinking_to_content: tuple[Callable[[dict], dict], Callable[[], StreamConverter]] | None = None
+    """How to move reasoning into the answer text (full response, stream) for channels with the
+    ``thinking_to_content`` setting, when no conversion is involved (converters see the setting in
+    ``ConvertContext.options``)."""
 
 
 class StreamConverter(Protocol):

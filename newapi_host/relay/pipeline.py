@@ -345,6 +345,12 @@ class Relay:
             )
         raise RelayError(last.status, last.message, type_=last.error_type, code=last.code, headers=last.headers)
 
+    def _thinking_rewrite(self, ctx: Context, channel: ChannelEntry, route: Route) -> Any:
+        """The dialect's reasoning-into-content rewrite, when the channel asks for it and nothing converts."""
+        if route.path or not channel.setting.get("thinking_to_content"):
+            return None
+        return ctx.dialect.thinking_to_content
+
     def _request_for(
         self,
         dialect: Dialect,
@@ -509,6 +515,10 @@ class Relay:
             completion = count_tokens(text, ctx.model) if text else 0
             usage = Usage(prompt_tokens=self._estimate_prompt(ctx), completion_tokens=completion, estimated=True)
             estimated = True
+        rewrite = self._thinking_rewrite(ctx, channel, route)
+        if rewrite is not None:
+            with contextlib.suppress(ValueError, TypeError, AttributeError):
+                body = msgspec.json.encode(rewrite[0](msgspec.json.decode(body)))
         if route.path:
             try:
                 body = msgspec.json.encode(convert_response(route.path, msgspec.json.decode(body), convert_ctx))
@@ -536,6 +546,9 @@ class Relay:
         injected = not ctx.wants_usage and not route.path
         counter = route.upstream.stream_usage()
         chain = StreamChain(route.path, convert_ctx) if route.path else None
+        rewrite = self._thinking_rewrite(ctx, channel, route)
+        if rewrite is not None:
+            chain = _SingleStage(rewrite[1]())
         relay = self
         finished = False
 
@@ -701,6 +714,19 @@ class Relay:
                 log=row,
             )
         )
+
+
+class _SingleStage:
+    """A one-stage stream chain (used for rewrites that are not conversions)."""
+
+    def __init__(self, stage: Any) -> None:
+        self.stage = stage
+
+    def feed(self, event: SSEEvent) -> list[SSEEvent]:
+        return list(self.stage.feed(event))
+
+    def finish(self) -> list[SSEEvent]:
+        return list(self.stage.finish())
 
 
 async def disable_channel(channel: ChannelEntry, key_index: int, reason: str) -> None:

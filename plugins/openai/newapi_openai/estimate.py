@@ -82,6 +82,14 @@ ESTIMATORS = {
 
 
 def attach_estimators(dialects: tuple[Dialect, ...]) -> tuple[Dialect, ...]:
+    from . import thinking
+
     return tuple(
-        dataclasses.replace(d, estimate_prompt=ESTIMATORS[d.name], response_text=TEXT.get(d.name)) for d in dialects
+        dataclasses.replace(
+            d,
+            estimate_prompt=ESTIMATORS[d.name],
+            response_text=TEXT.get(d.name),
+            thinking_to_content=(thinking.response, thinking.StreamRewriter) if d.name == "openai.chat" else None,
+        )
+        for d in dialects
     )
