@@ -403,6 +403,8 @@ class Relay:
         if route.path:
             try:
                 converted = convert_request(route.path, msgspec.json.decode(ctx.body), convert_ctx)
+            except InvalidRequest as exc:
+                raise invalid_request(exc.message) from None
             except (ValueError, TypeError, KeyError, AttributeError) as exc:
                 raise RelayError(
                     400, f"the request cannot be converted for this channel: {exc}", type_="invalid_request_error"

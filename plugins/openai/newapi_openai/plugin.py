@@ -11,6 +11,7 @@ from .dialects import ALL
 from .estimate import attach_estimators
 from .presets import PRESETS
 from .pricing import PRICING
+from .responses_convert import register_converters
 
 DIALECTS = attach_estimators(ALL)
 DIALECT_NAMES = tuple(d.name for d in DIALECTS)
@@ -50,3 +51,4 @@ def newapi_register_providers(registry: Registrar) -> None:
     for channel_type in channel_types():
         registry.channel_type(channel_type)
     registry.pricing(PRICING)
+    register_converters(registry)

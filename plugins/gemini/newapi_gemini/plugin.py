@@ -1,0 +1,41 @@
+"""Entry point of the Gemini plugin: the ``gemini.generate`` dialect, channel type 24, converters."""
+
+from __future__ import annotations
+
+from newapi_host.plugins import hookimpl
+from newapi_host.plugins.contracts import ChannelType
+from newapi_host.plugins.registry import Registrar
+
+from . import chat_to_gemini, gemini_to_chat
+from .adapter import DEFAULT_BASE_URL, GeminiAdapter, GeminiChannelSettings
+from .dialect import GENERATE
+from .pricing import DEFAULT_MODELS, PRICING
+
+GEMINI = ChannelType(
+    id=24,
+    name="Gemini",
+    dialects=(GENERATE.name,),
+    adapter=GeminiAdapter(),
+    settings_model=GeminiChannelSettings,
+    default_base_url=DEFAULT_BASE_URL,
+    default_models=DEFAULT_MODELS,
+    description="Google AI Studio (Gemini API); API version from the channel's 'other' field or settings.",
+)
+
+CONVERTERS = (gemini_to_chat.CONVERTER, chat_to_gemini.CONVERTER)
+
+
+@hookimpl
+def newapi_register_providers(registry: Registrar) -> None:
+    registry.dialect(GENERATE)
+    registry.channel_type(GEMINI)
+    for converter in CONVERTERS:
+        registry.converter(converter)
+    registry.pricing(PRICING)
+
+
+@hookimpl
+def newapi_routes():
+    from .routes import ROUTES
+
+    return ROUTES
