@@ -119,6 +119,7 @@ class Context:
     client_ip: str
     tried: list[int] = field(default_factory=list)
     prompt_estimate: int | None = None
+    client_headers: dict[str, str] = field(default_factory=dict)
 
 
 def _upstream_error(body: bytes, status: int) -> tuple[str, str, str | None]:
@@ -255,6 +256,7 @@ class Relay:
             hold=0,
             started=started,
             client_ip=client_ip,
+            client_headers=request.headers,
         )
         ctx.hold = self._hold_amount(ctx, peek.max_tokens)
         if ctx.hold:
@@ -362,6 +364,7 @@ class Relay:
         channel_type: ChannelType,
         *,
         body_model: str | None = None,
+        client_headers: dict[str, str] | None = None,
     ) -> tuple[UpstreamRequest, int, str]:
         """Map the model, pick a key, let the adapter build the request, apply overrides."""
         upstream_model = channel.map_model(model)
@@ -384,6 +387,7 @@ class Relay:
             stream=stream,
             body_model=model if body_model is None else body_model,
             wants_usage=wants_usage,
+            client_headers=client_headers or {},
         )
         request = channel_type.adapter.build_request(call)
         request.body = _override_body(request.body, channel.param_override)
@@ -413,7 +417,15 @@ class Relay:
         # When converting, the gateway needs the upstream's usage events itself.
         wants_usage = ctx.wants_usage and not route.path
         request, key_index, upstream_model = self._request_for(
-            route.upstream, ctx.model, body, ctx.stream, wants_usage, channel, channel_type, body_model=body_model
+            route.upstream,
+            ctx.model,
+            body,
+            ctx.stream,
+            wants_usage,
+            channel,
+            channel_type,
+            body_model=body_model,
+            client_headers=ctx.client_headers,
         )
         try:
             response = await self.client.send(request, proxy=channel.proxy, idle_timeout=self.streaming_timeout)

@@ -1,0 +1,41 @@
+"""``POST /v1/messages/count_tokens``: the gateway's own estimate, as Claude Code asks for it.
+
+Nothing is sent upstream and nothing is charged; the key must still be valid.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, post
+
+from .dialect import error_body, estimate_prompt
+
+
+def _error(status: int, message: str) -> Response[bytes]:
+    return Response(error_body(status, message, "", None), status_code=status, media_type="application/json")
+
+
+@post("/v1/messages/count_tokens", status_code=200, opt={"skip_session": True})
+async def count_tokens(request: Request[Any, Any, Any]) -> Response[Any]:
+    from newapi_host.relay.errors import RelayError
+    from newapi_host.relay.keys import authenticate
+
+    relay = getattr(request.app.state.host, "relay", None)
+    if relay is None:
+        return _error(503, "the relay is not ready")
+    raw = request.headers.get("x-api-key") or request.headers.get("authorization") or ""
+    client_ip = request.client.host if request.client else ""
+    try:
+        await authenticate(relay.keys, raw, client_ip)
+    except RelayError as exc:
+        return _error(exc.status, exc.message)
+    body = await request.body()
+    try:
+        data = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return _error(400, "request body is not valid JSON")
+    if not isinstance(data, dict) or not isinstance(data.get("model"), str) or not data["model"]:
+        return _error(400, "model: Field required")
+    return Response({"input_tokens": estimate_prompt(body, data["model"])}, status_code=200)
