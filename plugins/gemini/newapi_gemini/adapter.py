@@ -4,6 +4,8 @@ The model and the action go into the URL (``{base}/{version}/models/{model}:gene
 the body is the ``gemini.generate`` request as is. New API's model-name suffixes pick a thinking
 configuration: ``-thinking`` (include thoughts), ``-nothinking`` (budget 0) and
 ``-thinking-<budget>`` (that budget); they are stripped from the model name in the URL.
+``gemini.embed`` bodies go to ``:batchEmbedContents`` when they hold ``requests`` (each request's
+``model`` set to the channel's model), else to ``:embedContent``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from newapi_host.plugins.contracts import ErrorVerdict, UpstreamCall, UpstreamRequest
 
+EMBED_DIALECT = "gemini.embed"
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 DEFAULT_API_VERSION = "v1beta"
 _VERSION_TAIL = re.compile(r"/(v\d+[a-z0-9]*)$")
@@ -86,9 +89,25 @@ def api_root(base_url: str, version: str) -> str:
     return base if _VERSION_TAIL.search(base) else f"{base}/{version}"
 
 
+def _embed_body(body: bytes, model: str) -> tuple[bytes, bool]:
+    """The embed body with each batch request's ``model`` set to the channel's; (body, is_batch)."""
+    try:
+        data: Any = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return body, False
+    if not isinstance(data, dict) or not isinstance(data.get("requests"), list):
+        return body, False
+    for request in data["requests"]:
+        if isinstance(request, dict):
+            request["model"] = f"models/{model}"
+    return msgspec.json.encode(data), True
+
+
 class GeminiAdapter:
     def build_request(self, call: UpstreamCall) -> UpstreamRequest:
         settings = call.channel.settings
+        if call.dialect == EMBED_DIALECT:
+            return self._embed_request(call)
         model, thinking = call.model, None
         if getattr(settings, "thinking_suffixes", True):
             model, thinking = thinking_split(call.model)
@@ -102,6 +121,15 @@ class GeminiAdapter:
         if call.stream:
             headers["Accept"] = "text/event-stream"
         body = _apply_thinking(call.body, thinking) if thinking else call.body
+        return UpstreamRequest(method="POST", url=url, headers=headers, body=body)
+
+    def _embed_request(self, call: UpstreamCall) -> UpstreamRequest:
+        settings = call.channel.settings
+        version = (call.channel.other or "").strip() or getattr(settings, "api_version", "") or DEFAULT_API_VERSION
+        root = api_root(call.channel.base_url, version)
+        body, batch = _embed_body(call.body, call.model)
+        url = f"{root}/models/{call.model}:{'batchEmbedContents' if batch else 'embedContent'}"
+        headers = {"Content-Type": "application/json", "x-goog-api-key": call.channel.key}
         return UpstreamRequest(method="POST", url=url, headers=headers, body=body)
 
     def classify_error(self, status: int, body: bytes) -> ErrorVerdict | None:

@@ -1,8 +1,10 @@
 """The Gemini ``generateContent`` wire format: peek, errors, usage, stream counting, estimates.
 
 Clients call ``POST /v1beta/models/<model>:generateContent`` (or ``:streamGenerateContent``); the
-model and the action live in the path, not the body. Streams (``alt=sse``) are a sequence of whole
-``GenerateContentResponse`` objects as ``data:`` events, each with the usage so far.
+model and the action live in the path, not the body. The routes are the plugin's own (ROUTE_PATHS,
+served in routes.py), which relay generate actions here and embed actions to ``gemini.embed``.
+Streams (``alt=sse``) are a sequence of whole ``GenerateContentResponse`` objects as ``data:``
+events, each with the usage so far.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ from typing import Any
 
 import msgspec
 
-from newapi_host.plugins.contracts import Dialect, IngressRoute, InvalidRequest, Peek, SSEEvent, Usage
+from newapi_host.plugins.contracts import Dialect, InvalidRequest, Peek, SSEEvent, Usage
 
 NAME = "gemini.generate"
 GENERATE_ACTIONS = ("generateContent", "streamGenerateContent")
 EMBED_ACTIONS = ("embedContent", "batchEmbedContents")
+ROUTE_PATHS = ("/v1beta/models/{model_action:str}", "/v1/models/{model_action:str}")
 
 # -- peeking ---------------------------------------------------------------------------------
 
@@ -47,8 +50,8 @@ def peek(body: bytes, params: Mapping[str, str]) -> Peek:
     model, action = split_model_action(params.get("model_action", "") or "")
     if not model:
         raise InvalidRequest("model is required in the path: /v1beta/models/<model>:generateContent", param="model")
-    if action in EMBED_ACTIONS:
-        raise InvalidRequest(f"the Gemini action '{action}' is not supported yet", param="action")
+    if action in EMBED_ACTIONS:  # served by the gemini.embed dialect; the routes dispatch there
+        raise InvalidRequest(f"the Gemini action '{action}' is not supported yet by generateContent", param="action")
     if action not in GENERATE_ACTIONS:
         raise InvalidRequest(
             f"unknown action '{action or '(none)'}'; use :generateContent or :streamGenerateContent", param="action"
@@ -289,10 +292,9 @@ def response_text(body: bytes) -> str:
 GENERATE = Dialect(
     name=NAME,
     title="Google Gemini generateContent",
-    routes=(
-        IngressRoute("POST", "/v1beta/models/{model_action:str}"),
-        IngressRoute("POST", "/v1/models/{model_action:str}"),
-    ),
+    # No host-built routes: the plugin serves ``POST /v1beta|v1/models/{model_action}`` itself
+    # (routes.py) and hands each request to this dialect or to ``gemini.embed`` by its action.
+    routes=(),
     peek=peek,
     error_body=error_body,
     usage=response_usage,

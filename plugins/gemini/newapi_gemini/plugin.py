@@ -1,4 +1,5 @@
-"""Entry point of the Gemini plugin: the ``gemini.generate`` dialect, channel type 24, converters."""
+"""Entry point of the Gemini plugin: the ``gemini.generate`` and ``gemini.embed`` dialects, channel type 24,
+converters."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from newapi_host.plugins import hookimpl
 from newapi_host.plugins.contracts import ChannelType
 from newapi_host.plugins.registry import Registrar
 
-from . import chat_to_gemini, gemini_to_chat
+from . import chat_to_gemini, embed, gemini_to_chat
 from .adapter import DEFAULT_BASE_URL, GeminiAdapter, GeminiChannelSettings
 from .dialect import GENERATE
 from .pricing import DEFAULT_MODELS, PRICING
@@ -14,7 +15,7 @@ from .pricing import DEFAULT_MODELS, PRICING
 GEMINI = ChannelType(
     id=24,
     name="Gemini",
-    dialects=(GENERATE.name,),
+    dialects=(GENERATE.name, embed.NAME),
     adapter=GeminiAdapter(),
     settings_model=GeminiChannelSettings,
     default_base_url=DEFAULT_BASE_URL,
@@ -22,12 +23,18 @@ GEMINI = ChannelType(
     description="Google AI Studio (Gemini API); API version from the channel's 'other' field or settings.",
 )
 
-CONVERTERS = (gemini_to_chat.CONVERTER, chat_to_gemini.CONVERTER)
+CONVERTERS = (
+    gemini_to_chat.CONVERTER,
+    chat_to_gemini.CONVERTER,
+    embed.GEMINI_TO_OPENAI,
+    embed.OPENAI_TO_GEMINI,
+)
 
 
 @hookimpl
 def newapi_register_providers(registry: Registrar) -> None:
     registry.dialect(GENERATE)
+    registry.dialect(embed.EMBED)
     registry.channel_type(GEMINI)
     for converter in CONVERTERS:
         registry.converter(converter)

@@ -206,14 +206,21 @@ def test_registration_and_pricing():
     registrar = Registrar("gemini")
     plugin.newapi_register_providers(registry=registrar)
     c = registrar.contributions
-    assert [d.name for d in c.dialects] == ["gemini.generate"]
-    assert [(t.id, t.name, t.dialects) for t in c.channel_types] == [(24, "Gemini", ("gemini.generate",))]
+    assert [d.name for d in c.dialects] == ["gemini.generate", "gemini.embed"]
+    assert [(t.id, t.name, t.dialects) for t in c.channel_types] == [
+        (24, "Gemini", ("gemini.generate", "gemini.embed"))
+    ]
     assert {(v.source, v.target) for v in c.converters} == {
         ("gemini.generate", "openai.chat"),
         ("openai.chat", "gemini.generate"),
+        ("gemini.embed", "openai.embeddings"),
+        ("openai.embeddings", "gemini.embed"),
     }
     assert GENERATE.api_key_headers == ("x-goog-api-key", "authorization") and GENERATE.api_key_query == "key"
-    assert [r.path for r in GENERATE.routes] == ["/v1beta/models/{model_action:str}", "/v1/models/{model_action:str}"]
+    # the plugin serves the /models/{model_action} routes itself and picks the dialect by action
+    assert GENERATE.routes == () and all(d.routes == () for d in c.dialects)
+    paths = {p for h in plugin.newapi_routes() for p in h.paths}
+    assert {"/v1beta/models/{model_action:str}", "/v1/models/{model_action:str}"} <= paths
     assert MODEL_RATIO["gemini-2.5-pro"] == 0.625 and COMPLETION_RATIO["gemini-2.5-pro"] == 8
     assert MODEL_RATIO["gemini-2.5-flash"] == 0.15 and COMPLETION_RATIO["gemini-2.5-flash"] == pytest.approx(2.5 / 0.3)
     assert MODEL_RATIO["gemini-2.0-flash"] == 0.05 and COMPLETION_RATIO["gemini-2.0-flash"] == 4
