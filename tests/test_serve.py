@@ -38,6 +38,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own process group, so cleanup reaches the workers too
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -48,15 +49,29 @@ def server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
         except httpx.TransportError:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
+            stop_group(proc)
             pytest.fail(f"server did not start:\n{proc.stdout.read() if proc.stdout else ''}")
         time.sleep(0.2)
     try:
         yield base, proc
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+        stop_group(proc)
+
+
+def stop_group(proc: subprocess.Popen[str]) -> None:
+    """Stop the server and its worker processes (killing only the parent would orphan them)."""
+    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(wait)
+            os.killpg(proc.pid, 0)  # anyone left in the group?
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def fresh_get(url: str) -> httpx.Response:
