@@ -124,6 +124,8 @@ async def start_relay(host: Host) -> Relay:
     async def plugins_changed() -> None:
         await host.states.load()
         prices.reload()
+        if host.relay is not None:
+            host.relay.forget_routes()
         await index.load()
 
     async def channels_changed() -> None:

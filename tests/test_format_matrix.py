@@ -217,3 +217,24 @@ def test_matrix(gw, key, client, upstream, stream):
     assert usage > 0, "usage did not arrive"
     logs = [row for row in gw.logs(model_name=f"m-{upstream}") if row["quota"] > 0]
     assert logs, "nothing was charged"
+
+
+def test_switching_a_format_plugin_off_removes_its_dialect_channels_and_converters(gw, key):
+    host = gw.host
+    chat = openai.OpenAI(base_url=gw.base_url, api_key=key, max_retries=0)
+    claude = anthropic.Anthropic(base_url=gw.url, api_key=key, max_retries=0)
+    ask = [{"role": "user", "content": "hello"}]
+    assert chat.chat.completions.create(model="m-anthropic", messages=ask).choices[0].message.content
+    gw.run(host.states.set_enabled("claude", False))
+    gw.run(host.watcher.changed("plugins"))
+    try:
+        with pytest.raises(anthropic.NotFoundError):  # /v1/messages is gone
+            claude.messages.create(model="m-openai", max_tokens=16, messages=ask)
+        with pytest.raises(openai.InternalServerError) as err:  # its only channel's type is switched off
+            chat.chat.completions.create(model="m-anthropic", messages=ask)
+        assert err.value.status_code == 503 and "no channel is available" in err.value.message
+        assert chat.chat.completions.create(model="m-gemini", messages=ask).choices[0].message.content
+    finally:
+        gw.run(host.states.set_enabled("claude", True))
+        gw.run(host.watcher.changed("plugins"))
+    assert claude.messages.create(model="m-openai", max_tokens=16, messages=ask).content

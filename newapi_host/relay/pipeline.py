@@ -181,6 +181,11 @@ class Relay:
         self.streaming_timeout = streaming_timeout
         self.health = ChannelHealth()
         self.on_channels_changed = on_channels_changed
+        self._routes: dict[tuple[str, int], Route | None] = {}  # (dialect, channel type) -> route
+
+    def forget_routes(self) -> None:
+        """Drop cached converter routes (plugins were switched on or off)."""
+        self._routes.clear()
 
     # -- entry ------------------------------------------------------------------------------
 
@@ -296,6 +301,12 @@ class Relay:
 
     def _serves(self, entry: ChannelEntry, dialect: Dialect) -> Route | None:
         """How this channel can answer the request: its type and the converters on the way, if any."""
+        key = (dialect.name, entry.type)
+        if key not in self._routes:
+            self._routes[key] = self._find_route(entry, dialect)
+        return self._routes[key]
+
+    def _find_route(self, entry: ChannelEntry, dialect: Dialect) -> Route | None:
         channel_type = self.registry.channel_type(entry.type)
         if channel_type is None:
             return None
