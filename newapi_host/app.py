@@ -7,6 +7,7 @@ plugins.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import importlib.metadata as md
 import logging
@@ -179,6 +180,10 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
             await notifier.start()
             host.watcher.publish = notifier.publish
             host.extras["notifier"] = notifier
+        # Everything built so far lives as long as the process: keep it out of the cyclic GC's
+        # full collections, which otherwise stall requests for tens of milliseconds (p99).
+        gc.collect()
+        gc.freeze()
         host.jobs = JobRunner(host.registry, host.states, app.state, core_jobs=(logs_api.LOG_CLEANUP_JOB,))
         host.jobs.start()
         yield
