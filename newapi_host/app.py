@@ -11,6 +11,7 @@ import gc
 import hashlib
 import importlib.metadata as md
 import logging
+import os
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -180,10 +181,11 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
             await notifier.start()
             host.watcher.publish = notifier.publish
             host.extras["notifier"] = notifier
-        # Everything built so far lives as long as the process: keep it out of the cyclic GC's
-        # full collections, which otherwise stall requests for tens of milliseconds (p99).
-        gc.collect()
-        gc.freeze()
+        if os.environ.get("NEWAPI_GC_FREEZE") == "1":  # set by `newapi serve` for its workers
+            # Everything built so far lives as long as the process: keep it out of the cyclic
+            # GC's full collections, which otherwise stall requests for tens of milliseconds.
+            gc.collect()
+            gc.freeze()
         host.jobs = JobRunner(host.registry, host.states, app.state, core_jobs=(logs_api.LOG_CLEANUP_JOB,))
         host.jobs.start()
         yield

@@ -48,6 +48,7 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
     asyncio.run(prepare())
     config.resolved_session_secret()
     os.environ["NEWAPI_SKIP_MIGRATIONS"] = "1"
+    os.environ["NEWAPI_GC_FREEZE"] = "1"  # a worker's start-up objects live as long as it does
     host = args.host or config.host
     port = args.port or config.port
     workers = args.workers or config.workers
