@@ -150,3 +150,40 @@ def _text_tokens(value: Any, model: str, depth: int) -> int:
 def estimate_text_prompt_tokens(value: Any, model: str = "") -> int:
     """Tokens of a completions ``prompt`` or embeddings ``input`` (strings and/or token-id lists)."""
     return _safe("text prompt", lambda: _text_tokens(value, model, 0))
+
+
+class TextTally:
+    """Token count of streamed text, with flat memory however long the stream runs.
+
+    Text is kept until ``limit`` characters are waiting, then counted and dropped; the rest is
+    counted only if someone asks (:meth:`total`), which usually never happens because the
+    upstream reported usage. Stream counters of every dialect share this.
+    """
+
+    __slots__ = ("_parts", "_size", "_counted", "_count", "limit")
+
+    def __init__(self, count: Callable[[str], int] | None = None, limit: int = 64 * 1024) -> None:
+        self._parts: list[str] = []
+        self._size = 0
+        self._counted = 0
+        self._count = count if count is not None else count_tokens
+        self.limit = limit
+
+    def add(self, text: str) -> None:
+        if not text:
+            return
+        self._parts.append(text)
+        self._size += len(text)
+        if self._size > self.limit:
+            self._counted += self._count("".join(self._parts))
+            self._parts.clear()
+            self._size = 0
+
+    def pending(self) -> tuple[int, str]:
+        """(tokens already counted, text not counted yet)."""
+        return self._counted, "".join(self._parts)
+
+    @property
+    def waiting(self) -> int:
+        """Characters kept but not counted yet (at most ``limit`` plus one piece)."""
+        return self._size

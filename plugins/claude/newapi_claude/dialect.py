@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from newapi_host.plugins.contracts import Dialect, IngressRoute, InvalidRequest, Peek, SSEEvent, Usage
+from newapi_host.tokenizer import TextTally
 
 NAME = "claude.messages"
 
@@ -120,22 +121,18 @@ def response_usage(body: bytes) -> Usage | None:
     return usage_from_claude(u)
 
 
-_TEXT_FLUSH = 64 * 1024  # uncounted streamed text kept at most; beyond it, it is counted and dropped
 _USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 
 
 class ClaudeStreamCounter:
     """Usage of a Messages stream: ``message_start`` usage, updated by ``message_delta`` (cumulative)."""
 
-    __slots__ = ("_usage", "_text", "_text_len", "_counted", "_finished", "count_tokens")
+    __slots__ = ("_usage", "_tally", "_finished")
 
     def __init__(self, count_tokens: Any = None) -> None:
         self._usage: dict[str, Any] | None = None
-        self._text: list[str] = []
-        self._text_len = 0
-        self._counted = 0
+        self._tally = TextTally(count_tokens)
         self._finished = False
-        self.count_tokens = count_tokens
 
     def feed(self, event: SSEEvent) -> bool:
         data = event.data
@@ -192,20 +189,13 @@ class ClaudeStreamCounter:
             self._usage["cache_creation"] = u["cache_creation"]
 
     def _keep(self, text: str) -> None:
-        if not text:
-            return
-        self._text.append(text)
-        self._text_len += len(text)
-        if self.count_tokens is not None and self._text_len > _TEXT_FLUSH:
-            self._counted += self.count_tokens("".join(self._text))
-            self._text.clear()
-            self._text_len = 0
+        self._tally.add(text)
 
     def result(self) -> Usage | None:
         return usage_from_claude(self._usage) if self._usage is not None else None
 
     def output_text(self) -> tuple[int, str]:
-        return self._counted, "".join(self._text)
+        return self._tally.pending()
 
     @property
     def finished(self) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from newapi_host.plugins.contracts import Dialect, InvalidRequest, Peek, SSEEvent, Usage
+from newapi_host.tokenizer import TextTally
 
 NAME = "gemini.generate"
 GENERATE_ACTIONS = ("generateContent", "streamGenerateContent")
@@ -159,21 +160,15 @@ def _part_text(part: dict[str, Any]) -> str:
     return ""
 
 
-_TEXT_FLUSH = 64 * 1024
-
-
 class GeminiStreamCounter:
     """Usage of a Gemini SSE stream: the last ``usageMetadata`` seen, else the streamed text."""
 
-    __slots__ = ("_usage", "_text", "_size", "_counted", "_finished", "count_tokens")
+    __slots__ = ("_usage", "_tally", "_finished")
 
     def __init__(self, count_tokens: Any = None) -> None:
         self._usage: Usage | None = None
-        self._text: list[str] = []
-        self._size = 0
-        self._counted = 0
+        self._tally = TextTally(count_tokens)
         self._finished = False
-        self.count_tokens = count_tokens
 
     def feed(self, event: SSEEvent) -> bool:
         data = event.data.strip()
@@ -209,20 +204,13 @@ class GeminiStreamCounter:
         return False
 
     def _keep(self, text: str) -> None:
-        if not text:
-            return
-        self._text.append(text)
-        self._size += len(text)
-        if self.count_tokens is not None and self._size > _TEXT_FLUSH:
-            self._counted += self.count_tokens("".join(self._text))
-            self._text.clear()
-            self._size = 0
+        self._tally.add(text)
 
     def result(self) -> Usage | None:
         return self._usage
 
     def output_text(self) -> tuple[int, str]:
-        return self._counted, "".join(self._text)
+        return self._tally.pending()
 
     @property
     def finished(self) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 from newapi_host.plugins.contracts import Dialect, IngressRoute, InvalidRequest, Peek, SSEEvent, Usage
+from newapi_host.tokenizer import TextTally
 
 # -- peeking ---------------------------------------------------------------------------------
 
@@ -156,20 +157,15 @@ def responses_response_usage(body: bytes) -> Usage | None:
     return usage_from_responses(_usage_field(body))
 
 
-_TEXT_FLUSH = 64 * 1024  # uncounted streamed text kept at most; beyond it the host counts and drops it
-
-
 class ChatStreamCounter:
     """Usage of a chat or completions stream: the usage chunk, else the streamed text."""
 
-    __slots__ = ("_usage", "_text", "_counted", "_finished", "count_tokens")
+    __slots__ = ("_usage", "_tally", "_finished")
 
     def __init__(self, count_tokens: Any = None) -> None:
         self._usage: Usage | None = None
-        self._text: list[str] = []
-        self._counted = 0
+        self._tally = TextTally(count_tokens)
         self._finished = False
-        self.count_tokens = count_tokens
 
     def feed(self, event: SSEEvent) -> bool:
         data = event.data
@@ -212,18 +208,13 @@ class ChatStreamCounter:
         return False
 
     def _keep(self, text: str) -> None:
-        if not text:
-            return
-        self._text.append(text)
-        if self.count_tokens is not None and sum(map(len, self._text)) > _TEXT_FLUSH:
-            self._counted += self.count_tokens("".join(self._text))
-            self._text.clear()
+        self._tally.add(text)
 
     def result(self) -> Usage | None:
         return self._usage
 
     def output_text(self) -> tuple[int, str]:
-        return self._counted, "".join(self._text)
+        return self._tally.pending()
 
     @property
     def finished(self) -> bool:
