@@ -56,6 +56,7 @@ from newapi_host.relay.pricing import PriceBook
 from newapi_host.relay.request_id import RequestIdMiddleware
 from newapi_host.relay.routes import MODEL_ROUTES, dialect_handlers, document_relay_routes
 from newapi_host.sync import RevisionWatcher, ensure_topics
+from newapi_host.web import ROUTES as WEB_ROUTES
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +234,7 @@ def create_app(
         exclude=["^/v1", "^/v1beta", "^/healthz"],  # API-key routes never read the console cookie
     )
     app = Litestar(
-        route_handlers=[*CORE_ROUTES, *relay_routes, *plugin_routers],
+        route_handlers=[*CORE_ROUTES, *WEB_ROUTES, *relay_routes, *plugin_routers],
         state=State({"host": host}),
         lifespan=[lifespan],
         middleware=[RequestIdMiddleware, session.middleware],

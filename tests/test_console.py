@@ -1,0 +1,137 @@
+"""The web console: pages render for every kind of caller in both languages, static files, no CDN."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+
+from newapi_host.auth.users import create_user
+from newapi_host.config import Config
+from newapi_host.db.tables import ROLE_ADMIN
+from newapi_host.web.i18n import TRANSLATIONS
+
+from .conftest import Client, as_root, login, running
+
+PAGES = ["/login", "/setup", "/register", "/console", "/console/keys"]
+TITLES = {
+    "/login": "login_title",
+    "/setup": "setup_title",
+    "/register": "register_title",
+    "/console": "dashboard_title",
+    "/console/keys": "keys_title",
+    "/console/plugins": "plugins_title",
+}
+
+
+@asynccontextmanager
+async def console(config: Config) -> AsyncIterator[Client]:
+    """The app with the host's built-ins (the console is part of every app)."""
+    async with running(config) as client:
+        yield client
+
+
+def assert_no_remote_assets(html: str) -> None:
+    for tag in re.findall(r"<(?:script|link|img|iframe)\b[^>]*>", html):
+        assert "http://" not in tag and "https://" not in tag and "//" not in tag.split("=", 1)[-1][:3], tag
+
+
+async def check_pages(client: Client, pages: list[str]) -> None:
+    for lang in ("en", "zh"):
+        client.cookies.set("lang", lang)
+        for path in pages:
+            r = await client.get(path)
+            assert r.status_code == 200, (path, lang, r.status_code, r.text[:300])
+            assert r.headers["content-type"].startswith("text/html")
+            assert TRANSLATIONS[lang][TITLES[path]] in r.text, (path, lang)
+            assert f'lang="{"zh-CN" if lang == "zh" else "en"}"' in r.text
+            assert_no_remote_assets(r.text)
+
+
+async def test_anonymous_pages_and_redirects(sqlite_config: Config) -> None:
+    async with console(sqlite_config) as client:
+        assert (await client.get("/")).headers["location"] == "/setup"
+        await check_pages(client, PAGES)
+        r = await client.get("/console/plugins")
+        assert r.status_code in (302, 303, 307) and r.headers["location"] == "/login"
+        client.cookies.set("lang", "zh")
+        assert "创建 root 账户" in (await client.get("/setup")).text
+        await as_root(client)
+        client.cookies.delete("session")
+        assert (await client.get("/")).headers["location"] == "/login"
+        assert TRANSLATIONS["zh"]["setup_already"] in (await client.get("/setup")).text
+
+
+async def test_common_user_pages_and_plugins_forbidden(sqlite_config: Config) -> None:
+    async with console(sqlite_config) as client:
+        await as_root(client)
+        await create_user("alice", "alice-password-1")
+        client.cookies.clear()
+        await login(client, "alice", "alice-password-1")
+        assert (await client.get("/")).headers["location"] == "/console"
+        await check_pages(client, PAGES)
+        for lang in ("en", "zh"):
+            client.cookies.set("lang", lang)
+            r = await client.get("/console/plugins")
+            assert r.status_code == 403
+            assert TRANSLATIONS[lang]["forbidden_text"] in r.text
+            assert 'href="/console/plugins"' not in r.text  # no plugins link in the top bar
+
+
+async def test_admin_pages(sqlite_config: Config) -> None:
+    async with console(sqlite_config) as client:
+        await as_root(client)
+        await check_pages(client, [*PAGES, "/console/plugins"])
+        await create_user("adm", "admin-password-1", role=ROLE_ADMIN)
+        client.cookies.clear()
+        await login(client, "adm", "admin-password-1")
+        r = await client.get("/console/plugins")
+        assert r.status_code == 200 and 'href="/console/plugins"' in r.text
+
+
+async def test_system_name_and_language_switch(sqlite_config: Config) -> None:
+    async with console(sqlite_config) as client:
+        client.app.state.host.options._values["SystemName"] = "<My Gateway>"
+        r = await client.get("/login")
+        assert "&lt;My Gateway&gt;" in r.text and "<My Gateway>" not in r.text
+        r = await client.get("/console-lang", params={"lang": "zh", "next": "/register"})
+        assert r.status_code in (302, 303, 307) and r.headers["location"] == "/register"
+        assert "max-age=31536000" in r.headers["set-cookie"].lower()
+        assert TRANSLATIONS["zh"]["register_title"] in (await client.get("/register")).text
+        r = await client.get("/console-lang", params={"lang": "en", "next": "//evil.example/"})
+        assert r.headers["location"] == "/"
+        assert TRANSLATIONS["en"]["register_title"] in (await client.get("/register")).text
+        client.cookies.clear()
+        r = await client.get("/login", headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+        assert TRANSLATIONS["zh"]["login_title"] in r.text
+
+
+async def test_static_files(sqlite_config: Config) -> None:
+    async with console(sqlite_config) as client:
+        css = await client.get("/console-static/console.css")
+        assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+        assert "max-age" in css.headers["cache-control"]
+        js = await client.get("/console-static/console.js")
+        assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
+        again = await client.get("/console-static/console.js", headers={"If-None-Match": js.headers["etag"]})
+        assert again.status_code == 304
+        for bad in (
+            "/console-static/..%2Fpages.py",
+            "/console-static/../pages.py",
+            "/console-static/%2e%2e%2f__init__.py",
+            "/console-static/LICENSE-NOTE.md",
+            "/console-static/missing.js",
+        ):
+            r = await client.get(bad)
+            assert r.status_code == 404, bad
+            assert "import" not in r.text
+
+
+@pytest.mark.parametrize("name", ["console.css", "console.js"])
+async def test_assets_reference_nothing_remote(name: str) -> None:
+    from newapi_host.web.pages import STATIC_FILES
+
+    text = STATIC_FILES[name].decode()
+    assert "http://" not in text and "https://" not in text
