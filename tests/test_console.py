@@ -15,7 +15,8 @@ from newapi_host.web.i18n import TRANSLATIONS
 
 from .conftest import Client, as_root, login, running
 
-PAGES = ["/login", "/setup", "/register", "/console", "/console/keys"]
+PAGES = ["/login", "/setup", "/register", "/console", "/console/keys", "/console/logs", "/pricing"]
+PLUGIN_SETTINGS = "/console/plugins/acme"
 TITLES = {
     "/login": "login_title",
     "/setup": "setup_title",
@@ -23,6 +24,9 @@ TITLES = {
     "/console": "dashboard_title",
     "/console/keys": "keys_title",
     "/console/plugins": "plugins_title",
+    "/console/logs": "logs_title",
+    "/pricing": "pricing_title",
+    PLUGIN_SETTINGS: "plugin_settings_title",
 }
 
 
@@ -54,8 +58,11 @@ async def test_anonymous_pages_and_redirects(sqlite_config: Config) -> None:
     async with console(sqlite_config) as client:
         assert (await client.get("/")).headers["location"] == "/setup"
         await check_pages(client, PAGES)
-        r = await client.get("/console/plugins")
-        assert r.status_code in (302, 303, 307) and r.headers["location"] == "/login"
+        for path in ("/console/plugins", PLUGIN_SETTINGS):
+            r = await client.get(path)
+            assert r.status_code in (302, 303, 307) and r.headers["location"] == "/login"
+        nav = (await client.get("/pricing")).text.split("</nav>")[0]
+        assert 'href="/pricing"' in nav and 'href="/console/logs"' not in nav
         client.cookies.set("lang", "zh")
         assert "创建 root 账户" in (await client.get("/setup")).text
         await as_root(client)
@@ -78,17 +85,48 @@ async def test_common_user_pages_and_plugins_forbidden(sqlite_config: Config) ->
             assert r.status_code == 403
             assert TRANSLATIONS[lang]["forbidden_text"] in r.text
             assert 'href="/console/plugins"' not in r.text  # no plugins link in the top bar
+            assert 'href="/console/logs"' in r.text and 'href="/pricing"' in r.text
+            r = await client.get(PLUGIN_SETTINGS)
+            assert r.status_code == 403
+            assert TRANSLATIONS[lang]["forbidden_text"] in r.text
+            assert 'data-form="plugin-settings"' not in r.text
 
 
 async def test_admin_pages(sqlite_config: Config) -> None:
     async with console(sqlite_config) as client:
         await as_root(client)
-        await check_pages(client, [*PAGES, "/console/plugins"])
+        await check_pages(client, [*PAGES, "/console/plugins", PLUGIN_SETTINGS])
         await create_user("adm", "admin-password-1", role=ROLE_ADMIN)
         client.cookies.clear()
         await login(client, "adm", "admin-password-1")
         r = await client.get("/console/plugins")
         assert r.status_code == 200 and 'href="/console/plugins"' in r.text
+        assert TRANSLATIONS["en"]["settings"] in r.text  # the settings column
+        await check_pages(client, [PLUGIN_SETTINGS])
+        r = await client.get(PLUGIN_SETTINGS)
+        assert 'data-form="plugin-settings" data-plugin="acme"' in r.text
+        r = await client.get("/console/plugins/%3Cb%3E%22x")
+        assert r.status_code == 200
+        assert 'data-plugin="&lt;b&gt;&quot;x"' in r.text and "<b>" not in r.text
+
+
+async def test_new_pages_markup(sqlite_config: Config) -> None:
+    async with console(sqlite_config) as client:
+        client.cookies.set("lang", "zh")
+        r = await client.get("/console/logs")
+        for name in ("model_name", "token_name", "start", "end"):
+            assert f'name="{name}"' in r.text
+        assert r.text.count('type="datetime-local"') == 2 and 'data-page="next"' in r.text
+        assert TRANSLATIONS["zh"]["total_quota"] in r.text and TRANSLATIONS["zh"]["prompt_tokens"] in r.text
+        r = await client.get("/pricing")
+        assert "data-search" in r.text and TRANSLATIONS["zh"]["input_price"] in r.text
+        js = (await client.get("/console-static/console.js")).text
+        for api in ("/api/log/self?", "/api/log/self/stat?", "/api/pricing", '"/settings"', "New-Api-User"):
+            assert api in js, api
+
+
+def test_translations_complete() -> None:
+    assert set(TRANSLATIONS["en"]) == set(TRANSLATIONS["zh"])
 
 
 async def test_system_name_and_language_switch(sqlite_config: Config) -> None:

@@ -1,7 +1,8 @@
 """Server-rendered console pages; ``console.js`` talks to the ``/api`` routes from the browser.
 
 Pages need no session on the server (the API enforces roles; a 401 sends the browser to
-``/login``), except ``/console/plugins``, which also checks the session's role here.
+``/login``), except ``/console/plugins`` and ``/console/plugins/{name}``, which also check the
+session's role here. ``/pricing`` is public.
 """
 
 from __future__ import annotations
@@ -38,6 +39,21 @@ def session_of(request: Request[Any, Any, Any]) -> dict[str, Any] | None:
     return session if isinstance(session, dict) and session.get("id") else None
 
 
+def _is_admin(session: dict[str, Any]) -> bool:
+    return int(session.get("role") or 0) >= ROLE_ADMIN
+
+
+def _admin_only(request: Request[Any, Any, Any], lang: str) -> Response[str] | Redirect | None:
+    """None for an admin; otherwise the answer: sign in first, or a 403 page."""
+    session = session_of(request)
+    if session is None:
+        return Redirect("/login")
+    if not _is_admin(session):
+        body = f'<p class="card">{escape(t(lang, "forbidden_text"))}</p>'
+        return page(request, "forbidden", "forbidden_title", body, status=403)
+    return None
+
+
 def asset(name: str) -> str:
     return f"/console-static/{name}?v={STATIC_ETAGS[name]}"
 
@@ -46,11 +62,12 @@ def _nav(request: Request[Any, Any, Any], lang: str, active: str) -> str:
     session = session_of(request)
     links: list[tuple[str, str]] = []
     if session:
-        links = [("/console", "nav_dashboard"), ("/console/keys", "nav_keys")]
-        if int(session.get("role") or 0) >= ROLE_ADMIN:
+        links = [("/console", "nav_dashboard"), ("/console/keys", "nav_keys"), ("/console/logs", "nav_logs")]
+        links.append(("/pricing", "nav_pricing"))
+        if _is_admin(session):
             links.append(("/console/plugins", "nav_plugins"))
     else:
-        links = [("/login", "sign_in"), ("/register", "register")]
+        links = [("/pricing", "nav_pricing"), ("/login", "sign_in"), ("/register", "register")]
     items = "".join(
         f'<a href="{href}"{" class=active" if href == active else ""}>{escape(t(lang, key))}</a>' for href, key in links
     )
@@ -191,17 +208,71 @@ async def keys_page(request: Request[Any, Any, Any]) -> Response[str]:
 @get("/console/plugins", include_in_schema=False)
 async def plugins_page(request: Request[Any, Any, Any]) -> Response[str] | Redirect:
     lang = lang_of(request)
-    session = session_of(request)
-    if session is None:
-        return Redirect("/login")
-    if int(session.get("role") or 0) < ROLE_ADMIN:
-        body = f'<p class="card">{escape(t(lang, "forbidden_text"))}</p>'
-        return page(request, "forbidden", "forbidden_title", body, status=403)
-    keys = ("plugin_name", "distribution", "version", "provides", "load_error", "status")
+    if refused := _admin_only(request, lang):
+        return refused
+    keys = ("plugin_name", "distribution", "version", "provides", "load_error", "status", "settings")
     heads = "".join(f"<th>{escape(t(lang, k))}</th>" for k in keys)
     body = f"""<table><thead><tr>{heads}</tr></thead><tbody data-list="plugins">
-<tr><td colspan="6">{escape(t(lang, "loading"))}</td></tr></tbody></table>"""
+<tr><td colspan="7">{escape(t(lang, "loading"))}</td></tr></tbody></table>"""
     return page(request, "plugins", "plugins_title", body, active="/console/plugins")
+
+
+@get("/console/plugins/{name:str}", include_in_schema=False)
+async def plugin_settings_page(request: Request[Any, Any, Any], name: FromPath[str]) -> Response[str] | Redirect:
+    """A form built in the browser from the plugin's settings JSON schema (root may save)."""
+    lang = lang_of(request)
+    if refused := _admin_only(request, lang):
+        return refused
+    body = f"""<p><a href="/console/plugins">{escape(t(lang, "back_to_plugins"))}</a> · <code>{escape(name)}</code></p>
+<form class="card" data-form="plugin-settings" data-plugin="{escape(name, quote=True)}">
+<div data-fields><p>{escape(t(lang, "loading"))}</p></div>
+<button type="submit">{escape(t(lang, "save"))}</button>
+</form>"""
+    return page(request, "plugin-settings", "plugin_settings_title", body, active="/console/plugins")
+
+
+@get("/console/logs", include_in_schema=False)
+async def logs_page(request: Request[Any, Any, Any]) -> Response[str]:
+    lang = lang_of(request)
+    keys = (
+        "time",
+        "log_type",
+        "model_name",
+        "token_name",
+        "quota_usd",
+        "prompt_tokens",
+        "completion_tokens",
+        "use_time",
+        "is_stream",
+    )
+    heads = "".join(f"<th>{escape(t(lang, k))}</th>" for k in keys)
+    body = f"""<form class="card inline" data-form="log-filter">
+{_field(lang, "model_name", "model_name", extra='maxlength="255"')}
+{_field(lang, "token_name", "token_name", extra='maxlength="255"')}
+{_field(lang, "start", "start_time", "datetime-local")}
+{_field(lang, "end", "end_time", "datetime-local")}
+<button type="submit">{escape(t(lang, "filter"))}</button>
+</form>
+<div class="card stat"><span>{escape(t(lang, "total_quota"))}</span><strong data-stat="total_quota">–</strong></div>
+<table><thead><tr>{heads}</tr></thead><tbody data-list="logs">
+<tr><td colspan="{len(keys)}">{escape(t(lang, "loading"))}</td></tr></tbody></table>
+<p class="pager">
+<button type="button" class="secondary" data-page="prev" disabled>{escape(t(lang, "prev_page"))}</button>
+<span data-page-info></span>
+<button type="button" class="secondary" data-page="next" disabled>{escape(t(lang, "next_page"))}</button></p>"""
+    return page(request, "logs", "logs_title", body, active="/console/logs")
+
+
+@get("/pricing", include_in_schema=False)
+async def pricing_page(request: Request[Any, Any, Any]) -> Response[str]:
+    lang = lang_of(request)
+    keys = ("model_name", "billing_type", "input_price", "output_price", "call_price", "groups")
+    heads = "".join(f"<th>{escape(t(lang, k))}</th>" for k in keys)
+    search = escape(t(lang, "search_models"), quote=True)
+    body = f"""<p><input type="search" data-search placeholder="{search}" aria-label="{search}"></p>
+<table><thead><tr>{heads}</tr></thead><tbody data-list="pricing">
+<tr><td colspan="{len(keys)}">{escape(t(lang, "loading"))}</td></tr></tbody></table>"""
+    return page(request, "pricing", "pricing_title", body, active="/pricing")
 
 
 # -- language switch and static files ------------------------------------------------------------
@@ -240,6 +311,9 @@ ROUTES = [
     dashboard_page,
     keys_page,
     plugins_page,
+    plugin_settings_page,
+    logs_page,
+    pricing_page,
     switch_language,
     static_file,
 ]
