@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from newapi_host.db.tables import CHANNEL_AUTO_DISABLED, CHANNEL_ENABLED, Channel
+from newapi_host.db.tables import CHANNEL_ENABLED, Channel
 from newapi_host.plugins.registry import Registry
 
 from .errors import RelayError
@@ -226,6 +226,3 @@ class ChannelHealth:
             q.clear()
             return True
         return False
-
-
-AUTO_DISABLED = CHANNEL_AUTO_DISABLED

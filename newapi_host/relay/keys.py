@@ -98,9 +98,6 @@ class KeyCache:
     async def reload(self) -> None:  # revision listener
         self.clear()
 
-    def get_cached(self, key: str) -> TokenEntry | None:
-        return self._entries.get(key)
-
     async def lookup(self, key: str) -> TokenEntry | None:
         entry = self._entries.get(key)
         if entry is not None and time.monotonic() - entry.loaded_at < TTL:
