@@ -12,22 +12,34 @@ from newapi_host.auth.users import create_user
 from newapi_host.config import Config
 from newapi_host.db.tables import ROLE_ADMIN
 from newapi_host.web.i18n import TRANSLATIONS
+from newapi_host.web.layout import STATIC_FILES
 
 from .conftest import Client, as_root, login, running
 
-PAGES = ["/login", "/setup", "/register", "/console", "/console/keys", "/console/logs", "/pricing"]
+# Every console page: path -> (who may open it, title key).
 PLUGIN_SETTINGS = "/console/plugins/acme"
-TITLES = {
-    "/login": "login_title",
-    "/setup": "setup_title",
-    "/register": "register_title",
-    "/console": "dashboard_title",
-    "/console/keys": "keys_title",
-    "/console/plugins": "plugins_title",
-    "/console/logs": "logs_title",
-    "/pricing": "pricing_title",
-    PLUGIN_SETTINGS: "plugin_settings_title",
+PUBLIC, USER, ADMIN = "public", "user", "admin"
+PAGE_TABLE = {
+    "/login": (PUBLIC, "login_title"),
+    "/setup": (PUBLIC, "setup_title"),
+    "/register": (PUBLIC, "register_title"),
+    "/pricing": (PUBLIC, "pricing_title"),
+    "/console": (USER, "dashboard_title"),
+    "/console/keys": (USER, "keys_title"),
+    "/console/logs": (USER, "logs_title"),
+    "/console/wallet": (USER, "wallet_title"),
+    "/console/playground": (USER, "playground_title"),
+    "/console/channels": (ADMIN, "channels_title"),
+    "/console/users": (ADMIN, "users_title"),
+    "/console/redemptions": (ADMIN, "redemptions_title"),
+    "/console/settings": (ADMIN, "settings_title"),
+    "/console/plugins": (ADMIN, "plugins_title"),
+    PLUGIN_SETTINGS: (ADMIN, "plugin_settings_title"),
 }
+TITLES = {path: title for path, (_, title) in PAGE_TABLE.items()}
+PAGES = [path for path, (who, _) in PAGE_TABLE.items() if who == PUBLIC]
+USER_PAGES = [path for path, (who, _) in PAGE_TABLE.items() if who == USER]
+ADMIN_PAGES = [path for path, (who, _) in PAGE_TABLE.items() if who == ADMIN]
 
 
 @asynccontextmanager
@@ -58,9 +70,9 @@ async def test_anonymous_pages_and_redirects(sqlite_config: Config) -> None:
     async with console(sqlite_config) as client:
         assert (await client.get("/")).headers["location"] == "/setup"
         await check_pages(client, PAGES)
-        for path in ("/console/plugins", PLUGIN_SETTINGS):
+        for path in USER_PAGES + ADMIN_PAGES:
             r = await client.get(path)
-            assert r.status_code in (302, 303, 307) and r.headers["location"] == "/login"
+            assert r.status_code in (302, 303, 307) and r.headers["location"] == "/login", path
         nav = (await client.get("/pricing")).text.split("</nav>")[0]
         assert 'href="/pricing"' in nav and 'href="/console/logs"' not in nav
         client.cookies.set("lang", "zh")
@@ -78,31 +90,30 @@ async def test_common_user_pages_and_plugins_forbidden(sqlite_config: Config) ->
         client.cookies.clear()
         await login(client, "alice", "alice-password-1")
         assert (await client.get("/")).headers["location"] == "/console"
-        await check_pages(client, PAGES)
+        await check_pages(client, PAGES + USER_PAGES)
         for lang in ("en", "zh"):
             client.cookies.set("lang", lang)
-            r = await client.get("/console/plugins")
-            assert r.status_code == 403
-            assert TRANSLATIONS[lang]["forbidden_text"] in r.text
-            assert 'href="/console/plugins"' not in r.text  # no plugins link in the top bar
-            assert 'href="/console/logs"' in r.text and 'href="/pricing"' in r.text
-            r = await client.get(PLUGIN_SETTINGS)
-            assert r.status_code == 403
-            assert TRANSLATIONS[lang]["forbidden_text"] in r.text
-            assert 'data-form="plugin-settings"' not in r.text
+            for path in ADMIN_PAGES:
+                r = await client.get(path)
+                assert r.status_code == 403, path
+                assert TRANSLATIONS[lang]["forbidden_text"] in r.text
+                for admin_path in ADMIN_PAGES:  # no admin link in the top bar
+                    assert f'href="{admin_path}"' not in r.text
+                assert 'href="/console/logs"' in r.text and 'href="/pricing"' in r.text
+                assert "data-form=" not in r.text and "data-list=" not in r.text
 
 
 async def test_admin_pages(sqlite_config: Config) -> None:
     async with console(sqlite_config) as client:
         await as_root(client)
-        await check_pages(client, [*PAGES, "/console/plugins", PLUGIN_SETTINGS])
+        await check_pages(client, [*PAGES, *USER_PAGES, *ADMIN_PAGES])
         await create_user("adm", "admin-password-1", role=ROLE_ADMIN)
         client.cookies.clear()
         await login(client, "adm", "admin-password-1")
         r = await client.get("/console/plugins")
         assert r.status_code == 200 and 'href="/console/plugins"' in r.text
         assert TRANSLATIONS["en"]["settings"] in r.text  # the settings column
-        await check_pages(client, [PLUGIN_SETTINGS])
+        await check_pages(client, [*USER_PAGES, *ADMIN_PAGES])
         r = await client.get(PLUGIN_SETTINGS)
         assert 'data-form="plugin-settings" data-plugin="acme"' in r.text
         r = await client.get("/console/plugins/%3Cb%3E%22x")
@@ -110,8 +121,9 @@ async def test_admin_pages(sqlite_config: Config) -> None:
         assert 'data-plugin="&lt;b&gt;&quot;x"' in r.text and "<b>" not in r.text
 
 
-async def test_new_pages_markup(sqlite_config: Config) -> None:
+async def test_logs_and_pricing_markup(sqlite_config: Config) -> None:
     async with console(sqlite_config) as client:
+        await as_root(client)
         client.cookies.set("lang", "zh")
         r = await client.get("/console/logs")
         for name in ("model_name", "token_name", "start", "end"):
@@ -120,7 +132,7 @@ async def test_new_pages_markup(sqlite_config: Config) -> None:
         assert TRANSLATIONS["zh"]["total_quota"] in r.text and TRANSLATIONS["zh"]["prompt_tokens"] in r.text
         r = await client.get("/pricing")
         assert "data-search" in r.text and TRANSLATIONS["zh"]["input_price"] in r.text
-        js = (await client.get("/console-static/console.js")).text
+        js = "".join([(await client.get(f"/console-static/{name}")).text for name in STATIC_FILES if name.endswith(".js")])
         for api in ("/api/log/self?", "/api/log/self/stat?", "/api/pricing", '"/settings"', "New-Api-User"):
             assert api in js, api
 
@@ -151,9 +163,9 @@ async def test_static_files(sqlite_config: Config) -> None:
         css = await client.get("/console-static/console.css")
         assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
         assert "max-age" in css.headers["cache-control"]
-        js = await client.get("/console-static/console.js")
+        js = await client.get("/console-static/core.js")
         assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
-        again = await client.get("/console-static/console.js", headers={"If-None-Match": js.headers["etag"]})
+        again = await client.get("/console-static/core.js", headers={"If-None-Match": js.headers["etag"]})
         assert again.status_code == 304
         for bad in (
             "/console-static/..%2Fpages.py",
@@ -167,9 +179,17 @@ async def test_static_files(sqlite_config: Config) -> None:
             assert "import" not in r.text
 
 
-@pytest.mark.parametrize("name", ["console.css", "console.js"])
-async def test_assets_reference_nothing_remote(name: str) -> None:
-    from newapi_host.web.pages import STATIC_FILES
-
+@pytest.mark.parametrize("name", sorted(STATIC_FILES))
+def test_assets_reference_nothing_remote(name: str) -> None:
     text = STATIC_FILES[name].decode()
     assert "http://" not in text and "https://" not in text
+
+
+async def test_every_page_loads_its_own_script(sqlite_config: Config) -> None:
+    async with console(sqlite_config) as client:
+        await as_root(client)
+        for path in PAGE_TABLE:
+            html = (await client.get(path)).text
+            scripts = re.findall(r'<script src="/console-static/([^"?]+)\?v=', html)
+            assert scripts[0] == "core.js", path
+            assert all(name in STATIC_FILES for name in scripts), (path, scripts)

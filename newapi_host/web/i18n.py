@@ -77,6 +77,13 @@ TRANSLATIONS: dict[str, dict[str, str]] = {
         "language": "Language",
         "nav_logs": "Usage logs",
         "nav_pricing": "Pricing",
+        "nav_wallet": "Wallet",
+        "sign_in_with": "Sign in with {name}",
+        "nav_playground": "Playground",
+        "nav_channels": "Channels",
+        "nav_users": "Users",
+        "nav_redemptions": "Redemption codes",
+        "nav_settings": "Settings",
         "logs_title": "Usage logs",
         "time": "Time",
         "log_type": "Type",
@@ -186,6 +193,13 @@ TRANSLATIONS: dict[str, dict[str, str]] = {
         "language": "语言",
         "nav_logs": "使用日志",
         "nav_pricing": "模型价格",
+        "nav_wallet": "钱包",
+        "sign_in_with": "使用 {name} 登录",
+        "nav_playground": "操练场",
+        "nav_channels": "渠道管理",
+        "nav_users": "用户管理",
+        "nav_redemptions": "兑换码管理",
+        "nav_settings": "系统设置",
         "logs_title": "使用日志",
         "time": "时间",
         "log_type": "类型",
@@ -231,6 +245,17 @@ TRANSLATIONS: dict[str, dict[str, str]] = {
         "back_to_plugins": "返回插件列表",
     },
 }
+
+
+def add_strings(strings: dict[str, dict[str, str]]) -> None:
+    """Merge a page module's ``{"en": {...}, "zh": {...}}``; both languages must hold the same keys."""
+    if set(strings["en"]) != set(strings["zh"]):
+        raise ValueError(f"console strings differ between languages: {set(strings['en']) ^ set(strings['zh'])}")
+    for lang in LANGS:
+        clash = {k for k, v in strings[lang].items() if TRANSLATIONS[lang].get(k, v) != v}
+        if clash:
+            raise ValueError(f"console string keys defined twice with different text: {sorted(clash)}")
+        TRANSLATIONS[lang].update(strings[lang])
 
 
 def lang_of(request: Any) -> str:

@@ -1,0 +1,176 @@
+"""The frame every console page shares: top bar, navigation, language switch, assets, role checks.
+
+Pages are plain f-strings with every dynamic value passed through ``escape``; the browser fills
+tables and forms by calling the ``/api`` routes (``core.js`` plus one script per page).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from litestar import Request, Response
+from litestar.enums import MediaType
+from litestar.response import Redirect
+
+from newapi_host.db.tables import ROLE_ADMIN
+from newapi_host.host import host_of
+
+from .i18n import LANGS, TRANSLATIONS, lang_of, t
+
+STATIC_DIR = Path(__file__).parent / "static"
+CONTENT_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+# Served files are fixed at import: a request names one of these, never a path on disk.
+STATIC_FILES: dict[str, bytes] = {
+    p.name: p.read_bytes() for p in sorted(STATIC_DIR.iterdir()) if p.is_file() and p.suffix in CONTENT_TYPES
+}
+STATIC_ETAGS = {name: hashlib.sha256(data).hexdigest()[:16] for name, data in STATIC_FILES.items()}
+HTML_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
+
+# (href, label key): what a signed-in user sees, then what an admin sees in addition.
+USER_NAV = (
+    ("/console", "nav_dashboard"),
+    ("/console/keys", "nav_keys"),
+    ("/console/logs", "nav_logs"),
+    ("/console/wallet", "nav_wallet"),
+    ("/console/playground", "nav_playground"),
+    ("/pricing", "nav_pricing"),
+)
+ADMIN_NAV = (
+    ("/console/channels", "nav_channels"),
+    ("/console/users", "nav_users"),
+    ("/console/redemptions", "nav_redemptions"),
+    ("/console/settings", "nav_settings"),
+    ("/console/plugins", "nav_plugins"),
+)
+ANON_NAV = (("/pricing", "nav_pricing"), ("/login", "sign_in"), ("/register", "register"))
+
+
+def session_of(request: Request[Any, Any, Any]) -> dict[str, Any] | None:
+    """The signed-in user's cookie session (``id``, ``username``, ``role``, ...), or None."""
+    session = request.scope.get("session")
+    return session if isinstance(session, dict) and session.get("id") else None
+
+
+def is_admin(session: dict[str, Any] | None) -> bool:
+    return session is not None and int(session.get("role") or 0) >= ROLE_ADMIN
+
+
+def signed_in_only(request: Request[Any, Any, Any]) -> Redirect | None:
+    """None for a signed-in caller; otherwise a redirect to the sign-in page."""
+    return None if session_of(request) else Redirect("/login")
+
+
+def admin_only(request: Request[Any, Any, Any]) -> Response[str] | Redirect | None:
+    """None for an admin; otherwise the answer: sign in first, or a 403 page."""
+    session = session_of(request)
+    if session is None:
+        return Redirect("/login")
+    if not is_admin(session):
+        lang = lang_of(request)
+        body = f'<p class="card">{escape(t(lang, "forbidden_text"))}</p>'
+        return page(request, "forbidden", "forbidden_title", body, status=403)
+    return None
+
+
+def asset(name: str) -> str:
+    return f"/console-static/{name}?v={STATIC_ETAGS[name]}"
+
+
+def _nav(request: Request[Any, Any, Any], lang: str, active: str) -> str:
+    session = session_of(request)
+    links = (USER_NAV + ADMIN_NAV if is_admin(session) else USER_NAV) if session else ANON_NAV
+    items = "".join(
+        f'<a href="{href}"{" class=active" if href == active else ""}>{escape(t(lang, key))}</a>' for href, key in links
+    )
+    if session:
+        items += f'<a href="/login" data-logout>{escape(t(lang, "sign_out"))}</a>'
+    return items
+
+
+def _lang_switch(request: Request[Any, Any, Any], lang: str) -> str:
+    here = escape(request.url.path, quote=True)
+    labels = {"en": "EN", "zh": "中文"}
+    return " / ".join(
+        f'<a href="/console-lang?lang={code}&amp;next={here}" hreflang="{code}"'
+        f"{' class=active' if code == lang else ''}>{labels[code]}</a>"
+        for code in LANGS
+    )
+
+
+def page(
+    request: Request[Any, Any, Any],
+    name: str,
+    title_key: str,
+    body: str,
+    *,
+    status: int = 200,
+    active: str = "",
+    script: str | None = None,
+) -> Response[str]:
+    """A whole HTML page: top bar (logo, system name, navigation, language switch) and ``body``.
+
+    ``script`` names the page's own file in ``static/`` (loaded after ``core.js``).
+    """
+    lang = lang_of(request)
+    options = host_of(request.app.state).options
+    system = escape(options.get("SystemName") or "New API")
+    logo_url = options.get("Logo") or ""
+    logo = f'<img class="logo" src="{escape(logo_url, quote=True)}" alt="">' if _safe_logo(logo_url) else ""
+    strings = json.dumps(TRANSLATIONS[lang], ensure_ascii=False).replace("<", "\\u003c")
+    per_unit = options.get_float("QuotaPerUnit", 500000.0) or 500000.0
+    scripts = f'<script src="{asset("core.js")}" defer></script>'
+    if script:
+        scripts += f'\n<script src="{asset(script)}" defer></script>'
+    html = f"""<!doctype html>
+<html lang="{"zh-CN" if lang == "zh" else "en"}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{escape(t(lang, title_key))} · {system}</title>
+<link rel="stylesheet" href="{asset("console.css")}">
+<script type="application/json" id="i18n">{strings}</script>
+{scripts}
+</head>
+<body data-page="{name}" data-quota-per-unit="{per_unit}">
+<header class="topbar">
+<a class="brand" href="/">{logo}{system}</a>
+<nav>{_nav(request, lang, active)}</nav>
+<span class="lang" title="{escape(t(lang, "language"))}">{_lang_switch(request, lang)}</span>
+</header>
+<main>
+<h1>{escape(t(lang, title_key))}</h1>
+<p class="msg" role="alert" hidden></p>
+{body}
+</main>
+</body>
+</html>
+"""
+    return Response(html, status_code=status, media_type=MediaType.HTML, headers=HTML_HEADERS)
+
+
+def _safe_logo(url: str) -> bool:
+    """Only a site path or an https/data: image: never ``javascript:`` or the like."""
+    return url.startswith(("/", "https://", "data:image/")) and not url.startswith("//")
+
+
+def field(lang: str, name: str, key: str, kind: str = "text", extra: str = "") -> str:
+    """A labelled ``<input>``; ``key`` is the label's translation key."""
+    return f'<label>{escape(t(lang, key))}<input name="{name}" type="{kind}" {extra}></label>'
+
+
+def table(lang: str, list_name: str, head_keys: tuple[str, ...] | list[str]) -> str:
+    """An empty table the page script fills: ``<tbody data-list=list_name>`` shows "Loading" first."""
+    heads = "".join(f"<th>{escape(t(lang, k))}</th>" for k in head_keys)
+    return (
+        f'<table><thead><tr>{heads}</tr></thead><tbody data-list="{list_name}">'
+        f'<tr><td colspan="{len(head_keys)}">{escape(t(lang, "loading"))}</td></tr></tbody></table>'
+    )
+
+
+def text(lang: str, key: str) -> str:
+    """A translated string, HTML-escaped."""
+    return escape(t(lang, key))

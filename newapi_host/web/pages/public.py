@@ -1,0 +1,104 @@
+"""Pages anyone may open: sign in, sign up, first-run setup, pricing; the language switch and static files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from litestar import Request, Response, get
+from litestar.enums import MediaType
+from litestar.params import FromPath
+from litestar.response import Redirect
+
+from newapi_host.host import host_of
+
+from ..i18n import COOKIE, LANGS, lang_of
+from ..layout import CONTENT_TYPES, STATIC_ETAGS, STATIC_FILES, field, page, session_of, table, text
+
+
+@get("/", include_in_schema=False)
+async def home(request: Request[Any, Any, Any]) -> Redirect:
+    if not host_of(request.app.state).setup_done:
+        return Redirect("/setup")
+    return Redirect("/console" if session_of(request) else "/login")
+
+
+@get("/login", include_in_schema=False)
+async def login_page(request: Request[Any, Any, Any]) -> Response[str]:
+    lang = lang_of(request)
+    body = f"""<form class="card" data-form="login">
+{field(lang, "username", "username", extra='required autocomplete="username"')}
+{field(lang, "password", "password", "password", 'required autocomplete="current-password"')}
+<button type="submit">{text(lang, "sign_in")}</button>
+<div class="login-methods" data-login-methods></div>
+<p>{text(lang, "no_account")} <a href="/register">{text(lang, "register")}</a></p>
+</form>"""
+    return page(request, "login", "login_title", body, script="auth.js")
+
+
+@get("/setup", include_in_schema=False)
+async def setup_page(request: Request[Any, Any, Any]) -> Response[str]:
+    lang = lang_of(request)
+    if host_of(request.app.state).setup_done:
+        link = f'<a href="/login">{text(lang, "sign_in")}</a>'
+        body = f'<p class="card">{text(lang, "setup_already")} {link}</p>'
+        return page(request, "setup", "setup_title", body)
+    body = f"""<form class="card" data-form="setup">
+<p>{text(lang, "setup_intro")}</p>
+{field(lang, "username", "username", extra='required autocomplete="username" value="root"')}
+{field(lang, "password", "password", "password", 'required autocomplete="new-password"')}
+{field(lang, "confirmPassword", "confirm_password", "password", 'required autocomplete="new-password"')}
+<button type="submit">{text(lang, "setup_submit")}</button>
+</form>"""
+    return page(request, "setup", "setup_title", body, script="auth.js")
+
+
+@get("/register", include_in_schema=False)
+async def register_page(request: Request[Any, Any, Any]) -> Response[str]:
+    lang = lang_of(request)
+    body = f"""<form class="card" data-form="register">
+{field(lang, "username", "username", extra='required autocomplete="username"')}
+{field(lang, "password", "password", "password", 'required autocomplete="new-password"')}
+{field(lang, "confirmPassword", "confirm_password", "password", 'required autocomplete="new-password"')}
+<button type="submit">{text(lang, "register")}</button>
+<p>{text(lang, "have_account")} <a href="/login">{text(lang, "sign_in")}</a></p>
+</form>"""
+    return page(request, "register", "register_title", body, script="auth.js")
+
+
+@get("/pricing", include_in_schema=False)
+async def pricing_page(request: Request[Any, Any, Any]) -> Response[str]:
+    lang = lang_of(request)
+    keys = ("model_name", "billing_type", "input_price", "output_price", "call_price", "groups")
+    search = text(lang, "search_models")
+    body = f"""<p><input type="search" data-search placeholder="{search}" aria-label="{search}"></p>
+{table(lang, "pricing", keys)}"""
+    return page(request, "pricing", "pricing_title", body, active="/pricing", script="pricing.js")
+
+
+@get("/console-lang", include_in_schema=False)
+async def switch_language(request: Request[Any, Any, Any]) -> Redirect:
+    """``?lang=en|zh&next=/path``: remember the language for a year and go back to ``next``."""
+    lang = request.query_params.get("lang", "")
+    target = request.query_params.get("next") or "/"
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        target = "/"  # only paths on this site: never an open redirect
+    response = Redirect(target)
+    if lang in LANGS:
+        response.set_cookie(COOKIE, lang, max_age=365 * 24 * 3600, path="/", samesite="lax")
+    return response
+
+
+@get("/console-static/{name:str}", include_in_schema=False)
+async def static_file(request: Request[Any, Any, Any], name: FromPath[str]) -> Response[bytes]:
+    data = STATIC_FILES.get(name)
+    if data is None:
+        return Response(b"not found", status_code=404, media_type=MediaType.TEXT)
+    etag = f'"{STATIC_ETAGS[name]}"'
+    headers = {"ETag": etag, "Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(b"", status_code=304, headers=headers)
+    return Response(data, media_type=CONTENT_TYPES[Path(name).suffix], headers=headers)
+
+
+ROUTES = [home, login_page, setup_page, register_page, pricing_page, switch_language, static_file]

@@ -1,0 +1,2 @@
+// Channels page.
+"use strict";

@@ -1,0 +1,2 @@
+// Playground page.
+"use strict";

@@ -1,0 +1,2 @@
+// Redemption codes page.
+"use strict";

@@ -1,0 +1,2 @@
+// Settings page.
+"use strict";

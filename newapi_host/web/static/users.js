@@ -1,0 +1,2 @@
+// Users page.
+"use strict";

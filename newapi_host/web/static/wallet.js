@@ -1,0 +1,2 @@
+// Wallet page.
+"use strict";
