@@ -24,14 +24,14 @@ from newapi_host.auth.users import create_user, random_key
 from newapi_host.config import Config
 from newapi_host.db.tables import Channel, Log, Token, User
 
-from .conftest import HOST_EPS, free_port
+from .conftest import HOST_EPS, fixture_eps, free_port
 from .upstreams import FakeUpstream, shared_fake_openai
 
 
 class Gateway:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, fixture_plugins: tuple[str, ...] = ()) -> None:
         self.config = config
-        self.app = create_app(config, entry_points=HOST_EPS)
+        self.app = create_app(config, entry_points=[*HOST_EPS, *fixture_eps(*fixture_plugins)])
         self.port = free_port()
         self.server = uvicorn.Server(
             uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
@@ -189,9 +189,9 @@ def gateway(config: Config) -> Iterator[Gateway]:
         gw.stop()
 
 
-def start_gateway(data_dir: Any, **overrides: Any) -> Gateway:
+def start_gateway(data_dir: Any, *, fixture_plugins: tuple[str, ...] = (), **overrides: Any) -> Gateway:
     config = Config(data_dir=data_dir, session_secret="test-secret", sync_interval=0.2, **overrides)
-    gw = Gateway(config).start()
+    gw = Gateway(config, fixture_plugins).start()
     gw.option(SelfUseModeEnabled="true")  # unknown test models are priced at New API's self-use ratio
     return gw
 

@@ -30,7 +30,7 @@ async def plugin_settings_page(request: Request[Any, Any, Any], name: FromPath[s
         return refused
     lang = lang_of(request)
     body = f"""<p><a href="/console/plugins">{text(lang, "back_to_plugins")}</a> · <code>{escape(name)}</code></p>
-<form class="card" data-form="plugin-settings" data-plugin="{escape(name, quote=True)}">
+<form class="card" data-form="plugin-settings" data-plugin="{escape(name, quote=True)}" novalidate>
 <div data-fields><p>{text(lang, "loading")}</p></div>
 <button type="submit">{text(lang, "save")}</button>
 </form>"""

@@ -23,8 +23,19 @@
     return headers;
   }
 
+  let pending = 0; // requests in flight: `NA.busy()` lets tests wait for a page to settle
+
   /** Call an `/api` route with the session cookie; always resolves to New API's envelope. */
   async function api(method, url, body) {
+    pending++;
+    try {
+      return await request(method, url, body);
+    } finally {
+      pending--;
+    }
+  }
+
+  async function request(method, url, body) {
     const headers = { Accept: "application/json", ...authHeaders() };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const r = await fetch(url, {
@@ -58,7 +69,12 @@
     return node;
   }
 
-  const usd = (quota, digits) => "$" + (quota / perUnit).toFixed(digits === undefined ? 2 : digits);
+  /** Quota as dollars: two decimals, or six for a small non-zero amount (a single cheap call). */
+  function usd(quota, digits) {
+    const value = quota / perUnit;
+    if (digits === undefined) digits = value !== 0 && Math.abs(value) < 0.01 ? 6 : 2;
+    return "$" + value.toFixed(digits);
+  }
   const formData = (form) => Object.fromEntries(new FormData(form).entries());
 
   /** Run `handler(form)` on submit, with the submit button disabled meanwhile. */
@@ -214,6 +230,6 @@
   );
 
   window.NA = {
-    T, page, perUnit, USER_KEY, show, api, authHeaders, el, usd, formData, onSubmit, copyText, emptyRow, schemaForm,
+    T, page, perUnit, USER_KEY, show, api, authHeaders, busy: () => pending > 0, el, usd, formData, onSubmit, copyText, emptyRow, schemaForm,
   };
 })();
