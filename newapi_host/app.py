@@ -31,6 +31,7 @@ from newapi_host.api import channels as channels_api
 from newapi_host.api import data as data_api
 from newapi_host.api import groups as groups_api
 from newapi_host.api import logs as logs_api
+from newapi_host.api import oauth as oauth_api
 from newapi_host.api import options as options_api
 from newapi_host.api import plugins as plugins_api
 from newapi_host.api import redemptions as redemptions_api
@@ -67,6 +68,7 @@ CORE_ROUTES: list[Any] = [
     *channels_api.ROUTES,
     *tokens_api.ROUTES,
     *redemptions_api.ROUTES,
+    *oauth_api.ROUTES,
     *billing_compat_api.ROUTES,
     *options_api.ROUTES,
     *logs_api.ROUTES,

@@ -242,6 +242,19 @@ class PluginState(Table, tablename="plugin_states"):
     updated_at = BigInt(default=0)
 
 
+class LoginIdentity(Table, tablename="login_identities"):
+    """A redirect login's account (``method`` + ``subject``) bound to a local user.
+
+    New API's own methods also fill their ``users`` column (``github_id``, ``oidc_id``, ...) so
+    existing scripts keep working; a third-party login plugin's accounts live only here.
+    """
+
+    method = Varchar(length=64)
+    subject = Varchar(length=255)
+    user_id = Integer(index=True)
+    created_at = BigInt(default=0)
+
+
 class Revision(Table, tablename="revisions"):
     """A counter per topic, bumped in the same transaction as the change it announces.
 
@@ -277,4 +290,5 @@ CORE_TABLES: tuple[type[Table], ...] = (
     PluginState,
     Revision,
     JobLease,
+    LoginIdentity,
 )

@@ -122,6 +122,8 @@ def page(
     logo = f'<img class="logo" src="{escape(logo_url, quote=True)}" alt="">' if _safe_logo(logo_url) else ""
     strings = json.dumps(TRANSLATIONS[lang], ensure_ascii=False).replace("<", "\\u003c")
     per_unit = options.get_float("QuotaPerUnit", 500000.0) or 500000.0
+    session = session_of(request)
+    user_id = int(session["id"]) if session else ""  # core.js sends it as New-Api-User
     scripts = f'<script src="{asset("core.js")}" defer></script>'
     if script:
         scripts += f'\n<script src="{asset(script)}" defer></script>'
@@ -135,7 +137,7 @@ def page(
 <script type="application/json" id="i18n">{strings}</script>
 {scripts}
 </head>
-<body data-page="{name}" data-quota-per-unit="{per_unit}">
+<body data-page="{name}" data-quota-per-unit="{per_unit}" data-user-id="{user_id}">
 <header class="topbar">
 <a class="brand" href="/">{logo}{system}</a>
 <nav>{_nav(request, lang, active)}</nav>

@@ -49,5 +49,7 @@
     setTimeout(() => (location.href = "/login"), 800);
   });
 
+  const oauthError = new URLSearchParams(location.search).get("oauth_error");
+  if (oauthError) show(oauthError);
   loadLoginMethods();
 })();

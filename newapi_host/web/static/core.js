@@ -7,6 +7,8 @@
   const page = document.body.dataset.page;
   const perUnit = parseFloat(document.body.dataset.quotaPerUnit) || 500000;
   const msgBox = document.querySelector(".msg");
+  // The page knows who is signed in (a password or a redirect sign-in): keep New-Api-User in step.
+  if (document.body.dataset.userId) localStorage.setItem(USER_KEY, document.body.dataset.userId);
 
   /** Show `text` in the page's message bar (red, or green when `ok`); empty text hides it. */
   function show(text, ok) {
