@@ -1,4 +1,5 @@
-"""Redemption codes: admin management (``/api/redemption/*``) and redeeming (``POST /api/user/topup``).
+"""Redemption codes: admin management (``/api/redemption/*``) and redeeming (``POST /api/user/topup``);
+the wallet's top-up options (``GET /api/user/topup/info``) and top-up history (``GET /api/user/topup/self``).
 
 A code is worth ``quota`` once. Redeeming is a single conditional UPDATE (enabled -> used) in
 the same transaction as the wallet credit, so of any number of concurrent attempts on one code,
@@ -26,6 +27,7 @@ from newapi_host.db.tables import (
     REDEMPTION_USED,
     Log,
     Redemption,
+    TopUp,
     User,
 )
 from newapi_host.host import host_of
@@ -284,6 +286,85 @@ async def redeem(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return ok(quota)
 
 
+# -- the wallet: what top-up offers, and the caller's top-up orders --------------------------------
+
+DEFAULT_AMOUNT_OPTIONS = [10, 20, 50, 100, 200, 500]  # New API's payment_setting.amount_options
+
+
+def _amount_options(options: Any) -> list[int]:
+    """Preset amounts (``payment_setting.amount_options``): positive whole units, else New API's default."""
+    value = options.get_json("payment_setting.amount_options", None)
+    if isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        picked = [v for v in value if 0 < v <= MAX_QUOTA]
+        if picked:
+            return picked
+    return list(DEFAULT_AMOUNT_OPTIONS)
+
+
+def _amount_discount(options: Any) -> dict[str, float]:
+    """``payment_setting.amount_discount``: amount -> price factor (0.9 is 10% off); bad entries dropped."""
+    value = options.get_json("payment_setting.amount_discount", None)
+    if not isinstance(value, dict):
+        return {}
+    return {
+        str(k): float(v)
+        for k, v in value.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1 and str(k).isdigit()
+    }
+
+
+@get("/api/user/topup/info", guards=[user_auth])
+async def topup_info(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """What the wallet's top-up form offers, as New API's ``GetTopUpInfo``.
+
+    ``pay_methods`` are the payment methods of enabled plugins (``type`` repeats ``id`` for New
+    API's clients); ``enable_online_topup`` is false when there is none. ``min_topup`` (option
+    ``MinTopUp``, default 1), ``amount_options`` and ``discount`` are in top-up units.
+    """
+    host = host_of(request.app.state)
+    methods = [
+        {"id": m.id, "type": m.id, "name": m.name, "currency": m.currency} for m in host.registry.payment_methods()
+    ]
+    return ok(
+        {
+            "enable_online_topup": bool(methods),
+            "pay_methods": methods,
+            "min_topup": max(1, host.options.get_int("MinTopUp", 1)),
+            "amount_options": _amount_options(host.options),
+            "discount": _amount_discount(host.options),
+        }
+    )
+
+
+def topup_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "user_id": row["user_id"],
+        "amount": row["amount"],
+        "money": row["money"],
+        "trade_no": row["trade_no"],
+        "payment_method": row["payment_method"],
+        "payment_provider": row["payment_provider"],
+        "create_time": row["create_time"],
+        "complete_time": row["complete_time"],
+        "status": row["status"],
+    }
+
+
+@get("/api/user/topup/self", guards=[user_auth])
+async def self_topups(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """The caller's top-up orders, newest first, paged; ``keyword`` matches part of the trade number."""
+    page, size = paging(request)
+    where = TopUp.user_id == request.state.caller.id
+    keyword = (request.query_params.get("keyword") or "").strip()[:255]
+    if keyword:
+        pattern = "%" + keyword.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
+        where &= WhereRaw("\"trade_no\" LIKE {} ESCAPE '!'", pattern)
+    rows = await TopUp.select().where(where).order_by(TopUp.id, ascending=False).limit(size).offset((page - 1) * size)
+    total = await TopUp.count().where(where)
+    return ok(page_of([topup_json(r) for r in rows], total, page, size))
+
+
 ROUTES = [
     list_redemptions,
     search_redemptions,
@@ -293,4 +374,6 @@ ROUTES = [
     delete_invalid_redemptions,
     delete_redemption,
     redeem,
+    topup_info,
+    self_topups,
 ]

@@ -1,2 +1,205 @@
-// Wallet page.
+// Wallet: balance, redeem a code, online top-up through the enabled payment methods, top-up and
+// redemption history.
 "use strict";
+(function () {
+  const { T, api, el, show, usd, onSubmit, emptyRow } = window.NA;
+  const PAGE_SIZE = 10;
+  const fmt = (template, values) => template.replace(/\{(\w+)\}/g, (m, k) => (k in values ? values[k] : m));
+  const when = (ts) => (ts ? new Date(ts * 1000).toLocaleString() : "–");
+
+  let methods = [];
+  let minTopup = 1;
+
+  // -- balance ------------------------------------------------------------------------------------
+
+  async function loadBalance() {
+    const res = await api("GET", "/api/user/self");
+    if (!res.success) return show(res.message);
+    const set = (name, value) => (document.querySelector('[data-stat="' + name + '"]').textContent = value);
+    set("quota", usd(res.data.quota));
+    set("used_quota", usd(res.data.used_quota));
+    set("request_count", String(res.data.request_count));
+  }
+
+  // -- redeem -------------------------------------------------------------------------------------
+
+  onSubmit("redeem", async (form) => {
+    const key = form.elements.key.value.trim();
+    if (!key) return;
+    const res = await api("POST", "/api/user/topup", { key });
+    if (!res.success) return show(res.message);
+    form.reset();
+    show(fmt(T.wallet_redeemed, { amount: usd(res.data) }), true);
+    await Promise.all([loadBalance(), redeemLog.load()]);
+  });
+
+  // -- online top-up ------------------------------------------------------------------------------
+
+  function currencyOf(methodId) {
+    const m = methods.find((x) => x.id === methodId);
+    return m ? m.currency : "";
+  }
+
+  /** Send the browser to the payment page: a URL, or New API's Epay answer (form fields + `url`). */
+  function goToPayment(res) {
+    const safe = (u) => {
+      try {
+        const url = new URL(u, location.href);
+        return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
+      } catch (e) {
+        return null;
+      }
+    };
+    const data = res.data;
+    if (typeof res.url === "string" && data && typeof data === "object" && safe(res.url)) {
+      const form = el("form", { method: "POST", action: safe(res.url), hidden: true });
+      for (const [k, v] of Object.entries(data)) form.append(el("input", { type: "hidden", name: k, value: String(v) }));
+      document.body.append(form);
+      form.submit();
+      return true;
+    }
+    const target = typeof data === "string" ? data : data && (data.pay_link || data.url || data.checkout_url);
+    if (target && safe(target)) {
+      location.assign(safe(target));
+      return true;
+    }
+    return false;
+  }
+
+  async function pay(method, buttons) {
+    const form = document.querySelector('form[data-form="topup"]');
+    const amount = Number(form.elements.amount.value);
+    if (!Number.isInteger(amount) || amount < minTopup) {
+      return show(fmt(T.wallet_below_min, { amount: "$" + minTopup }));
+    }
+    show("");
+    buttons.forEach((b) => (b.disabled = true));
+    try {
+      const res = await api("POST", "/api/user/pay", { amount, payment_method: method.id });
+      if (!res.success) return show(res.message || T.request_failed);
+      if (!goToPayment(res)) show(T.request_failed);
+    } catch (e) {
+      show(T.request_failed);
+    } finally {
+      buttons.forEach((b) => (b.disabled = false));
+    }
+  }
+
+  async function loadTopupInfo() {
+    const state = document.querySelector("[data-topup-state]");
+    const form = document.querySelector('form[data-form="topup"]');
+    const res = await api("GET", "/api/user/topup/info");
+    if (!res.success) {
+      state.textContent = res.message || T.request_failed;
+      return;
+    }
+    const info = res.data;
+    methods = info.pay_methods || [];
+    minTopup = Math.max(1, Number(info.min_topup) || 1);
+    if (!info.enable_online_topup || !methods.length) {
+      state.textContent = T.wallet_topup_unavailable;
+      form.hidden = true;
+      return;
+    }
+    state.hidden = true;
+    form.hidden = false;
+    form.addEventListener("submit", (ev) => ev.preventDefault());
+    const amount = form.elements.amount;
+    amount.min = String(minTopup);
+    amount.value = String(Math.max(minTopup, (info.amount_options || [])[0] || minTopup));
+    document.querySelector("[data-min-topup]").textContent = fmt(T.wallet_min_topup, { amount: "$" + minTopup });
+
+    const presets = document.querySelector("[data-amount-options]");
+    presets.replaceChildren();
+    const discount = info.discount || {};
+    for (const value of info.amount_options || []) {
+      if (value < minTopup) continue;
+      const off = discount[String(value)];
+      const label = off && off < 1 ? fmt(T.wallet_discount, { percent: Math.round((1 - off) * 100) }) : "";
+      presets.append(el("button", {
+        type: "button", class: "secondary", "data-action": "amount", "data-amount": String(value),
+        onclick: () => {
+          amount.value = String(value);
+          presets.querySelectorAll("button").forEach((b) => b.classList.toggle("active", b.dataset.amount === String(value)));
+        },
+      }, "$" + value, label ? el("small", {}, label) : ""));
+    }
+
+    const box = document.querySelector("[data-pay-methods]");
+    box.replaceChildren();
+    const buttons = methods.map((m) => el("button", {
+      type: "button", "data-action": "pay", "data-method": m.id,
+    }, fmt(T.wallet_pay_with, { name: m.name })));
+    buttons.forEach((b, i) => b.addEventListener("click", () => pay(methods[i], buttons)));
+    box.append(...buttons);
+  }
+
+  // -- history tables -----------------------------------------------------------------------------
+
+  /** A paged table: `url(page)` gives the API address, `row(item)` a <tr>; the pager is `data-pager=name`. */
+  function pagedTable(name, url, row, emptyText) {
+    const tbody = document.querySelector('[data-list="' + name + '"]');
+    const pager = document.querySelector('[data-pager="' + name + '"]');
+    let current = 1;
+    async function load() {
+      const res = await api("GET", url(current));
+      if (!res.success) {
+        emptyRow(tbody, res.message || T.request_failed);
+        return;
+      }
+      const { items, total } = res.data;
+      if (!items.length) emptyRow(tbody, emptyText);
+      else tbody.replaceChildren(...items.map(row));
+      const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
+      if (current > pages) {
+        current = pages;
+        return load();
+      }
+      pager.querySelector("[data-page-info]").textContent = current + " / " + pages;
+      pager.querySelector('[data-page="prev"]').disabled = current <= 1;
+      pager.querySelector('[data-page="next"]').disabled = current >= pages;
+    }
+    pager.querySelectorAll("button[data-page]").forEach((b) =>
+      b.addEventListener("click", () => {
+        current = Math.max(1, current + (b.dataset.page === "next" ? 1 : -1));
+        load();
+      })
+    );
+    return { load };
+  }
+
+  const statusText = (s) => T["wallet_status_" + s] || s;
+
+  const topups = pagedTable(
+    "topups",
+    (p) => "/api/user/topup/self?p=" + p + "&page_size=" + PAGE_SIZE,
+    (t) => {
+      const currency = currencyOf(t.payment_method);
+      return el("tr", { "data-id": t.id },
+        el("td", {}, el("code", {}, t.trade_no)),
+        el("td", {}, t.payment_method || "–"),
+        el("td", {}, "$" + t.amount),
+        el("td", {}, Number(t.money).toFixed(2) + (currency ? " " + currency : "")),
+        el("td", {}, el("span", { class: t.status === "success" ? "badge on" : "badge" }, statusText(t.status))),
+        el("td", {}, when(t.create_time)),
+        el("td", {}, when(t.complete_time)));
+    },
+    T.wallet_no_topups
+  );
+
+  const redeemLog = pagedTable(
+    "topup-logs",
+    (p) => "/api/log/self?type=1&p=" + p + "&page_size=" + PAGE_SIZE,
+    (row) => el("tr", { "data-id": row.id },
+      el("td", {}, when(row.created_at)),
+      el("td", {}, row.content || "")),
+    T.wallet_no_redemptions
+  );
+
+  loadBalance();
+  // Methods first, so the history can name each order's currency.
+  loadTopupInfo()
+    .catch(() => show(T.request_failed))
+    .finally(() => topups.load());
+  redeemLog.load();
+})();
