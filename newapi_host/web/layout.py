@@ -124,6 +124,7 @@ def page(
     per_unit = options.get_float("QuotaPerUnit", 500000.0) or 500000.0
     session = session_of(request)
     user_id = int(session["id"]) if session else ""  # core.js sends it as New-Api-User
+    role = int(session.get("role") or 0) if session else 0  # scripts hide what the API would refuse
     scripts = f'<script src="{asset("core.js")}" defer></script>'
     if script:
         scripts += f'\n<script src="{asset(script)}" defer></script>'
@@ -133,11 +134,12 @@ def page(
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{escape(t(lang, title_key))} · {system}</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="{asset("console.css")}">
 <script type="application/json" id="i18n">{strings}</script>
 {scripts}
 </head>
-<body data-page="{name}" data-quota-per-unit="{per_unit}" data-user-id="{user_id}">
+<body data-page="{name}" data-quota-per-unit="{per_unit}" data-user-id="{user_id}" data-role="{role}">
 <header class="topbar">
 <a class="brand" href="/">{logo}{system}</a>
 <nav>{_nav(request, lang, active)}</nav>

@@ -6,6 +6,7 @@
   const USER_KEY = "newapi_user_id";
   const page = document.body.dataset.page;
   const perUnit = parseFloat(document.body.dataset.quotaPerUnit) || 500000;
+  const role = parseInt(document.body.dataset.role, 10) || 0; // 1 common, 10 admin, 100 root
   const msgBox = document.querySelector(".msg");
   // The page knows who is signed in (a password or a redirect sign-in): keep New-Api-User in step.
   if (document.body.dataset.userId) localStorage.setItem(USER_KEY, document.body.dataset.userId);
@@ -232,6 +233,6 @@
   );
 
   window.NA = {
-    T, page, perUnit, USER_KEY, show, api, authHeaders, busy: () => pending > 0, el, usd, formData, onSubmit, copyText, emptyRow, schemaForm,
+    T, page, perUnit, role, USER_KEY, show, api, authHeaders, busy: () => pending > 0, el, usd, formData, onSubmit, copyText, emptyRow, schemaForm,
   };
 })();

@@ -2,7 +2,7 @@
 // promote/demote (root only, the API decides) and delete.
 "use strict";
 (function () {
-  const { T, api, el, show, usd, perUnit, onSubmit, emptyRow } = window.NA;
+  const { T, role: viewerRole, api, el, show, usd, perUnit, onSubmit, emptyRow } = window.NA;
   const PAGE_SIZE = 20;
   const ROLE_ADMIN = 10;
   const ROLE_ROOT = 100;
@@ -62,11 +62,14 @@
   function actions(user) {
     if (user.DeletedAt) return [];
     const out = [rowButton("edit", T.users_edit, "secondary", () => openEdit(user.id))];
-    if (user.role >= ROLE_ROOT) return out;
+    // The API lets root manage anyone but root, and an admin only users below them.
+    if (user.role >= ROLE_ROOT || (viewerRole < ROLE_ROOT && user.role >= viewerRole)) return out;
     const on = user.status === 1;
     out.push(rowButton("toggle", on ? T.disable : T.enable, "secondary",
       () => manage(user, on ? "disable" : "enable")));
-    if (user.role < ROLE_ADMIN) {
+    if (viewerRole < ROLE_ROOT) {
+      // promoting and demoting is root's alone (the API refuses anyone else): no buttons
+    } else if (user.role < ROLE_ADMIN) {
       out.push(rowButton("promote", T.users_promote, "secondary",
         () => manage(user, "promote", T.users_confirm_promote)));
     } else {
