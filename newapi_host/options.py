@@ -67,9 +67,19 @@ DEFAULTS: dict[str, str] = {
 }
 
 
+# New API hides option names ending in these from GET /api/option/; "token" and "_key" are extra care.
+SECRET_SUFFIXES = ("Token", "Secret", "Key", "secret", "api_key", "token", "_key")
+PUBLIC_KEYS = frozenset({"TurnstileSiteKey"})  # given to every browser by /api/status anyway
+
+
 def _is_secret(key: str) -> bool:
-    """Options never sent back by the API, as in New API (keys naming a secret, token or key)."""
-    return any(word in key for word in ("Secret", "Token", "Key")) and key not in {"TurnstileSiteKey"}
+    """Options never sent back by the API: names ending in Token, Secret, Key... or naming a secret.
+
+    A suffix, as in New API, so ``AutomaticDisableKeywords`` or ``DisplayTokenStatEnabled`` are listed.
+    """
+    if key in PUBLIC_KEYS:
+        return False
+    return key.endswith(SECRET_SUFFIXES) or "secret" in key.lower()
 
 
 class Options:

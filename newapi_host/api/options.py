@@ -1,4 +1,4 @@
-"""Runtime options (root only): New API's ``GET``/``PUT /api/option/``.
+"""Runtime options: New API's root-only ``GET``/``PUT /api/option/`` and the public ``GET /api/notice``.
 
 ``GET`` lists every option (defaults merged with stored values) as ``[{"key", "value"}]``, minus
 secrets. ``PUT`` writes one ``{"key", "value"}``; the value may be a string, number or boolean
@@ -6,6 +6,9 @@ and is stored in New API's string form. Values are checked first (price tables, 
 ranges, booleans, numeric ranges, 1 MB cap; see :func:`newapi_host.options.validate_option`)
 and a bad one answers ``success: false`` with nothing stored. A saved change reaches this
 worker's caches (options, price book) before the answer, other workers within the sync interval.
+
+``GET /api/notice`` answers the ``Notice`` option to anyone, as New API does (``data`` is the
+text, ``""`` when none is set); the console's dashboard shows it to signed-in users.
 """
 
 from __future__ import annotations
@@ -49,4 +52,9 @@ async def update_option(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return ok()
 
 
-ROUTES = [get_options, update_option]
+@get("/api/notice", sync_to_thread=False)
+def get_notice(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    return ok(host_of(request.app.state).options.get("Notice"))
+
+
+ROUTES = [get_options, update_option, get_notice]
