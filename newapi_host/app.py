@@ -33,6 +33,7 @@ from newapi_host.api import groups as groups_api
 from newapi_host.api import logs as logs_api
 from newapi_host.api import oauth as oauth_api
 from newapi_host.api import options as options_api
+from newapi_host.api import payments as payments_api
 from newapi_host.api import plugins as plugins_api
 from newapi_host.api import redemptions as redemptions_api
 from newapi_host.api import system as system_api
@@ -68,6 +69,7 @@ CORE_ROUTES: list[Any] = [
     *channels_api.ROUTES,
     *tokens_api.ROUTES,
     *redemptions_api.ROUTES,
+    *payments_api.ROUTES,
     *oauth_api.ROUTES,
     *billing_compat_api.ROUTES,
     *options_api.ROUTES,
