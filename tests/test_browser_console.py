@@ -91,11 +91,22 @@ async def test_newcomer_sets_up_and_a_user_calls_the_relay(browser: Any, gw: Gat
     await page.click('form[data-form="setup"] button[type="submit"]')
     await page.wait_for_url("**/login")
     await sign_in(tab, "root", ROOT_PASSWORD)
-    gw.channel(base_url=up.url, models=[MODEL], name="browser-openai")
-    gw.option(QuotaForNewUser=5_000_000)
+    await add_channel_through_form(tab, up)
+
+    # Root makes a $5 redemption code for the newcomer.
+    await tab.goto("/console/redemptions")
+    form = page.locator('form[data-form="redemption"]')
+    await form.locator('input[name="name"]').fill("welcome")
+    await form.locator('input[name="count"]').fill("1")
+    await form.locator('input[name="quota"]').fill("5")
+    await form.locator('button[type="submit"]').click()
+    await page.wait_for_selector("[data-newcodes]:not([hidden])")
+    code = (await page.input_value("[data-newcodes] [data-codes]")).strip()
+    assert len(code) == 32
+    await tab.shot("redemptions")
     await sign_out(tab)
 
-    # A user signs up, signs in, and creates a key.
+    # A user signs up, signs in, redeems the code and creates a key.
     await tab.goto("/register")
     await tab.shot("register")
     await page.fill('input[name="username"]', "alice")
@@ -105,6 +116,15 @@ async def test_newcomer_sets_up_and_a_user_calls_the_relay(browser: Any, gw: Gat
     await page.wait_for_url("**/login")
     await sign_in(tab, "alice", "alice-password-1")
     assert await stat(tab, "request_count") == "0"
+    await tab.goto("/console/wallet")
+    await page.fill('form[data-form="redeem"] input[name="key"]', code)
+    await page.click('form[data-form="redeem"] button[type="submit"]')
+    await page.wait_for_selector(".msg.ok:not([hidden])")
+    assert "$5.00" in (await page.text_content(".msg.ok") or "")
+    await tab.settle()
+    assert await stat(tab, "quota") == "$5.00"
+    await tab.shot("wallet")
+
     await tab.goto("/console/keys")
     await page.fill('form[data-form="token"] input[name="name"]', "laptop")
     await page.click('form[data-form="token"] button[type="submit"]')
@@ -131,7 +151,49 @@ async def test_newcomer_sets_up_and_a_user_calls_the_relay(browser: Any, gw: Gat
 
     await until(counted, tab, "/console")
     await tab.shot("dashboard")
+
+    # The playground streams a reply through the same key.
+    calls_before = len(up.requests_for(MODEL))
+    await tab.goto("/console/playground")
+    await page.wait_for_function(
+        "() => [...document.querySelectorAll('select[name=model] option')].some(o => o.value === '%s')" % MODEL
+    )
+    await page.select_option('select[name="model"]', MODEL)
+    await page.fill('form[data-form="chat"] textarea[name="message"]', "Say hello")
+    await page.press('form[data-form="chat"] textarea[name="message"]', "Enter")
+    await page.wait_for_function(
+        "() => document.querySelector('.pg-msg.assistant') && !document.querySelector('[data-transcript]').dataset.busy"
+    )
+    answer = page.locator(".pg-msg.assistant").last
+    assert not await answer.evaluate("n => n.classList.contains('failed')")
+    assert (await answer.locator(".pg-text").text_content() or "").strip()
+    await answer.locator('[data-note="usage"]').wait_for()
+    await tab.shot("playground")
+    assert len(up.requests_for(MODEL)) == calls_before + 1
+
+    async def counted_twice() -> bool:
+        return await stat(tab, "request_count") == "2"
+
+    await until(counted_twice, tab, "/console")
     tab.assert_clean()
+
+
+async def add_channel_through_form(tab: Tab, up: FakeUpstream) -> None:
+    """Root adds an OpenAI channel for the fake upstream with the channel form."""
+    page = tab.page
+    await tab.goto("/console/channels")
+    await page.click('button[data-action="add"]')
+    form = page.locator('form[data-form="channel"]')
+    await form.wait_for()
+    await form.locator('select[name="type"]').select_option("1")
+    await form.locator('input[name="name"]').fill("browser-openai")
+    await form.locator('textarea[name="key"]').fill("sk-upstream-browser")
+    await form.locator('input[name="base_url"]').fill(up.url)
+    await form.locator('textarea[name="models"]').fill(MODEL)
+    await tab.shot("channel-form")
+    await form.locator('button[type="submit"]').click()
+    await page.wait_for_selector('[data-list="channels"] tr[data-id]:has-text("browser-openai")')
+    await tab.shot("channels")
 
 
 async def root_tab(browser: Any, gw: Gateway, lang: str = "en") -> Tab:
@@ -148,8 +210,7 @@ async def test_plugin_switch_and_settings_errors(browser: Any, gw: Gateway) -> N
     tab = await root_tab(browser, gw)
     page = tab.page
     await tab.goto("/console/plugins")
-    row = page.locator('[data-list="plugins"] tr', has_text="acme")
-    await row.wait_for()
+    await page.locator('[data-list="plugins"] tr', has_text="acme").wait_for()
     await tab.shot("plugins")
 
     async def acme_type_listed() -> bool:
@@ -163,17 +224,30 @@ async def test_plugin_switch_and_settings_errors(browser: Any, gw: Gateway) -> N
         async with httpx.AsyncClient(base_url=gw.url) as client:
             return (await client.post("/acme/v1/chat", json={"model": "acme-1"})).status_code
 
+    async def channel_form_types() -> list[str]:
+        await tab.goto("/console/channels")
+        await page.click('button[data-action="add"]')
+        return await page.eval_on_selector_all(
+            'form[data-form="channel"] select[name="type"] option', "options => options.map(o => o.value)"
+        )
+
     assert await acme_type_listed() and await acme_route_status() != 404
-    await row.locator("button[aria-pressed]").click()
+    assert "9001" in await channel_form_types()
+    await tab.goto("/console/plugins")
+    await page.locator('[data-list="plugins"] tr', has_text="acme").locator("button[aria-pressed]").click()
     await page.wait_for_selector('[data-list="plugins"] tr:has-text("acme") button[aria-pressed="false"]')
+    await tab.shot("plugins-acme-off")
     assert not await acme_type_listed()
     deadline = time.monotonic() + 5  # every worker hears of the switch within the sync interval
     while await acme_route_status() != 404:
         assert time.monotonic() < deadline, "the disabled plugin's route still answers"
         await asyncio.sleep(0.2)
+    types = await channel_form_types()
+    assert "9001" not in types and "1" in types
+    await tab.goto("/console/plugins")
     await page.locator('[data-list="plugins"] tr', has_text="acme").locator("button[aria-pressed]").click()
     await page.wait_for_selector('[data-list="plugins"] tr:has-text("acme") button[aria-pressed="true"]')
-    assert await acme_type_listed()
+    assert await acme_type_listed() and "9001" in await channel_form_types()
 
     # A value the plugin's settings model refuses comes back as an error under its field.
     await tab.goto("/console/plugins/acme")

@@ -86,9 +86,17 @@ def _nav(request: Request[Any, Any, Any], lang: str, active: str) -> str:
     items = "".join(
         f'<a href="{href}"{" class=active" if href == active else ""}>{escape(t(lang, key))}</a>' for href, key in links
     )
-    if session:
-        items += f'<a href="/login" data-logout>{escape(t(lang, "sign_out"))}</a>'
     return items
+
+
+def _account(request: Request[Any, Any, Any], lang: str) -> str:
+    """Who is signed in, and the sign-out link (right side of the top bar)."""
+    session = session_of(request)
+    if not session:
+        return ""
+    name = escape(str(session.get("username") or ""))
+    return f'<span class="account"><span>{name}</span> <a href="/login" data-logout>{escape(t(lang, "sign_out"))}</a></span>'
+
 
 
 def _lang_switch(request: Request[Any, Any, Any], lang: str) -> str:
@@ -143,6 +151,7 @@ def page(
 <header class="topbar">
 <a class="brand" href="/">{logo}{system}</a>
 <nav>{_nav(request, lang, active)}</nav>
+{_account(request, lang)}
 <span class="lang" title="{escape(t(lang, "language"))}">{_lang_switch(request, lang)}</span>
 </header>
 <main>

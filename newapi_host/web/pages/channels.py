@@ -17,6 +17,7 @@ from ..layout import admin_only, page, table, text
 
 STRINGS = {
     "en": {
+        "ch_type_about": "About this channel type",
         "channels_title": "Channels",
         "ch_search_label": "Search",
         "ch_search": "Name, ID, base URL or key",
@@ -125,6 +126,7 @@ STRINGS = {
         "ch_filter_tag": "Show only this tag",
     },
     "zh": {
+        "ch_type_about": "关于此渠道类型",
         "channels_title": "渠道管理",
         "ch_search_label": "搜索",
         "ch_search": "渠道名称、ID、Base URL 或密钥",
@@ -323,8 +325,9 @@ def _form(lang: str) -> str:
 <h2 data-form-title>{text(lang, "ch_create_title")}</h2>
 <input name="id" type="hidden">
 <div class="ch-grid">
-<div class="field"><label>{text(lang, "ch_type")}<select name="type" required></select></label>
-<small class="help" data-type-help></small>{_error("type")}</div>
+<div class="field wide"><label>{text(lang, "ch_type")}<select name="type" required></select></label>
+<details class="help ch-type-about" data-type-about hidden><summary>{text(lang, "ch_type_about")}</summary>
+<small data-type-help></small></details>{_error("type")}</div>
 {_input(lang, "name", "ch_name", extra='maxlength="255"')}
 <div class="field wide"><label>{text(lang, "ch_key")}<textarea name="key" rows="3" autocomplete="off"
  spellcheck="false"></textarea></label>

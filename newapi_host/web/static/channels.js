@@ -397,6 +397,7 @@
     const t = state.types.get(Number(F.type.value));
     F.base_url.placeholder = (t && t.default_base_url) || "";
     form.querySelector("[data-type-help]").textContent = (t && t.description) || "";
+    form.querySelector("[data-type-about]").hidden = !(t && t.description);
   }
 
   /** Render the type's settings schema, filled with `values` (keys the schema lacks are ignored). */
