@@ -9,9 +9,11 @@ Every page is opened for each role with no JavaScript error and no 5xx.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
@@ -42,8 +44,9 @@ def up() -> FakeUpstream:
 
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    """A fresh gateway (no root yet) with the ``acme`` fixture plugin installed."""
-    gateway = start_gateway(tmp_path_factory.mktemp("browser"), fixture_plugins=("acme",))
+    """A fresh gateway (no root yet) with the ``acme`` (provider) and ``wallet`` (payment and
+    redirect login) fixture plugins installed."""
+    gateway = start_gateway(tmp_path_factory.mktemp("browser"), fixture_plugins=("acme", "wallet"))
     yield gateway
     gateway.stop()
 
@@ -156,7 +159,7 @@ async def test_newcomer_sets_up_and_a_user_calls_the_relay(browser: Any, gw: Gat
     calls_before = len(up.requests_for(MODEL))
     await tab.goto("/console/playground")
     await page.wait_for_function(
-        "() => [...document.querySelectorAll('select[name=model] option')].some(o => o.value === '%s')" % MODEL
+        "model => [...document.querySelectorAll('select[name=model] option')].some(o => o.value === model)", arg=MODEL
     )
     await page.select_option('select[name="model"]', MODEL)
     await page.fill('form[data-form="chat"] textarea[name="message"]', "Say hello")
@@ -296,3 +299,101 @@ async def test_every_page_renders_for_each_role(browser: Any, gw: Gateway, lang:
         await anonymous.goto(path)
         assert anonymous.page.url.endswith("/login"), path
     anonymous.assert_clean()
+
+
+async def test_admin_works_channels_settings_and_users(browser: Any, gw: Gateway, up: FakeUpstream) -> None:
+    tab = await root_tab(browser, gw)
+    page = tab.page
+    channel = gw.channel(base_url=up.url, models=[MODEL], name="row-actions", test_model=MODEL)
+
+    # A channel's row: test it, switch it off and on.
+    await tab.goto("/console/channels")
+    row = page.locator(f'[data-list="channels"] tr[data-id="{channel}"]')
+    await row.locator('button[data-action="test"]').click()
+    await page.wait_for_function(
+        f"() => /\\d+ ms/.test(document.querySelector('tr[data-id=\"{channel}\"] [data-result]')?.textContent || '')"
+    )
+    await row.locator('button[data-action="toggle"]').click()
+    await tab.settle()
+    assert gw.channel_row(channel)["status"] == 2
+    await page.locator(f'[data-list="channels"] tr[data-id="{channel}"] button[data-action="toggle"]').click()
+    await tab.settle()
+    assert gw.channel_row(channel)["status"] == 1
+
+    # Settings: a negative ratio is refused under its field, a good one is saved.
+    await tab.goto("/console/settings")
+    form = page.locator('form[data-form="settings-pricing"]')
+    await form.locator('textarea[name="ModelRatio"]').fill('{"gpt-4o-mini": -1}')
+    await form.locator('button[type="submit"]').click()
+    error = form.locator('[data-error="ModelRatio"]')
+    await page.wait_for_function("() => document.querySelector('[data-error=\"ModelRatio\"]').textContent.length > 0")
+    await tab.shot("settings-error")
+    await form.locator('textarea[name="ModelRatio"]').fill('{"gpt-4o-mini": 0.075, "browser-model": 2}')
+    await form.locator('button[type="submit"]').click()
+    await page.wait_for_selector(".msg.ok:not([hidden])")
+    assert await error.text_content() == ""
+    assert json.loads(gw.host.options.get("ModelRatio")) == {"gpt-4o-mini": 0.075, "browser-model": 2}
+
+    # Users: root finds a user and promotes them.
+    uid = gw.user("carol")
+    await tab.goto("/console/users")
+    await page.fill('form[data-form="user-search"] input[name="keyword"]', "carol")
+    await page.click('form[data-form="user-search"] button[type="submit"]')
+    await tab.settle()
+    page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    await page.locator(f'[data-list="users"] tr[data-id="{uid}"] button[data-action="promote"]').click()
+    await page.wait_for_selector(f'[data-list="users"] tr[data-id="{uid}"] button[data-action="demote"]')
+    assert gw.user_row(uid)["role"] == 10
+    await tab.shot("users")
+
+    # The language switch is remembered.
+    await page.click('a[hreflang="zh"]')
+    await tab.settle()
+    assert await page.title() == f"{TRANSLATIONS['zh']['users_title']} · New API"
+    await tab.goto("/console")
+    assert TRANSLATIONS["zh"]["dashboard_title"] in await page.title()
+    tab.assert_clean()
+
+
+async def test_redirect_sign_in_and_online_top_up(browser: Any, gw: Gateway) -> None:
+    """The login plugin's button and the payment plugin's button, with the providers faked in the browser."""
+    await (await root_tab(browser, gw)).page.context.close()  # setup done, so sign-up is open
+    tab = await open_tab(browser, gw.url)
+    page = tab.page
+
+    async def provider_login(route: Any) -> None:  # the provider signs "dave" in and sends him back
+        query = parse_qs(urlsplit(route.request.url).query)
+        back = f"{query['redirect_uri'][0]}?{urlencode({'code': 'dave', 'state': query['state'][0]})}"
+        await route.fulfill(status=302, headers={"Location": back})
+
+    paid: list[str] = []
+
+    async def provider_checkout(route: Any) -> None:
+        paid.append(parse_qs(urlsplit(route.request.url).query)["trade_no"][0])
+        await route.fulfill(status=200, content_type="text/html", body="<p>paid</p>")
+
+    await page.route("https://login.invalid/**", provider_login)
+    await page.route("https://pay.invalid/**", provider_checkout)
+
+    await tab.goto("/login")
+    button = page.locator("[data-login-methods] a", has_text="Fake OAuth")
+    await tab.shot("login")
+    await button.click()
+    await page.wait_for_url("**/console")
+    await tab.settle()
+    assert "user_dave" in (await page.text_content(".topbar .account") or "")
+
+    await tab.goto("/console/wallet")
+    await page.fill('form[data-form="topup"] input[name="amount"]', "10")
+    await page.click('[data-action="pay"][data-method="fakepay"]')
+    await page.wait_for_url("https://pay.invalid/**")
+    assert len(paid) == 1
+    async with httpx.AsyncClient(base_url=gw.url) as client:  # the provider's notice, twice
+        for _ in range(2):
+            r = await client.get("/api/payment/fakepay/notify", params={"trade_no": paid[0], "sign": "ok"})
+            assert r.status_code == 200
+    await tab.goto("/console/wallet")
+    assert await stat(tab, "quota") == "$10.00"
+    await page.locator('[data-list="topups"] tr[data-id]').first.wait_for()
+    await tab.shot("wallet-topped-up")
+    tab.assert_clean()
