@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+import pytest
 
 from newapi_host.api.logs import LOG_CLEANUP_JOB, cleanup_logs, delete_logs_before
 from newapi_host.auth.users import create_user
@@ -31,6 +32,14 @@ from newapi_host.relay.ledger import LOG_COLUMNS
 from .conftest import Client, as_root, login, running
 
 NOW = int(time.time())
+
+
+@pytest.fixture(autouse=True)
+def fresh_now() -> None:
+    """Rows are dated relative to the test's own start: rpm/tpm look at the last minute, and a
+    module-wide clock read at collection can be minutes old by the time a test runs."""
+    global NOW
+    NOW = int(time.time())
 
 
 @asynccontextmanager

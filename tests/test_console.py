@@ -126,14 +126,29 @@ async def test_logs_and_pricing_markup(sqlite_config: Config) -> None:
         await as_root(client)
         client.cookies.set("lang", "zh")
         r = await client.get("/console/logs")
-        for name in ("model_name", "token_name", "start", "end"):
+        for name in ("model_name", "token_name", "type", "start", "end", "username", "channel"):
             assert f'name="{name}"' in r.text
+        assert 'data-scope="all"' in r.text and TRANSLATIONS["zh"]["logs_channel"] in r.text
+        await create_user("lou", "lou-password-1")
+        await login(client, "lou", "lou-password-1")
+        r = await client.get("/console/logs")
+        assert 'data-scope="self"' in r.text and 'name="type"' in r.text
+        assert 'name="username"' not in r.text and 'name="channel"' not in r.text
         assert r.text.count('type="datetime-local"') == 2 and 'data-page="next"' in r.text
         assert TRANSLATIONS["zh"]["total_quota"] in r.text and TRANSLATIONS["zh"]["prompt_tokens"] in r.text
         r = await client.get("/pricing")
         assert "data-search" in r.text and TRANSLATIONS["zh"]["input_price"] in r.text
-        js = "".join([(await client.get(f"/console-static/{name}")).text for name in STATIC_FILES if name.endswith(".js")])
-        for api in ("/api/log/self?", "/api/log/self/stat?", "/api/pricing", '"/settings"', "New-Api-User"):
+        js = "".join(
+            [(await client.get(f"/console-static/{name}")).text for name in STATIC_FILES if name.endswith(".js")]
+        )
+        for api in (
+            '"/api/log/self"',
+            '"/api/log/self/stat"',
+            '"/api/log/"',
+            '"/api/log/stat"',
+            "/api/pricing",
+            "New-Api-User",
+        ):
             assert api in js, api
 
 

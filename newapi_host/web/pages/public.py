@@ -12,8 +12,22 @@ from litestar.response import Redirect
 
 from newapi_host.host import host_of
 
-from ..i18n import COOKIE, LANGS, lang_of
+from ..i18n import COOKIE, LANGS, add_strings, lang_of
 from ..layout import CONTENT_TYPES, STATIC_ETAGS, STATIC_FILES, field, page, session_of, table, text
+
+STRINGS = {
+    "en": {
+        "pricing_group": "Group",
+        "pricing_all_groups": "All groups (base prices)",
+        "pricing_group_ratio": "Prices include this group's ratio ×{ratio}",
+    },
+    "zh": {
+        "pricing_group": "分组",
+        "pricing_all_groups": "全部分组（基础价格）",
+        "pricing_group_ratio": "价格已乘以该分组倍率 ×{ratio}",
+    },
+}
+add_strings(STRINGS)
 
 
 @get("/", include_in_schema=False)
@@ -71,7 +85,11 @@ async def pricing_page(request: Request[Any, Any, Any]) -> Response[str]:
     lang = lang_of(request)
     keys = ("model_name", "billing_type", "input_price", "output_price", "call_price", "groups")
     search = text(lang, "search_models")
-    body = f"""<p><input type="search" data-search placeholder="{search}" aria-label="{search}"></p>
+    body = f"""<div class="card inline pricing-bar">
+<input type="search" data-search placeholder="{search}" aria-label="{search}">
+<label>{text(lang, "pricing_group")}<select data-group></select></label>
+<span class="help" data-group-ratio></span>
+</div>
 {table(lang, "pricing", keys)}"""
     return page(request, "pricing", "pricing_title", body, active="/pricing", script="pricing.js")
 

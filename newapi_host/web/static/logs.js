@@ -1,66 +1,70 @@
-// Usage logs with filters, totals and paging.
+// Usage logs with filters, totals and paging. Admins (data-scope="all") read everyone's logs and
+// may filter by user and channel; users read their own.
 "use strict";
 (function () {
-  const { T, api, el, show, usd, perUnit, formData, onSubmit } = window.NA;
-  // -- usage logs -------------------------------------------------------------------------------
+  const { T, api, el, show, usd, perUnit, onSubmit, emptyRow } = window.NA;
+  const form = document.querySelector('form[data-form="log-filter"]');
+  const everyone = form.dataset.scope === "all";
+  const base = everyone ? "/api/log/" : "/api/log/self";
+  const statUrl = everyone ? "/api/log/stat" : "/api/log/self/stat";
+  const PAGE_SIZE = 20;
+  let current = 1;
 
-  const LOG_PAGE_SIZE = 20;
-  let logPage = 1;
-
-  function logFilters() {
-    const form = document.querySelector('form[data-form="log-filter"]');
+  function filters() {
     const q = new URLSearchParams();
     const e = form.elements;
-    if (e.model_name.value) q.set("model_name", e.model_name.value);
-    if (e.token_name.value) q.set("token_name", e.token_name.value);
-    for (const [field, param] of [["start", "start_timestamp"], ["end", "end_timestamp"]]) {
-      const ms = e[field].value ? new Date(e[field].value).getTime() : NaN;
+    const names = ["model_name", "token_name", "type"].concat(everyone ? ["username", "channel"] : []);
+    for (const name of names) if (e[name].value.trim()) q.set(name, e[name].value.trim());
+    for (const [name, param] of [["start", "start_timestamp"], ["end", "end_timestamp"]]) {
+      const ms = e[name].value ? new Date(e[name].value).getTime() : NaN;
       if (!isNaN(ms)) q.set(param, String(Math.floor(ms / 1000)));
     }
     return q;
   }
 
+  const money = (row) => (row.type === 2 || row.quota ? "$" + (row.quota / perUnit).toFixed(6) : "–");
+
   async function loadLogs() {
     const tbody = document.querySelector('[data-list="logs"]');
-    const filters = logFilters();
-    const query = new URLSearchParams(filters);
-    query.set("p", String(logPage));
-    query.set("page_size", String(LOG_PAGE_SIZE));
-    const [res, stat] = await Promise.all([
-      api("GET", "/api/log/self?" + query), api("GET", "/api/log/self/stat?" + filters),
-    ]);
+    const where = filters();
+    const query = new URLSearchParams(where);
+    query.set("p", String(current));
+    query.set("page_size", String(PAGE_SIZE));
+    const [res, stat] = await Promise.all([api("GET", base + "?" + query), api("GET", statUrl + "?" + where)]);
     if (!res.success) return show(res.message);
     show(stat.success ? "" : stat.message);
     document.querySelector('[data-stat="total_quota"]').textContent = stat.success ? usd(stat.data.quota) : "–";
     const { items, total } = res.data;
-    const money = (quota) => "$" + (quota / perUnit).toFixed(6);
     tbody.replaceChildren();
-    if (!items.length) tbody.append(el("tr", {}, el("td", { colspan: 9 }, T.no_logs)));
+    if (!items.length) emptyRow(tbody, T.no_logs);
     for (const row of items) {
-      tbody.append(el("tr", {},
+      const who = everyone ? [el("td", {}, row.username || ""), el("td", {}, row.channel || "")] : [];
+      tbody.append(el("tr", { "data-id": row.id },
         el("td", {}, new Date(row.created_at * 1000).toLocaleString()),
+        ...who,
         el("td", {}, T["log_type_" + row.type] || String(row.type)),
         el("td", {}, row.model_name || ""),
         el("td", {}, row.token_name || ""),
-        el("td", {}, money(row.quota)),
+        el("td", {}, money(row)),
         el("td", {}, row.prompt_tokens),
         el("td", {}, row.completion_tokens),
         el("td", {}, row.use_time),
-        el("td", {}, row.is_stream ? T.yes : T.no)));
+        el("td", {}, row.is_stream ? T.yes : T.no),
+        el("td", { class: "log-content" }, row.content || "")));
     }
-    const pages = Math.max(1, Math.ceil(total / LOG_PAGE_SIZE));
-    document.querySelector("[data-page-info]").textContent = logPage + " / " + pages;
-    document.querySelector('[data-page="prev"]').disabled = logPage <= 1;
-    document.querySelector('[data-page="next"]').disabled = logPage >= pages;
+    const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
+    document.querySelector("[data-page-info]").textContent = current + " / " + pages;
+    document.querySelector('[data-page="prev"]').disabled = current <= 1;
+    document.querySelector('[data-page="next"]').disabled = current >= pages;
   }
 
   onSubmit("log-filter", async () => {
-    logPage = 1;
+    current = 1;
     await loadLogs();
   });
   document.querySelectorAll("button[data-page]").forEach((b) =>
     b.addEventListener("click", () => {
-      logPage = Math.max(1, logPage + (b.dataset.page === "next" ? 1 : -1));
+      current = Math.max(1, current + (b.dataset.page === "next" ? 1 : -1));
       loadLogs();
     })
   );
