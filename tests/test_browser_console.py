@@ -294,6 +294,18 @@ async def test_every_page_renders_for_each_role(browser: Any, gw: Gateway, lang:
         assert strings["forbidden_text"] in await user.page.text_content("main")
     user.assert_clean()
 
+    # An admin who is not root sees the plugins but cannot switch them (the API would refuse).
+    admin_id = gw.user(f"adm{lang}", role=10)
+    assert admin_id
+    admin = await open_tab(browser, gw.url, lang=lang)
+    await sign_in(admin, f"adm{lang}", "password-123")
+    await admin.goto("/console/plugins")
+    toggles = admin.page.locator('[data-list="plugins"] button[aria-pressed]')
+    assert await toggles.count() > 0
+    assert all(await toggles.evaluate_all("buttons => buttons.map(b => b.disabled)"))
+    assert strings["plugins_root_only"] in await admin.page.text_content(".msg")
+    admin.assert_clean()
+
     anonymous = await open_tab(browser, gw.url, lang=lang)
     for path in USER_PAGES + ADMIN_PAGES:
         await anonymous.goto(path)

@@ -9,8 +9,38 @@ from litestar import Request, Response, get
 from litestar.params import FromPath
 from litestar.response import Redirect
 
-from ..i18n import lang_of
+from ..i18n import add_strings, lang_of
 from ..layout import admin_only, page, table, text
+
+STRINGS = {
+    "en": {
+        "plugins_kind_channel_types": "Channel types",
+        "plugins_kind_dialects": "Formats",
+        "plugins_kind_converters": "Converters",
+        "plugins_kind_routes": "Routes",
+        "plugins_kind_priced_models": "Priced models",
+        "plugins_kind_payment_methods": "Payment methods",
+        "plugins_kind_login_methods": "Sign-in methods",
+        "plugins_kind_jobs": "Background jobs",
+        "plugins_kind_tables": "Database tables",
+        "plugins_more": "+{n} more",
+        "plugins_root_only": "Only the root user can switch plugins and change their settings.",
+    },
+    "zh": {
+        "plugins_kind_channel_types": "渠道类型",
+        "plugins_kind_dialects": "接口格式",
+        "plugins_kind_converters": "格式转换",
+        "plugins_kind_routes": "路由",
+        "plugins_kind_priced_models": "定价模型",
+        "plugins_kind_payment_methods": "支付方式",
+        "plugins_kind_login_methods": "登录方式",
+        "plugins_kind_jobs": "后台任务",
+        "plugins_kind_tables": "数据表",
+        "plugins_more": "另有 {n} 项",
+        "plugins_root_only": "只有 root 用户可以开关插件或修改插件设置。",
+    },
+}
+add_strings(STRINGS)
 
 
 @get("/console/plugins", include_in_schema=False)

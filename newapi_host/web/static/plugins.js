@@ -1,12 +1,23 @@
 // Admin: plugins (on/off switch) and a plugin's settings form.
 "use strict";
 (function () {
-  const { T, page, api, el, show, onSubmit, schemaForm } = window.NA;
-  function providesSummary(provides) {
-    return Object.entries(provides || {})
-      .filter(([, v]) => v && v.length)
-      .map(([k, v]) => k + ": " + v.map((x) => (typeof x === "object" ? x.name : x)).join(", "))
-      .join("; ");
+  const { T, page, role, api, el, show, onSubmit, schemaForm } = window.NA;
+  const ROOT = 100;
+  const SHOWN = 6; // items listed per kind; the rest are counted (and listed in the tooltip)
+
+  /** What a plugin contributes, one line per kind: "Channel types: OpenAI, Azure". */
+  function providesList(provides) {
+    const list = el("ul", { class: "provides" });
+    for (const [kind, items] of Object.entries(provides || {})) {
+      if (!items || !items.length) continue;
+      const names = items.map((x) => (typeof x === "object" ? x.name : String(x)));
+      const label = T["plugins_kind_" + kind] || kind;
+      const text = kind === "priced_models" ? String(names.length)
+        : names.slice(0, SHOWN).join(", ") + (names.length > SHOWN
+          ? " " + T.plugins_more.replace("{n}", String(names.length - SHOWN)) : "");
+      list.append(el("li", { title: names.join("\n") }, el("strong", {}, label + ": "), text));
+    }
+    return list;
   }
 
   async function loadPlugins() {
@@ -14,6 +25,7 @@
     const res = await api("GET", "/api/plugins");
     if (!res.success) return show(res.message);
     tbody.replaceChildren();
+    if (role < ROOT) show(T.plugins_root_only, true);
     if (!res.data.length) tbody.append(el("tr", {}, el("td", { colspan: 7 }, T.no_plugins)));
     for (const p of res.data) {
       const toggle = el("button", {
@@ -25,12 +37,13 @@
           loadPlugins();
         },
       }, p.enabled ? T.on : T.off);
-      if (!p.loaded || p.blocked) toggle.disabled = true;
+      if (!p.loaded || p.blocked || role < ROOT) toggle.disabled = true;
+      if (role < ROOT) toggle.title = T.plugins_root_only;
       tbody.append(el("tr", {},
         el("td", {}, p.name, p.builtin ? el("span", { class: "badge" }, T.builtin) : ""),
         el("td", {}, p.distribution || ""),
         el("td", {}, p.version || ""),
-        el("td", {}, providesSummary(p.provides)),
+        el("td", {}, providesList(p.provides)),
         el("td", {}, el("span", { class: "error" }, p.load_error || p.settings_error || "")),
         el("td", {}, toggle),
         el("td", {}, p.settings_schema
@@ -52,6 +65,10 @@
       return;
     }
     settingsForm = schemaForm(box, res.data.schema || {}, res.data.settings);
+    if (role < ROOT) {
+      form.querySelectorAll("input, select, textarea, button").forEach((n) => (n.disabled = true));
+      show(T.plugins_root_only, true);
+    }
   }
 
   onSubmit("plugin-settings", async (form) => {
