@@ -22,11 +22,15 @@ import pytest
 from litestar import Litestar
 
 from newapi_host.app import create_app
+from newapi_host.auth import passwords
 from newapi_host.config import Config
 from newapi_host.plugins.manager import installed_entry_points
 
 FIXTURE_DISTS = Path(__file__).parent / "fixture_dists"
 HOST_EPS = installed_entry_points()  # read before the fixture folder joins sys.path
+# Tests hash hundreds of passwords: bcrypt cost 4 instead of 10 (the hash format is unchanged and
+# a cost-10 hash from New API still verifies; tests/test_serve.py's subprocesses keep cost 10).
+passwords.ROUNDS = 4
 sys.path.append(str(FIXTURE_DISTS))
 
 PG_DSN = os.environ.get("NEWAPI_TEST_PG_DSN", "postgres://postgres@127.0.0.1:5432/test")
