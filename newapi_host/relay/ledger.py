@@ -192,6 +192,8 @@ class Ledger:
         buckets = quota_buckets(logs) if export else []
         async with write_transaction():
             for user_id, (quota, requests) in users.items():
+                if not quota and not requests:
+                    continue  # only error-log rows for this user in the batch
                 await User.update(
                     {
                         User.quota: User.quota - quota,
@@ -200,6 +202,8 @@ class Ledger:
                     }
                 ).where(User.id == user_id)
             for token_id, (used, remain) in tokens.items():
+                if not used and not remain:
+                    continue
                 await Token.update(
                     {Token.used_quota: Token.used_quota + used, Token.remain_quota: Token.remain_quota - remain}
                 ).where(Token.id == token_id)

@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 from newapi_host.db.engine import write_transaction
-from newapi_host.db.tables import CHANNEL_AUTO_DISABLED, CHANNEL_ENABLED, LOG_CONSUME, Ability, Channel
+from newapi_host.db.tables import CHANNEL_AUTO_DISABLED, CHANNEL_ENABLED, LOG_CONSUME, LOG_ERROR, Ability, Channel
 from newapi_host.options import Options
 from newapi_host.plugins.contracts import (
     ChannelType,
@@ -122,6 +122,20 @@ class Context:
     client_headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class Progress:
+    """How far a request got, for the error log: filled in by ``_handle`` as it learns more."""
+
+    entry: TokenEntry | None = None
+    model: str = ""
+    stream: bool = False
+    ctx: Context | None = None
+
+
+# Refusals that are not failures worth an error log (New API does not record them either).
+UNLOGGED_ERRORS = frozenset({"insufficient_user_quota", "pre_consume_token_quota_failed", "model_not_allowed"})
+
+
 def _upstream_error(body: bytes, status: int) -> tuple[str, str, str | None]:
     """(message, type, code) from an upstream error body, whatever its dialect."""
     try:
@@ -170,8 +184,10 @@ class Relay:
         client: UpstreamClient,
         streaming_timeout: float = 300.0,
         on_channels_changed: Callable[[], Any] | None = None,
+        error_logs: bool = False,
     ) -> None:
         self.registry = registry
+        self.error_logs = error_logs  # ERROR_LOG_ENABLED: failed requests leave a type-5 log row
         self.options = options
         self.keys = keys
         self.index = index
@@ -212,21 +228,27 @@ class Relay:
         dialect = self.registry.dialect(dialect_name)
         if dialect is None:
             return None
+        progress = Progress()
+        started = time.monotonic()
         try:
-            return await self._handle(request, dialect, request_id)
+            return await self._handle(request, dialect, request_id, progress)
         except RelayError as error:
+            if self.error_logs and progress.entry is not None and error.code not in UNLOGGED_ERRORS:
+                self._log_error(progress, error, request_id, started)
             return self.error_reply(dialect, error, request_id)
 
-    async def _handle(self, request: Incoming, dialect: Dialect, request_id: str) -> Reply:
+    async def _handle(self, request: Incoming, dialect: Dialect, request_id: str, progress: Progress) -> Reply:
         started = time.monotonic()
         client_ip = request.client_ip
         entry, forced = await authenticate(self.keys, self.api_key(request, dialect), client_ip)
+        progress.entry = entry
         body = await request.body()
         try:
             peek = dialect.peek(body, request.path_params)
         except InvalidRequest as exc:
             raise invalid_request(exc.message) from None
         model = peek.model
+        progress.model, progress.stream = model, peek.stream
         if entry.model_limits is not None and model not in entry.model_limits:
             raise RelayError(403, f"this API key may not use model {model}", code="model_not_allowed")
         group = entry.using_group
@@ -263,6 +285,7 @@ class Relay:
             client_ip=client_ip,
             client_headers=request.headers,
         )
+        progress.ctx = ctx
         ctx.hold = self._hold_amount(ctx, peek.max_tokens)
         if ctx.hold:
             refused = self.ledger.hold(entry, ctx.hold)
@@ -280,6 +303,50 @@ class Relay:
         finally:
             if not handed_over:
                 self.ledger.release(entry, ctx.hold)
+
+    def _log_error(self, progress: Progress, error: RelayError, request_id: str, started: float) -> None:
+        """A type-5 log row for a request that failed (after its retries); it costs nothing."""
+        entry, ctx = progress.entry, progress.ctx
+        assert entry is not None
+        tried = ctx.tried if ctx is not None else []
+        other = {
+            "error_type": error.type,
+            "error_code": error.code or "",
+            "status_code": error.status,
+            "admin_info": {"use_channel": [str(c) for c in tried]},
+        }
+        row = {
+            "user_id": entry.user_id,
+            "created_at": int(time.time()),
+            "type": LOG_ERROR,
+            "content": error.message,
+            "username": entry.username,
+            "token_name": entry.name,
+            "model_name": progress.model,
+            "quota": 0,
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+            "use_time": int(time.monotonic() - started),
+            "is_stream": progress.stream,
+            "channel_id": tried[-1] if tried else 0,
+            "token_id": entry.id,
+            "group": entry.using_group,
+            "ip": "",
+            "request_id": request_id,
+            "upstream_request_id": "",
+            "other": msgspec.json.encode(other).decode(),
+        }
+        self.ledger.settle(
+            Charge(
+                user_id=entry.user_id,
+                token_id=entry.id,
+                channel_id=0,
+                quota=0,
+                token_unlimited=entry.unlimited_quota,
+                count_request=False,
+                log=row,
+            )
+        )
 
     def _hold_amount(self, ctx: Context, max_tokens: int | None) -> int:
         price, entry = ctx.price, ctx.entry
