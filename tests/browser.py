@@ -94,7 +94,8 @@ class Tab:
 
     async def shot(self, name: str) -> None:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        await self.page.screenshot(full_page=True, path=str(SCREENSHOTS / f"{re.sub(r'[^a-z0-9_-]+', '-', name.lower())}.png"))
+        file = SCREENSHOTS / f"{re.sub(r'[^a-z0-9_-]+', '-', name.lower())}.png"
+        await self.page.screenshot(full_page=True, path=str(file))
 
     def assert_clean(self) -> None:
         assert not self.problems, "\n".join(self.problems)

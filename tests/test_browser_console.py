@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -364,6 +365,57 @@ async def test_admin_works_channels_settings_and_users(browser: Any, gw: Gateway
     assert await page.title() == f"{TRANSLATIONS['zh']['users_title']} · New API"
     await tab.goto("/console")
     assert TRANSLATIONS["zh"]["dashboard_title"] in await page.title()
+    tab.assert_clean()
+
+
+async def test_paging_keeps_its_place(browser: Any, gw: Gateway) -> None:
+    """The shared pager on redemption codes: next/prev, a failed load keeps the page, deleting the
+    only row of the last page lands on the new last page."""
+    tab = await root_tab(browser, gw)
+    page = tab.page
+    await tab.goto("/console/redemptions")
+    made = await page.evaluate(
+        "() => NA.api('POST', '/api/redemption/', {name: 'paging', count: 41, quota: 1000, expired_time: 0})"
+    )
+    assert made["success"], made
+    pager = page.locator('[data-pager="redemptions"]')
+    rows = page.locator('[data-list="redemptions"] tr[data-id]')
+
+    async def at(text: str, count: int) -> list[str | None]:
+        await pager.locator(f'[data-page-info]:text-is("{text}")').wait_for()
+        await tab.settle()
+        assert await rows.count() == count
+        return [await rows.nth(i).get_attribute("data-id") for i in range(count)]
+
+    await page.fill('form[data-form="redemption-search"] input[name="keyword"]', "paging")
+    await page.click('form[data-form="redemption-search"] button[type="submit"]')
+    first = await at("1 / 3", 20)
+    assert await pager.locator("[data-total]").text_content() == "(41)"
+    assert await pager.locator('[data-page="prev"]').is_disabled()
+    await pager.locator('[data-page="next"]').click()
+    second = await at("2 / 3", 20)
+    assert not set(first) & set(second)
+
+    async def refuse(route: Any) -> None:
+        await route.fulfill(json={"success": False, "message": "paging refused"})
+
+    third = re.compile(r"/api/redemption/search\?.*\bp=3&")
+    await page.route(third, refuse)
+    await pager.locator('[data-page="next"]').click()
+    await page.wait_for_selector('.msg:has-text("paging refused")')
+    assert await at("2 / 3", 20) == second and await pager.locator('[data-page="next"]').is_enabled()
+    await page.unroute(third, refuse)
+
+    await pager.locator('[data-page="next"]').click()
+    (last,) = await at("3 / 3", 1)
+    assert await pager.locator('[data-page="next"]').is_disabled()
+    page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    await rows.first.locator('button[data-action="delete"]').click()
+    assert await at("2 / 2", 20) == second and last not in second
+    assert await pager.locator("[data-total]").text_content() == "(40)"
+    assert await pager.locator('[data-page="next"]').is_disabled()
+    await pager.locator('[data-page="prev"]').click()
+    assert await at("1 / 2", 20) == first
     tab.assert_clean()
 
 

@@ -12,7 +12,7 @@ from newapi_host.auth.users import create_user
 from newapi_host.config import Config
 from newapi_host.db.tables import ROLE_ADMIN
 from newapi_host.web.i18n import TRANSLATIONS
-from newapi_host.web.layout import STATIC_FILES
+from newapi_host.web.layout import STATIC_FILES, pager
 
 from .conftest import Client, as_root, login, running
 
@@ -208,3 +208,38 @@ async def test_every_page_loads_its_own_script(sqlite_config: Config) -> None:
             scripts = re.findall(r'<script src="/console-static/([^"?]+)\?v=', html)
             assert scripts[0] == "core.js", path
             assert all(name in STATIC_FILES for name in scripts), (path, scripts)
+
+
+# Paged lists: page -> (script, the pager's data-pager name and how it is rendered).
+PAGERS = {
+    "/console/logs": ("logs.js", 'data-pager="logs">'),
+    "/console/keys": ("keys.js", 'data-pager="tokens" hidden>'),
+    "/console/wallet": ("wallet.js", 'data-pager="topups">', 'data-pager="topup-logs">'),
+    "/console/channels": ("channels.js", 'data-pager="channels">'),
+    "/console/users": ("users.js", 'data-pager="users">'),
+    "/console/redemptions": ("redemptions.js", 'data-pager="redemptions">'),
+}
+
+
+async def test_paged_lists_share_one_pager(sqlite_config: Config) -> None:
+    """``layout.pager`` markup on every paged page, driven by ``NA.pager`` (no page keeps its own copy)."""
+    plain = pager("en", "x")
+    for hook in ('<p class="pager" data-pager="x">', 'data-page="prev" disabled', "<span data-page-info>"):
+        assert hook in plain, hook
+    assert 'data-page="next" disabled' in plain and "data-total" not in plain and " hidden" not in plain
+    assert "<span data-total></span></p>" in pager("en", "x", total=True)
+    assert '<p class="pager" data-pager="x" hidden>' in pager("en", "x", hidden=True)
+    assert 'data-pager="&quot;&gt;"' in pager("en", '">')
+    zh = pager("zh", "x")
+    assert TRANSLATIONS["zh"]["prev_page"] in zh and TRANSLATIONS["zh"]["next_page"] in zh
+    assert "pager," in STATIC_FILES["core.js"].decode()
+    async with console(sqlite_config) as client:
+        await as_root(client)
+        for path, (script, *hooks) in PAGERS.items():
+            html = (await client.get(path)).text
+            assert html.count('class="pager"') == len(hooks), path
+            for hook in hooks:
+                assert hook in html, (path, hook)
+            assert ("data-total" in html) == (path in ("/console/users", "/console/redemptions")), path
+            js = STATIC_FILES[script].decode()
+            assert "pager(" in js and "data-page-info" not in js and 'data-page="' not in js, script

@@ -95,8 +95,8 @@ def _account(request: Request[Any, Any, Any], lang: str) -> str:
     if not session:
         return ""
     name = escape(str(session.get("username") or ""))
-    return f'<span class="account"><span>{name}</span> <a href="/login" data-logout>{escape(t(lang, "sign_out"))}</a></span>'
-
+    sign_out = escape(t(lang, "sign_out"))
+    return f'<span class="account"><span>{name}</span> <a href="/login" data-logout>{sign_out}</a></span>'
 
 
 def _lang_switch(request: Request[Any, Any, Any], lang: str) -> str:
@@ -181,6 +181,22 @@ def table(lang: str, list_name: str, head_keys: tuple[str, ...] | list[str]) -> 
     return (
         f'<table><thead><tr>{heads}</tr></thead><tbody data-list="{list_name}">'
         f'<tr><td colspan="{len(head_keys)}">{escape(t(lang, "loading"))}</td></tr></tbody></table>'
+    )
+
+
+def pager(lang: str, name: str = "", *, hidden: bool = False, total: bool = False) -> str:
+    """The paging row ``NA.pager`` drives: prev, "page / pages", next, in ``<p data-pager=name>``.
+
+    ``hidden``: shown only once there is a second page; ``total``: adds a "(total)" count.
+    """
+    attrs = f' data-pager="{escape(name, quote=True)}"' + (" hidden" if hidden else "")
+    count = "<span data-total></span>" if total else ""
+    return (
+        f'<p class="pager"{attrs}>'
+        f'<button type="button" class="secondary" data-page="prev" disabled>{text(lang, "prev_page")}</button>'
+        "<span data-page-info></span>"
+        f'<button type="button" class="secondary" data-page="next" disabled>{text(lang, "next_page")}</button>'
+        f"{count}</p>"
     )
 
 

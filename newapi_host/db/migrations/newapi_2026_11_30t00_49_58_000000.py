@@ -11,8 +11,7 @@ VERSION = "1.38.0"
 DESCRIPTION = "login identities unique index"
 
 STATEMENT = (
-    "CREATE UNIQUE INDEX IF NOT EXISTS login_identities_method_subject "
-    'ON login_identities ("method", "subject")'
+    'CREATE UNIQUE INDEX IF NOT EXISTS login_identities_method_subject ON login_identities ("method", "subject")'
 )
 
 

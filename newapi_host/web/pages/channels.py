@@ -13,7 +13,7 @@ from litestar import Request, Response, get
 from litestar.response import Redirect
 
 from ..i18n import add_strings, lang_of
-from ..layout import admin_only, page, table, text
+from ..layout import admin_only, page, pager, table, text
 
 STRINGS = {
     "en": {
@@ -399,10 +399,7 @@ async def channels_page(request: Request[Any, Any, Any]) -> Response[str] | Redi
 {_form(lang)}
 {_keys_panel(lang)}
 <div class="ch-scroll">{table(lang, "channels", COLUMNS)}</div>
-<p class="pager">
-<button type="button" class="secondary" data-pager="prev" disabled>{text(lang, "prev_page")}</button>
-<span data-page-info></span>
-<button type="button" class="secondary" data-pager="next" disabled>{text(lang, "next_page")}</button></p>"""
+{pager(lang, "channels")}"""
     return page(request, "channels", "channels_title", body, active="/console/channels", script="channels.js")
 
 

@@ -9,7 +9,7 @@ from litestar import Request, Response, get
 from litestar.response import Redirect
 
 from ..i18n import add_strings, lang_of
-from ..layout import field, page, signed_in_only, table, text
+from ..layout import field, page, pager, signed_in_only, table, text
 
 STRINGS = {
     "en": {
@@ -104,10 +104,7 @@ maxlength="10000" placeholder="192.168.1.10&#10;10.0.0.0/8"></textarea></label>{
 <div class="card newkey" hidden><p>{text(lang, "new_key_once")}</p>
 <code data-newkey></code> <button type="button" data-copy>{text(lang, "copy")}</button></div>
 {table(lang, "tokens", COLUMNS)}
-<p class="pager" data-pager hidden>
-<button type="button" class="secondary" data-page="prev" disabled>{text(lang, "prev_page")}</button>
-<span data-page-info></span>
-<button type="button" class="secondary" data-page="next" disabled>{text(lang, "next_page")}</button></p>"""
+{pager(lang, "tokens", hidden=True)}"""
     return page(request, "keys", "keys_title", body, active="/console/keys", script="keys.js")
 
 

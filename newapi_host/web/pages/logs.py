@@ -9,7 +9,7 @@ from litestar import Request, Response, get
 from litestar.response import Redirect
 
 from ..i18n import add_strings, lang_of
-from ..layout import field, is_admin, page, session_of, signed_in_only, table, text
+from ..layout import field, is_admin, page, pager, session_of, signed_in_only, table, text
 
 STRINGS = {
     "en": {"logs_all_types": "All types", "logs_user": "User", "logs_channel": "Channel ID", "logs_details": "Details"},
@@ -60,10 +60,7 @@ async def logs_page(request: Request[Any, Any, Any]) -> Response[str] | Redirect
 </form>
 <div class="card stat"><span>{text(lang, "total_quota")}</span><strong data-stat="total_quota">–</strong></div>
 <div class="table-scroll">{table(lang, "logs", columns)}</div>
-<p class="pager">
-<button type="button" class="secondary" data-page="prev" disabled>{text(lang, "prev_page")}</button>
-<span data-page-info></span>
-<button type="button" class="secondary" data-page="next" disabled>{text(lang, "next_page")}</button></p>"""
+{pager(lang, "logs")}"""
     return page(request, "logs", "logs_title", body, active="/console/logs", script="logs.js")
 
 

@@ -64,7 +64,9 @@ async def plugin_settings_page(request: Request[Any, Any, Any], name: FromPath[s
 <div data-fields><p>{text(lang, "loading")}</p></div>
 <button type="submit">{text(lang, "save")}</button>
 </form>"""
-    return page(request, "plugin-settings", "plugin_settings_title", body, active="/console/plugins", script="plugins.js")
+    return page(
+        request, "plugin-settings", "plugin_settings_title", body, active="/console/plugins", script="plugins.js"
+    )
 
 
 ROUTES = [plugins_page, plugin_settings_page]

@@ -12,7 +12,7 @@ from litestar import Request, Response, get
 from litestar.response import Redirect
 
 from ..i18n import add_strings, lang_of
-from ..layout import admin_only, field, page, table, text
+from ..layout import admin_only, field, page, pager, table, text
 
 STRINGS = {
     "en": {
@@ -154,11 +154,7 @@ async def redemptions_page(request: Request[Any, Any, Any]) -> Response[str] | R
 <button type="button" class="danger" data-tool="delete-invalid">{text(lang, "redemptions_delete_invalid")}</button>
 </p>
 {table(lang, "redemptions", COLUMNS)}
-<p class="pager">
-<button type="button" class="secondary" data-page="prev" disabled>{text(lang, "prev_page")}</button>
-<span data-page-info></span>
-<button type="button" class="secondary" data-page="next" disabled>{text(lang, "next_page")}</button>
-<span data-total></span></p>"""
+{pager(lang, "redemptions", total=True)}"""
     return page(
         request, "redemptions", "redemptions_title", body, active="/console/redemptions", script="redemptions.js"
     )

@@ -13,7 +13,7 @@ from litestar import Request, Response, get
 from litestar.response import Redirect
 
 from ..i18n import add_strings, lang_of
-from ..layout import admin_only, field, page, table, text
+from ..layout import admin_only, field, page, pager, table, text
 
 STRINGS = {
     "en": {
@@ -168,11 +168,7 @@ async def users_page(request: Request[Any, Any, Any]) -> Response[str] | Redirec
 </form>
 </section>
 {table(lang, "users", COLUMNS)}
-<p class="pager">
-<button type="button" class="secondary" data-page="prev" disabled>{text(lang, "prev_page")}</button>
-<span data-page-info></span>
-<button type="button" class="secondary" data-page="next" disabled>{text(lang, "next_page")}</button>
-<span data-total></span></p>"""
+{pager(lang, "users", total=True)}"""
     return page(request, "users", "users_title", body, active="/console/users", script="users.js")
 
 

@@ -8,7 +8,7 @@ from litestar import Request, Response, get
 from litestar.response import Redirect
 
 from ..i18n import add_strings, lang_of
-from ..layout import page, signed_in_only, table, text
+from ..layout import page, pager, signed_in_only, table, text
 
 STRINGS = {
     "en": {
@@ -86,15 +86,6 @@ TOPUP_COLUMNS = (
 REDEEM_COLUMNS = ("time", "wallet_detail")
 
 
-def _pager(lang: str, name: str) -> str:
-    return (
-        f'<p class="pager" data-pager="{name}">'
-        f'<button type="button" class="secondary" data-page="prev" disabled>{text(lang, "prev_page")}</button>'
-        f"<span data-page-info></span>"
-        f'<button type="button" class="secondary" data-page="next" disabled>{text(lang, "next_page")}</button></p>'
-    )
-
-
 @get("/console/wallet", include_in_schema=False)
 async def wallet_page(request: Request[Any, Any, Any]) -> Response[str] | Redirect:
     if refused := signed_in_only(request):
@@ -127,10 +118,10 @@ async def wallet_page(request: Request[Any, Any, Any]) -> Response[str] | Redire
 </section>
 <h2 class="wallet-heading">{text(lang, "wallet_topup_history")}</h2>
 {table(lang, "topups", TOPUP_COLUMNS)}
-{_pager(lang, "topups")}
+{pager(lang, "topups")}
 <h2 class="wallet-heading">{text(lang, "wallet_redeem_history")}</h2>
 {table(lang, "topup-logs", REDEEM_COLUMNS)}
-{_pager(lang, "topup-logs")}"""
+{pager(lang, "topup-logs")}"""
     return page(request, "wallet", "wallet_title", body, active="/console/wallet", script="wallet.js")
 
 

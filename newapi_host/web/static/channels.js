@@ -3,7 +3,7 @@
 // key list of a multi-key channel.
 "use strict";
 (function () {
-  const { T, api, el, show, usd, emptyRow, onSubmit, schemaForm } = window.NA;
+  const { T, api, el, show, usd, emptyRow, onSubmit, pager, schemaForm } = window.NA;
   if (!document.querySelector('[data-list="channels"]')) return;
 
   const PAGE_SIZE = 20;
@@ -27,7 +27,6 @@
   form.querySelectorAll("[name]").forEach((input) => (F[input.name] = input));
 
   const state = {
-    page: 1,
     types: new Map(), // id -> channel type from /api/channel/types
     groups: [],
     rows: new Map(), // id -> channel of the current page
@@ -103,9 +102,9 @@
 
   // -- the table -------------------------------------------------------------------------------
 
-  function listUrl() {
+  function listUrl(page) {
     const e = filterForm.elements;
-    const q = new URLSearchParams({ p: String(state.page), page_size: String(PAGE_SIZE) });
+    const q = new URLSearchParams({ p: String(page), page_size: String(PAGE_SIZE) });
     if (e.status.value) q.set("status", e.status.value);
     if (e.type.value) q.set("type", e.type.value);
     if (e.tag.value.trim()) q.set("tag", e.tag.value.trim());
@@ -184,15 +183,14 @@
         el("button", { type: "button", class: "secondary", "data-action": "tag-disable" }, T.ch_tag_disable)));
   }
 
-  async function loadChannels() {
-    const res = await api("GET", listUrl());
-    if (!res.success) return show(res.message);
-    const { items, total } = res.data;
-    const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
-    if (!items.length && state.page > 1) {
-      state.page = Math.min(state.page - 1, pages);
-      return loadChannels();
+  /** Page `page` of the table (in tag mode the API pages over tags): `{ total, pageSize }`, or null. */
+  async function loadPage(page) {
+    const res = await api("GET", listUrl(page));
+    if (!res.success) {
+      show(res.message);
+      return null;
     }
+    const { items, total } = res.data;
     typeCounts(res.data.type_counts);
     state.rows = new Map(items.map((c) => [c.id, c]));
     tbody.replaceChildren();
@@ -206,10 +204,10 @@
       }
       tbody.append(channelRow(ch));
     }
-    document.querySelector("[data-page-info]").textContent = state.page + " / " + pages;
-    document.querySelector('[data-pager="prev"]').disabled = state.page <= 1;
-    document.querySelector('[data-pager="next"]').disabled = state.page >= pages;
+    return { total, pageSize: PAGE_SIZE };
   }
+
+  const list = pager(document.querySelector('[data-pager="channels"]'), loadPage);
 
   // -- row actions ---------------------------------------------------------------------------
 
@@ -222,14 +220,14 @@
       ? fmt(T.ch_test_ok, { ms: Math.round((res.time || 0) * 1000) })
       : res.message || T.request_failed;
     state.results.set(ch.id, { ok: !!res.success, text });
-    await loadChannels();
+    await list.reload();
   }
 
   async function toggleChannel(ch) {
     const res = await api("POST", "/api/channel/" + ch.id + "/status", { status: ch.status === 1 ? 2 : 1 });
     if (!res.success) return show(res.message);
     show("");
-    await loadChannels();
+    await list.reload();
   }
 
   async function deleteChannel(ch) {
@@ -240,21 +238,21 @@
     if (state.editing && state.editing.id === ch.id) closeForm();
     if (state.keysChannel && state.keysChannel.id === ch.id) closeKeys();
     show(T.ch_deleted, true);
-    await loadChannels();
+    await list.reload();
   }
 
   async function copyChannel(ch) {
     const res = await api("POST", "/api/channel/copy/" + ch.id);
     if (!res.success) return show(res.message);
     show(fmt(T.ch_copied, { id: res.data.id }), true);
-    await loadChannels();
+    await list.reload();
   }
 
   async function updateBalance(ch) {
     const res = await api("GET", "/api/channel/update_balance/" + ch.id);
     if (!res.success) return show(res.message);
     show(fmt(T.ch_balance_updated, { balance: "$" + Number(res.data.balance).toFixed(2) }), true);
-    await loadChannels();
+    await list.reload();
   }
 
   async function editChannel(ch) {
@@ -268,7 +266,7 @@
     const res = await api("POST", "/api/channel/tag/" + (enable ? "enabled" : "disabled"), { tag });
     if (!res.success) return show(res.message);
     show("");
-    await loadChannels();
+    await list.reload();
   }
 
   const ROW_ACTIONS = {
@@ -281,8 +279,7 @@
     keys: (ch) => openKeys(ch),
     "filter-tag": async (ch) => {
       filterForm.elements.tag.value = ch.tag;
-      state.page = 1;
-      await loadChannels();
+      await list.goto(1);
     },
   };
 
@@ -299,16 +296,7 @@
     if (ch && ROW_ACTIONS[action]) busy(button, () => ROW_ACTIONS[action](ch, tr));
   });
 
-  document.querySelectorAll("button[data-pager]").forEach((b) =>
-    b.addEventListener("click", () => {
-      state.page = Math.max(1, state.page + (b.dataset.pager === "next" ? 1 : -1));
-      busy(b, loadChannels);
-    }));
-
-  onSubmit("channel-filter", async () => {
-    state.page = 1;
-    await loadChannels();
-  });
+  onSubmit("channel-filter", () => list.goto(1));
 
   const testAll = filterForm.querySelector('[data-action="test-all"]');
   testAll.addEventListener("click", () => {
@@ -324,7 +312,7 @@
         });
       }
       show(fmt(T.ch_test_all_done, res.data), true);
-      await loadChannels();
+      await list.reload();
     });
   });
 
@@ -560,7 +548,7 @@
     if (!res.success) return showServerError(res.message);
     show(state.editing ? T.ch_saved : fmt(T.ch_created, { n: ((res.data || {}).ids || [0]).length }), true);
     closeForm();
-    await loadChannels();
+    await list.reload();
   });
 
   F.type.addEventListener("change", () => {
@@ -656,7 +644,7 @@
     const res = await manageKeys(body);
     if (!res.success) return show(res.message);
     show(res.message || "", !!res.message);
-    await Promise.all([loadKeys(), loadChannels()]);
+    await Promise.all([loadKeys(), list.reload()]);
   }
 
   keysBody.addEventListener("click", (ev) => {
@@ -688,6 +676,6 @@
 
   (async () => {
     await Promise.all([loadTypes(), loadGroups()]);
-    await loadChannels();
+    await list.reload();
   })().catch(() => show(T.request_failed));
 })();

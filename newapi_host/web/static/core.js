@@ -1,5 +1,5 @@
-// New API console, shared by every page: the API client, DOM helpers, messages, sign-out and a form
-// generated from a JSON schema. Each page's own script reads these from `window.NA`.
+// New API console, shared by every page: the API client, DOM helpers, messages, sign-out, a list
+// pager and a form generated from a JSON schema. Each page's own script reads these from `window.NA`.
 "use strict";
 (function () {
   const T = JSON.parse(document.getElementById("i18n").textContent);
@@ -118,6 +118,81 @@
     tbody.replaceChildren(el("tr", {}, el("td", { colspan: cols }, text)));
   }
 
+  /**
+   * Paging for a list. `box` is the `<p class="pager">` from layout.pager(); `load(page)` fetches and
+   * renders page `page` and resolves to `{ total, pageSize }`, or to null/false when it failed
+   * (having said why). Returns `{ page, pages, total, goto(n), reload() }`; `goto`/`reload` resolve
+   * to true once the page loaded. Loads run one at a time with prev/next disabled meanwhile; a failed
+   * load keeps the page shown before; past the last page (the total shrank) the last page is loaded
+   * instead. A pager rendered `hidden` shows itself only when there is a second page; a
+   * `[data-total]` in it shows "(total)".
+   */
+  function pager(box, load) {
+    const prev = box.querySelector('[data-page="prev"]');
+    const next = box.querySelector('[data-page="next"]');
+    const info = box.querySelector("[data-page-info]");
+    const count = box.querySelector("[data-total]");
+    const autoHide = box.hidden;
+    const state = { page: 1, pages: 1, total: 0, loaded: false };
+    let running = 0;
+    let queue = Promise.resolve();
+
+    function render() {
+      if (state.loaded) info.textContent = state.page + " / " + state.pages;
+      if (count && state.loaded) count.textContent = "(" + state.total + ")";
+      if (autoHide) box.hidden = state.pages <= 1;
+      prev.disabled = running > 0 || state.page <= 1;
+      next.disabled = running > 0 || state.page >= state.pages;
+    }
+
+    async function attempt(page) {
+      try {
+        const result = await load(page);
+        if (!result) return null;
+        const total = Math.max(0, Number(result.total) || 0);
+        return { total, pages: Math.max(1, Math.ceil(total / result.pageSize)) };
+      } catch (e) {
+        show(T.request_failed);
+        return null;
+      }
+    }
+
+    async function run(target) {
+      let page = Math.max(1, Math.floor(target()) || 1);
+      let result = await attempt(page);
+      for (let tries = 0; result && page > result.pages && tries < 3; tries++) {
+        page = result.pages; // the last rows went away meanwhile: show the new last page
+        result = await attempt(page);
+      }
+      if (!result) return false;
+      Object.assign(state, { page, pages: Math.max(result.pages, page), total: result.total, loaded: true });
+      return true;
+    }
+
+    /** Queue a load of page `target()` (read when its turn comes). */
+    function enqueue(target) {
+      running++;
+      render();
+      const job = queue.then(() => run(target)).finally(() => {
+        running--;
+        render();
+      });
+      queue = job.catch(() => {});
+      return job;
+    }
+
+    prev.addEventListener("click", () => enqueue(() => state.page - 1));
+    next.addEventListener("click", () => enqueue(() => state.page + 1));
+    render();
+    return {
+      get page() { return state.page; },
+      get pages() { return state.pages; },
+      get total() { return state.total; },
+      goto: (n) => enqueue(() => n),
+      reload: () => enqueue(() => state.page),
+    };
+  }
+
   // -- a form generated from a pydantic JSON schema (plugin settings, channel type settings) -----
 
   function resolve(prop, defs) {
@@ -233,6 +308,6 @@
   );
 
   window.NA = {
-    T, page, perUnit, role, USER_KEY, show, api, authHeaders, busy: () => pending > 0, el, usd, formData, onSubmit, copyText, emptyRow, schemaForm,
+    T, page, perUnit, role, USER_KEY, show, api, authHeaders, busy: () => pending > 0, el, usd, formData, onSubmit, copyText, emptyRow, pager, schemaForm,
   };
 })();

@@ -2,7 +2,7 @@
 // group), enable/disable, delete, copy the full key.
 "use strict";
 (function () {
-  const { T, api, el, show, usd, perUnit, onSubmit, copyText, emptyRow } = window.NA;
+  const { T, api, el, show, usd, perUnit, onSubmit, copyText, emptyRow, pager } = window.NA;
 
   const PAGE_SIZE = 50;
   const EXPIRY = { "1h": 3600, "1d": 86400, "1m": 30 * 86400 }; // New API's "one month" is 30 days
@@ -11,7 +11,6 @@
   const submitButton = form.querySelector("button[type=submit]");
   const cancelButton = form.querySelector('[data-action="cancel-edit"]');
   const modelBox = form.querySelector("[data-models]");
-  let page = 1;
   let editing = null; // the token being edited, with the form texts it was shown as
 
   const pad = (n) => String(n).padStart(2, "0");
@@ -58,23 +57,21 @@
 
   // -- the list -----------------------------------------------------------------------------------
 
-  async function loadTokens() {
+  /** Page `page` of the keys; the pager (hidden while there is one page) takes `{ total, pageSize }`. */
+  async function loadPage(page) {
     const tbody = document.querySelector('[data-list="tokens"]');
     const res = await api("GET", "/api/token/?p=" + page + "&page_size=" + PAGE_SIZE);
-    if (!res.success) return show(res.message);
-    const { items, total } = res.data;
-    if (!items.length && page > 1) {
-      page -= 1; // the last key of this page went away
-      return loadTokens();
+    if (!res.success) {
+      show(res.message);
+      return null;
     }
+    const { items, total } = res.data;
     if (!items.length) emptyRow(tbody, T.no_keys);
     else tbody.replaceChildren(...items.map(row));
-    const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
-    document.querySelector("[data-pager]").hidden = total <= PAGE_SIZE;
-    document.querySelector("[data-page-info]").textContent = page + " / " + pages;
-    document.querySelector('[data-page="prev"]').disabled = page <= 1;
-    document.querySelector('[data-page="next"]').disabled = page >= pages;
+    return { total, pageSize: PAGE_SIZE };
   }
+
+  const tokens = pager(document.querySelector('[data-pager="tokens"]'), loadPage);
 
   function row(tok) {
     const on = tok.status === 1;
@@ -103,7 +100,7 @@
     const r = await api("PUT", "/api/token/?status_only=true", { id, status });
     if (!r.success) return show(r.message);
     show("");
-    await loadTokens();
+    await tokens.reload();
   }
 
   async function remove(id) {
@@ -112,7 +109,7 @@
     if (!r.success) return show(r.message);
     if (editing && editing.id === id) fill(null);
     show(T.keys_deleted, true);
-    await loadTokens();
+    await tokens.reload();
   }
 
   /** Lists show the key masked; the full one comes from POST /api/token/{id}/key (without "sk-"). */
@@ -234,6 +231,7 @@
       if (!res.success) return showErrors(res.message);
       fill(null);
       show(T.keys_updated, true);
+      await tokens.reload();
     } else {
       const res = await api("POST", "/api/token/", data);
       if (!res.success) return showErrors(res.message);
@@ -241,9 +239,8 @@
       box.querySelector("[data-newkey]").textContent = res.data.key;
       box.hidden = false;
       fill(null);
-      page = 1;
+      await tokens.goto(1);
     }
-    await loadTokens();
   });
 
   cancelButton.addEventListener("click", () => {
@@ -266,13 +263,6 @@
     copyButton.textContent = T.copied;
     setTimeout(() => (copyButton.textContent = T.copy), 1500);
   });
-
-  document.querySelectorAll("button[data-page]").forEach((b) =>
-    b.addEventListener("click", () => {
-      page = Math.max(1, page + (b.dataset.page === "next" ? 1 : -1));
-      busy(b, loadTokens);
-    })
-  );
 
   // -- choices: the groups and models this user may put on a key ---------------------------------
 
@@ -307,7 +297,7 @@
   }
 
   fill(null);
-  loadTokens();
+  tokens.reload();
   loadGroups();
   loadModels();
 })();

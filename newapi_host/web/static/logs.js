@@ -2,13 +2,12 @@
 // may filter by user and channel; users read their own.
 "use strict";
 (function () {
-  const { T, api, el, show, usd, perUnit, onSubmit, emptyRow } = window.NA;
+  const { T, api, el, show, usd, perUnit, onSubmit, emptyRow, pager } = window.NA;
   const form = document.querySelector('form[data-form="log-filter"]');
   const everyone = form.dataset.scope === "all";
   const base = everyone ? "/api/log/" : "/api/log/self";
   const statUrl = everyone ? "/api/log/stat" : "/api/log/self/stat";
   const PAGE_SIZE = 20;
-  let current = 1;
 
   function filters() {
     const q = new URLSearchParams();
@@ -24,14 +23,18 @@
 
   const money = (row) => (row.type === 2 || row.quota ? "$" + (row.quota / perUnit).toFixed(6) : "–");
 
-  async function loadLogs() {
+  /** Page `page` of the logs and the filter's total spend; `{ total, pageSize }`, or null when refused. */
+  async function loadLogs(page) {
     const tbody = document.querySelector('[data-list="logs"]');
     const where = filters();
     const query = new URLSearchParams(where);
-    query.set("p", String(current));
+    query.set("p", String(page));
     query.set("page_size", String(PAGE_SIZE));
     const [res, stat] = await Promise.all([api("GET", base + "?" + query), api("GET", statUrl + "?" + where)]);
-    if (!res.success) return show(res.message);
+    if (!res.success) {
+      show(res.message);
+      return null;
+    }
     show(stat.success ? "" : stat.message);
     document.querySelector('[data-stat="total_quota"]').textContent = stat.success ? usd(stat.data.quota) : "–";
     const { items, total } = res.data;
@@ -52,22 +55,10 @@
         el("td", {}, row.is_stream ? T.yes : T.no),
         el("td", { class: "log-content" }, row.content || "")));
     }
-    const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
-    document.querySelector("[data-page-info]").textContent = current + " / " + pages;
-    document.querySelector('[data-page="prev"]').disabled = current <= 1;
-    document.querySelector('[data-page="next"]').disabled = current >= pages;
+    return { total, pageSize: PAGE_SIZE };
   }
 
-  onSubmit("log-filter", async () => {
-    current = 1;
-    await loadLogs();
-  });
-  document.querySelectorAll("button[data-page]").forEach((b) =>
-    b.addEventListener("click", () => {
-      current = Math.max(1, current + (b.dataset.page === "next" ? 1 : -1));
-      loadLogs();
-    })
-  );
-
-  loadLogs();
+  const logs = pager(document.querySelector('[data-pager="logs"]'), loadLogs);
+  onSubmit("log-filter", () => logs.goto(1));
+  logs.reload();
 })();

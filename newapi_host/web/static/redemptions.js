@@ -2,14 +2,12 @@
 // codes), edit, enable/disable, delete, delete invalid codes, CSV export.
 "use strict";
 (function () {
-  const { T, api, el, show, usd, perUnit, onSubmit, copyText, emptyRow } = window.NA;
+  const { T, api, el, show, usd, perUnit, onSubmit, copyText, emptyRow, pager } = window.NA;
   const PAGE_SIZE = 20;
   const EXPORT_PAGE_SIZE = 100; // the API's largest page
   const ENABLED = 1;
   const DISABLED = 2;
   const USED = 3;
-  let currentPage = 1;
-  let pageCount = 1;
   let filters = new URLSearchParams();
   let editing = null; // the code being edited (from GET /api/redemption/{id})
 
@@ -100,7 +98,7 @@
         const body = { id: code.id, status: on ? DISABLED : ENABLED };
         const res = await api("PUT", "/api/redemption/?status_only=true", body);
         if (!res.success) return show(res.message);
-        await loadCodes();
+        await list.reload();
         show(T.redemptions_done, true);
       }));
       out.push(rowButton("edit", T.redemptions_edit, "secondary", () => openEdit(code.id)));
@@ -110,7 +108,7 @@
       const res = await api("DELETE", "/api/redemption/" + code.id);
       if (!res.success) return show(res.message);
       if (editing && editing.id === code.id) closeEdit();
-      await loadCodes();
+      await list.reload();
       show(T.redemptions_done, true);
     }));
     return out;
@@ -133,13 +131,6 @@
       el("td", { class: "redemptions-actions" }, ...actions(code)));
   }
 
-  function updatePager(total) {
-    $("[data-page-info]").textContent = currentPage + " / " + pageCount;
-    if (total !== undefined) $("[data-total]").textContent = "(" + total + ")";
-    $('[data-page="prev"]').disabled = currentPage <= 1;
-    $('[data-page="next"]').disabled = currentPage >= pageCount;
-  }
-
   /** One page of the list, or of the search when filters are set. */
   function fetchPage(page, size) {
     const query = new URLSearchParams(filters);
@@ -149,24 +140,20 @@
     return api("GET", (searching ? "/api/redemption/search?" : "/api/redemption/?") + query);
   }
 
-  /** Load page `currentPage`; false when the API refused. */
-  async function loadCodes() {
-    const res = await fetchPage(currentPage, PAGE_SIZE);
+  /** Page `page` of the codes: `{ total, pageSize }`, or null when the API refused. */
+  async function loadPage(page) {
+    const res = await fetchPage(page, PAGE_SIZE);
     if (!res.success) {
       show(res.message);
-      return false;
+      return null;
     }
     const { items, total } = res.data;
-    pageCount = Math.max(1, Math.ceil(total / PAGE_SIZE));
-    if (!items.length && currentPage > pageCount) {
-      currentPage = pageCount; // the last rows of the last page were deleted meanwhile
-      return loadCodes();
-    }
     tbody.replaceChildren(...items.map(codeRow));
     if (!items.length) emptyRow(tbody, T.redemptions_none);
-    updatePager(total);
-    return true;
+    return { total, pageSize: PAGE_SIZE };
   }
+
+  const list = pager($('[data-pager="redemptions"]'), loadPage);
 
   // -- batch create, the new codes ---------------------------------------------------------------
 
@@ -184,8 +171,7 @@
     newBox.querySelector("[data-codes]").value = res.data.join("\n");
     newBox.hidden = false;
     form.elements.name.value = "";
-    currentPage = 1;
-    await loadCodes();
+    await list.goto(1);
   });
 
   newBox.querySelector('[data-tool="copy-all"]').addEventListener("click", async (ev) => {
@@ -240,7 +226,7 @@
     const res = await api("PUT", "/api/redemption/", body);
     if (!res.success) return show(res.message);
     closeEdit();
-    await loadCodes();
+    await list.reload();
     show(T.redemptions_saved, true);
   });
 
@@ -257,25 +243,8 @@
       const value = form.elements[name].value.trim();
       if (value) filters.set(name, value);
     }
-    currentPage = 1;
-    await loadCodes();
+    await list.goto(1);
   });
-
-  document.querySelectorAll("button[data-page]").forEach((b) =>
-    b.addEventListener("click", async () => {
-      const before = currentPage;
-      b.disabled = true;
-      currentPage = Math.max(1, currentPage + (b.dataset.page === "next" ? 1 : -1));
-      try {
-        if (!(await loadCodes())) currentPage = before;
-      } catch (e) {
-        currentPage = before;
-        show(T.request_failed);
-      } finally {
-        updatePager();
-      }
-    })
-  );
 
   /** One CSV field: quoted when needed; a leading = + - @ is defused for spreadsheets. */
   function csvField(value) {
@@ -309,9 +278,9 @@
     if (!confirm(T.redemptions_confirm_delete_invalid)) return;
     const res = await api("DELETE", "/api/redemption/invalid");
     if (!res.success) return show(res.message);
-    await loadCodes();
+    await list.reload();
     show(fill(T.redemptions_deleted_invalid, { count: res.data }), true);
   }));
 
-  loadCodes();
+  list.reload();
 })();

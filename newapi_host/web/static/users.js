@@ -2,12 +2,10 @@
 // promote/demote (root only, the API decides) and delete.
 "use strict";
 (function () {
-  const { T, role: viewerRole, api, el, show, usd, perUnit, onSubmit, emptyRow } = window.NA;
+  const { T, role: viewerRole, api, el, show, usd, perUnit, onSubmit, emptyRow, pager } = window.NA;
   const PAGE_SIZE = 20;
   const ROLE_ADMIN = 10;
   const ROLE_ROOT = 100;
-  let currentPage = 1;
-  let pageCount = 1;
   let filters = new URLSearchParams();
   let editing = null; // the user row being edited (from GET /api/user/{id})
   let groups = [];
@@ -55,7 +53,7 @@
     if (question && !confirm(question)) return;
     const res = await api("POST", "/api/user/manage", { id: user.id, action });
     if (!res.success) return show(res.message);
-    await loadUsers();
+    await list.reload();
     show(T.users_done, true);
   }
 
@@ -81,17 +79,10 @@
       const res = await api("DELETE", "/api/user/" + user.id);
       if (!res.success) return show(res.message);
       if (editing && editing.id === user.id) closeEdit();
-      await loadUsers();
+      await list.reload();
       show(T.users_done, true);
     }));
     return out;
-  }
-
-  function updatePager(total) {
-    $("[data-page-info]").textContent = currentPage + " / " + pageCount;
-    if (total !== undefined) $("[data-total]").textContent = "(" + total + ")";
-    $('[data-page="prev"]').disabled = currentPage <= 1;
-    $('[data-page="next"]').disabled = currentPage >= pageCount;
   }
 
   function userRow(user) {
@@ -112,28 +103,24 @@
       el("td", { class: "users-actions" }, ...actions(user)));
   }
 
-  /** Load page `currentPage` of the list (or of the search); false when the API refused. */
-  async function loadUsers() {
+  /** Page `page` of the list (or of the search): `{ total, pageSize }`, or null when the API refused. */
+  async function loadPage(page) {
     const query = new URLSearchParams(filters);
-    query.set("p", String(currentPage));
+    query.set("p", String(page));
     query.set("page_size", String(PAGE_SIZE));
     const searching = [...filters.keys()].length > 0;
     const res = await api("GET", (searching ? "/api/user/search?" : "/api/user/?") + query);
     if (!res.success) {
       show(res.message);
-      return false;
+      return null;
     }
     const { items, total } = res.data;
-    pageCount = Math.max(1, Math.ceil(total / PAGE_SIZE));
-    if (!items.length && currentPage > pageCount) {
-      currentPage = pageCount; // the last rows of the last page were deleted meanwhile
-      return loadUsers();
-    }
     tbody.replaceChildren(...items.map(userRow));
     if (!items.length) emptyRow(tbody, T.users_none);
-    updatePager(total);
-    return true;
+    return { total, pageSize: PAGE_SIZE };
   }
+
+  const list = pager($('[data-pager="users"]'), loadPage);
 
   // -- groups (search filter and edit form) ------------------------------------------------------
 
@@ -205,7 +192,7 @@
     const res = await api("PUT", "/api/user/", body);
     if (!res.success) return show(res.message);
     await openEdit(editing.id);
-    await loadUsers();
+    await list.reload();
     show(T.users_updated, true);
   });
 
@@ -218,7 +205,7 @@
     });
     if (!res.success) return show(res.message);
     await openEdit(editing.id);
-    await loadUsers();
+    await list.reload();
     show(T.users_adjusted, true);
   });
 
@@ -239,8 +226,7 @@
     });
     if (!res.success) return show(res.message);
     form.reset();
-    currentPage = 1;
-    await loadUsers();
+    await list.goto(1);
     show(T.users_added, true);
   });
 
@@ -250,26 +236,9 @@
       const value = form.elements[name].value.trim();
       if (value) filters.set(name, value);
     }
-    currentPage = 1;
-    await loadUsers();
+    await list.goto(1);
   });
 
-  document.querySelectorAll("button[data-page]").forEach((b) =>
-    b.addEventListener("click", async () => {
-      const before = currentPage;
-      b.disabled = true;
-      currentPage = Math.max(1, currentPage + (b.dataset.page === "next" ? 1 : -1));
-      try {
-        if (!(await loadUsers())) currentPage = before;
-      } catch (e) {
-        currentPage = before;
-        show(T.request_failed);
-      } finally {
-        updatePager();
-      }
-    })
-  );
-
   loadGroups();
-  loadUsers();
+  list.reload();
 })();

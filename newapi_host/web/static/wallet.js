@@ -2,7 +2,7 @@
 // redemption history.
 "use strict";
 (function () {
-  const { T, api, el, show, usd, onSubmit, emptyRow } = window.NA;
+  const { T, api, el, show, usd, onSubmit, emptyRow, pager } = window.NA;
   const PAGE_SIZE = 10;
   const fmt = (template, values) => template.replace(/\{(\w+)\}/g, (m, k) => (k in values ? values[k] : m));
   const when = (ts) => (ts ? new Date(ts * 1000).toLocaleString() : "–");
@@ -30,7 +30,7 @@
     if (!res.success) return show(res.message);
     form.reset();
     show(fmt(T.wallet_redeemed, { amount: usd(res.data) }), true);
-    await Promise.all([loadBalance(), redeemLog.load()]);
+    await Promise.all([loadBalance(), redeemLog.reload()]);
   });
 
   // -- online top-up ------------------------------------------------------------------------------
@@ -139,33 +139,17 @@
   /** A paged table: `url(page)` gives the API address, `row(item)` a <tr>; the pager is `data-pager=name`. */
   function pagedTable(name, url, row, emptyText) {
     const tbody = document.querySelector('[data-list="' + name + '"]');
-    const pager = document.querySelector('[data-pager="' + name + '"]');
-    let current = 1;
-    async function load() {
-      const res = await api("GET", url(current));
+    return pager(document.querySelector('[data-pager="' + name + '"]'), async (page) => {
+      const res = await api("GET", url(page));
       if (!res.success) {
         emptyRow(tbody, res.message || T.request_failed);
-        return;
+        return null;
       }
       const { items, total } = res.data;
       if (!items.length) emptyRow(tbody, emptyText);
       else tbody.replaceChildren(...items.map(row));
-      const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
-      if (current > pages) {
-        current = pages;
-        return load();
-      }
-      pager.querySelector("[data-page-info]").textContent = current + " / " + pages;
-      pager.querySelector('[data-page="prev"]').disabled = current <= 1;
-      pager.querySelector('[data-page="next"]').disabled = current >= pages;
-    }
-    pager.querySelectorAll("button[data-page]").forEach((b) =>
-      b.addEventListener("click", () => {
-        current = Math.max(1, current + (b.dataset.page === "next" ? 1 : -1));
-        load();
-      })
-    );
-    return { load };
+      return { total, pageSize: PAGE_SIZE };
+    });
   }
 
   const statusText = (s) => T["wallet_status_" + s] || s;
@@ -200,6 +184,6 @@
   // Methods first, so the history can name each order's currency.
   loadTopupInfo()
     .catch(() => show(T.request_failed))
-    .finally(() => topups.load());
-  redeemLog.load();
+    .finally(() => topups.reload());
+  redeemLog.reload();
 })();
