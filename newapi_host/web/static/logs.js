@@ -21,6 +21,7 @@
     return q;
   }
 
+  const REQUEST_TYPES = new Set([2, 5]); // consume and error rows describe a relay request
   const money = (row) => (row.type === 2 || row.quota ? "$" + (row.quota / perUnit).toFixed(6) : "–");
 
   /** Page `page` of the logs and the filter's total spend; `{ total, pageSize }`, or null when refused. */
@@ -49,10 +50,9 @@
         el("td", {}, row.model_name || ""),
         el("td", {}, row.token_name || ""),
         el("td", {}, money(row)),
-        el("td", {}, row.prompt_tokens),
-        el("td", {}, row.completion_tokens),
-        el("td", {}, row.use_time),
-        el("td", {}, row.is_stream ? T.yes : T.no),
+        ...(REQUEST_TYPES.has(row.type)
+          ? [row.prompt_tokens, row.completion_tokens, row.use_time, row.is_stream ? T.yes : T.no]
+          : ["", "", "", ""]).map((v) => el("td", {}, v)),
         el("td", { class: "log-content" }, row.content || "")));
     }
     return { total, pageSize: PAGE_SIZE };
