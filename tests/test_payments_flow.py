@@ -62,6 +62,7 @@ class Quirky:
 
     def __init__(self) -> None:
         self.orders = []
+        self.callbacks = []
         self.broken = False
 
     async def create_order(self, order):
@@ -70,9 +71,11 @@ class Quirky:
             raise RuntimeError("provider down: secret-detail")
         return f"https://quirky.invalid/pay/{order.trade_no}"
 
-    async def verify_notice(self, query, body, headers):
-        if headers.get("x-quirky-sign") != "ok":
+    async def verify_notice(self, callback):
+        self.callbacks.append(callback)
+        if callback.headers.get("x-quirky-sign") != "ok":
             return None
+        query = callback.query
         return PaymentNotice(trade_no=query["out_trade_no"], paid=query.get("paid") == "1", reply=b"OK-QUIRKY")
 
     @hookimpl
@@ -263,6 +266,10 @@ async def test_declined_payments_provider_errors_and_urls(sqlite_config: Config)
         # A declined payment fails the order and credits nothing; the provider gets its own reply.
         r = await quirky_notify("0")
         assert r.status_code == 200 and r.text == "OK-QUIRKY"
+        # verify_notice saw the whole call and the plugin's settings (to check the provider's signature).
+        seen = quirky.callbacks[-1]
+        assert seen.query == {"out_trade_no": trade_no, "paid": "0"} and seen.headers["x-quirky-sign"] == "ok"
+        assert seen.body == b"" and seen.settings == QuirkySettings()
         assert (await order(trade_no))["status"] == "failed" and await quota_of(uid) == 0
         # A later genuine payment of the same order (the user tried again at the provider) is credited, once.
         for _ in range(2):

@@ -25,7 +25,7 @@ from newapi_host.auth.users import random_key
 from newapi_host.db.engine import write_transaction
 from newapi_host.db.tables import LOG_TOPUP, Log, TopUp, User
 from newapi_host.host import host_of
-from newapi_host.plugins.contracts import PaymentMethod, PaymentNotice, PaymentOrder
+from newapi_host.plugins.contracts import PaymentCallback, PaymentMethod, PaymentNotice, PaymentOrder
 
 from .common import announce
 from .envelope import fail, json_object, ok
@@ -214,8 +214,11 @@ async def payment_notify(request: Request[Any, Any, Any], method_id: FromPath[st
     query = {k: v for k, v in request.query_params.items()}
     headers = {k.lower(): v for k, v in request.headers.items()}
     raw = await request.body()
+    host = host_of(request.app.state)
+    owner = host.registry.owner_of("payment method", method.id)
+    callback = PaymentCallback(query, raw, headers, host.states.settings(owner) if owner else None)
     try:
-        notice = await method.verify_notice(query, raw, headers)
+        notice = await method.verify_notice(callback)
     except Exception:
         log.warning("payment method %r failed to verify a notice", method.id, exc_info=True)
         notice = None

@@ -323,6 +323,16 @@ class PaymentOrder:
 
 
 @dataclass(frozen=True, slots=True)
+class PaymentCallback:
+    """The provider's call to the notify URL, as ``verify_notice`` receives it."""
+
+    query: Mapping[str, str]
+    body: bytes
+    headers: Mapping[str, str]  # names lower-cased
+    settings: BaseModel | None = None  # the plugin's current settings (merchant keys and the like)
+
+
+@dataclass(frozen=True, slots=True)
 class PaymentNotice:
     """A verified payment notification: the host credits the order once, by trade number."""
 
@@ -339,8 +349,8 @@ class PaymentMethod:
     name: str
     create_order: Callable[[PaymentOrder], Awaitable[str]]
     """Create the order at the provider; return the URL the user is sent to."""
-    verify_notice: Callable[[Mapping[str, str], bytes, Mapping[str, str]], Awaitable[PaymentNotice | None]]
-    """Check a callback (query, body, headers); None when it is not genuine."""
+    verify_notice: Callable[[PaymentCallback], Awaitable[PaymentNotice | None]]
+    """Check the provider's callback (query, raw body, headers, settings); None when it is not genuine."""
     currency: str = "CNY"
 
 
@@ -403,6 +413,7 @@ __all__ = [
     "LoginContext",
     "LoginFailed",
     "LoginMethod",
+    "PaymentCallback",
     "PaymentMethod",
     "PaymentNotice",
     "PaymentOrder",

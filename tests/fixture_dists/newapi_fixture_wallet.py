@@ -17,10 +17,10 @@ async def create_order(order):
     return "https://pay.invalid/checkout?" + urlencode({"trade_no": order.trade_no, "money": order.money})
 
 
-async def verify_notice(query, body, headers):
-    if query.get("sign") != "ok":
+async def verify_notice(callback):
+    if callback.query.get("sign") != "ok":
         return None
-    return PaymentNotice(trade_no=query["trade_no"], paid=True)
+    return PaymentNotice(trade_no=callback.query["trade_no"], paid=True)
 
 
 async def start(ctx):
