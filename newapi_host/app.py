@@ -21,6 +21,7 @@ from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.exceptions import NotFoundException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware.base import DefineMiddleware
 from litestar.middleware.session.client_side import CookieBackendConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
@@ -49,6 +50,7 @@ from newapi_host.options import Options
 from newapi_host.plugins.manager import PluginHost
 from newapi_host.plugins.registry import routes_of
 from newapi_host.plugins.state import PluginStates
+from newapi_host.proxy_headers import ProxyHeadersMiddleware, parse_networks
 from newapi_host.relay.channels import ChannelIndex
 from newapi_host.relay.client import UpstreamClient
 from newapi_host.relay.keys import KeyCache
@@ -238,11 +240,15 @@ def create_app(
         secure=config.session_cookie_secure,
         exclude=["^/v1", "^/v1beta", "^/healthz"],  # API-key routes never read the console cookie
     )
+    middleware: list[Any] = [RequestIdMiddleware, session.middleware]
+    if config.trusted_proxies:
+        networks = parse_networks(sorted(config.trusted_proxies))
+        middleware.insert(0, DefineMiddleware(ProxyHeadersMiddleware, networks=networks))
     app = Litestar(
         route_handlers=[*CORE_ROUTES, *WEB_ROUTES, *relay_routes, *plugin_routers],
         state=State({"host": host}),
         lifespan=[lifespan],
-        middleware=[RequestIdMiddleware, session.middleware],
+        middleware=middleware,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         openapi_config=OpenAPIConfig(
             title="New API (Python)",

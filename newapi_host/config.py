@@ -46,6 +46,7 @@ class Config:
     streaming_timeout: float = 300.0
     relay_timeout: float = 0.0  # 0: no limit on waiting for response headers beyond streaming_timeout
     error_log_enabled: bool = False  # ERROR_LOG_ENABLED: failed relay requests leave a type-5 log row
+    trusted_proxies: frozenset[str] = frozenset()  # TRUSTED_PROXIES: addresses whose X-Forwarded-For is believed
     run_migrations: bool = True
     log_level: str = "INFO"
 
@@ -68,6 +69,7 @@ class Config:
             streaming_timeout=float(env.get("STREAMING_TIMEOUT") or 300),
             relay_timeout=float(env.get("RELAY_TIMEOUT") or 0),
             error_log_enabled=_bool(env.get("ERROR_LOG_ENABLED")),
+            trusted_proxies=_csv(env.get("TRUSTED_PROXIES")),
             run_migrations=not _bool(env.get("NEWAPI_SKIP_MIGRATIONS")),
             log_level=(env.get("NEWAPI_LOG_LEVEL") or ("DEBUG" if _bool(env.get("DEBUG")) else "INFO")).upper(),
         )
