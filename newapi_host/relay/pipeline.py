@@ -126,6 +126,7 @@ class Context:
 class Progress:
     """How far a request got, for the error log: filled in by ``_handle`` as it learns more."""
 
+    started: float = 0.0  # time.monotonic() when the request arrived
     entry: TokenEntry | None = None
     model: str = ""
     stream: bool = False
@@ -228,17 +229,16 @@ class Relay:
         dialect = self.registry.dialect(dialect_name)
         if dialect is None:
             return None
-        progress = Progress()
-        started = time.monotonic()
+        progress = Progress(started=time.monotonic())
         try:
             return await self._handle(request, dialect, request_id, progress)
         except RelayError as error:
             if self.error_logs and progress.entry is not None and error.code not in UNLOGGED_ERRORS:
-                self._log_error(progress, error, request_id, started)
+                self._log_error(progress, error, request_id)
             return self.error_reply(dialect, error, request_id)
 
     async def _handle(self, request: Incoming, dialect: Dialect, request_id: str, progress: Progress) -> Reply:
-        started = time.monotonic()
+        started = progress.started
         client_ip = request.client_ip
         entry, forced = await authenticate(self.keys, self.api_key(request, dialect), client_ip)
         progress.entry = entry
@@ -304,7 +304,7 @@ class Relay:
             if not handed_over:
                 self.ledger.release(entry, ctx.hold)
 
-    def _log_error(self, progress: Progress, error: RelayError, request_id: str, started: float) -> None:
+    def _log_error(self, progress: Progress, error: RelayError, request_id: str) -> None:
         """A type-5 log row for a request that failed (after its retries); it costs nothing."""
         entry, ctx = progress.entry, progress.ctx
         assert entry is not None
@@ -326,7 +326,7 @@ class Relay:
             "quota": 0,
             "prompt_tokens": 0,
             "completion_tokens": 0,
-            "use_time": int(time.monotonic() - started),
+            "use_time": int(time.monotonic() - progress.started),
             "is_stream": progress.stream,
             "channel_id": tried[-1] if tried else 0,
             "token_id": entry.id,
