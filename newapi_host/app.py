@@ -14,6 +14,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, Router
@@ -41,6 +42,10 @@ from newapi_host.api import system as system_api
 from newapi_host.api import tokens as tokens_api
 from newapi_host.api import users as users_api
 from newapi_host.api.envelope import EXCEPTION_HANDLERS
+from newapi_host.billing.journal import Journal
+from newapi_host.billing.ledger import Ledger
+from newapi_host.billing.pricing import PriceBook
+from newapi_host.billing.wallets import Wallets, cluster_id
 from newapi_host.config import Config
 from newapi_host.db import engine as db
 from newapi_host.host import Host
@@ -54,11 +59,11 @@ from newapi_host.proxy_headers import ProxyHeadersMiddleware, parse_networks
 from newapi_host.relay.channels import ChannelIndex
 from newapi_host.relay.client import UpstreamClient
 from newapi_host.relay.keys import KeyCache
-from newapi_host.relay.ledger import Ledger
 from newapi_host.relay.pipeline import Relay
-from newapi_host.relay.pricing import PriceBook
 from newapi_host.relay.request_id import RequestIdMiddleware
 from newapi_host.relay.routes import MODEL_ROUTES, dialect_handlers, document_relay_routes
+from newapi_host.store import SharedStore
+from newapi_host.store.memory import MemoryStore
 from newapi_host.sync import RevisionWatcher, ensure_topics
 from newapi_host.web import ROUTES as WEB_ROUTES
 
@@ -107,6 +112,22 @@ def load_plugins(
     return plugins
 
 
+async def open_store(config: Config) -> SharedStore:
+    """The balances' home: Redis when configured, else the file ``newapi serve`` shares, else memory."""
+    if config.redis_url:
+        from newapi_host.store.redis import RedisStore
+
+        store: SharedStore = RedisStore(config.redis_url, await cluster_id())
+    elif config.shared_state:
+        from newapi_host.store.mmap import MmapStore
+
+        store = MmapStore(Path(config.shared_state))
+    else:
+        store = MemoryStore()
+    await store.start()
+    return store
+
+
 async def start_relay(host: Host) -> Relay:
     """Build this worker's relay: caches loaded, ledger flushing, upstream client open."""
     import anyio.to_thread
@@ -118,7 +139,8 @@ async def start_relay(host: Host) -> Relay:
     await index.load()
     prices = PriceBook(host.options, host.registry)
     prices.reload()
-    ledger = Ledger(keys, options=host.options)
+    journal = await Journal.open(host.config.data_dir, host.wallets.store)
+    ledger = Ledger(host.wallets, journal, options=host.options)
     ledger.start()
     client = UpstreamClient(
         response_timeout=host.config.relay_timeout or host.config.streaming_timeout,
@@ -163,7 +185,9 @@ async def start_relay(host: Host) -> Relay:
     return host.relay
 
 
-async def stop_relay(relay: Relay) -> None:
+async def stop_relay(relay: Relay, grace: float = 20.0) -> None:
+    """Let requests in flight finish (streams included), then write every charge and close."""
+    await relay.drain(grace)
     await relay.ledger.stop()
     await relay.client.close()
 
@@ -177,6 +201,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if host.config.run_migrations:
             await db.migrate()
         await ensure_topics()
+        host.wallets = Wallets(await open_store(host.config))
         await host.options.load()
         await host.states.load()
         await system_api.refresh_setup(host)
@@ -200,6 +225,8 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     finally:
         if host.relay is not None:
             await stop_relay(host.relay)
+        if host.wallets is not None:
+            await host.wallets.store.close()
         if host.jobs is not None:
             await host.jobs.stop()
         await host.watcher.stop()

@@ -38,35 +38,66 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
     from granian.constants import Interfaces, Loops
     from granian.server import Server
 
+    from newapi_host.billing.journal import recover_all
     from newapi_host.db import engine as db
+    from newapi_host.store import mmap as shared
 
     async def prepare() -> None:
         engine, _ = await _with_database(config, migrate=config.run_migrations)
-        await db.stop(engine)
+        try:
+            store = None
+            if config.redis_url:  # a fresh counter file needs no holds back; Redis outlives us
+                from newapi_host.billing.wallets import cluster_id
+                from newapi_host.store.redis import RedisStore
 
-    # Migrate once here, not in every worker, and settle the session secret before workers race.
+                store = RedisStore(config.redis_url, await cluster_id())
+            try:
+                await recover_all(config.data_dir, store)
+            finally:
+                if store is not None:
+                    await store.close()
+        finally:
+            await db.stop(engine)
+
+    # Migrate once here, not in every worker; charge what the last run's journals hold; settle the
+    # session secret before workers race for it.
     asyncio.run(prepare())
     config.resolved_session_secret()
     os.environ["NEWAPI_SKIP_MIGRATIONS"] = "1"
     os.environ["NEWAPI_GC_FREEZE"] = "1"  # a worker's start-up objects live as long as it does
+    state = None
+    if not config.redis_url:  # without Redis, this machine's workers share balances through a file
+        state = config.data_dir / "run" / f"counters-{os.getpid()}.bin"
+        for stale in state.parent.glob("counters-*.bin"):
+            stale.unlink(missing_ok=True)
+        shared.create(state, int(os.environ.get("NEWAPI_SHARED_SLOTS") or shared.DEFAULT_SLOTS))
+        os.environ["NEWAPI_SHARED_STATE"] = str(state)
     host = args.host or config.host
     port = args.port or config.port
     workers = args.workers or config.workers
     logging.getLogger("newapi").info("serving on http://%s:%s with %s worker(s)", host, port, workers)
-    Server(
-        "newapi_host.app:create_app",
-        factory=True,
-        address=host,
-        port=port,
-        interface=Interfaces.ASGI,
-        workers=workers,
-        loop=Loops.uvloop if sys.platform != "win32" else Loops.asyncio,
-        backlog=2048,
-        # Open streams count against backpressure; leave room for many concurrent SSE responses.
-        backpressure=max(1024, 4096 // workers),
-        workers_kill_timeout=args.shutdown_timeout,
-        log_access=args.access_log,
-    ).serve()
+    try:
+        Server(
+            "newapi_host.app:create_app",
+            factory=True,
+            address=host,
+            port=port,
+            interface=Interfaces.ASGI,
+            workers=workers,
+            loop=Loops.uvloop if sys.platform != "win32" else Loops.asyncio,
+            backlog=2048,
+            # Open streams count against backpressure; leave room for many concurrent SSE responses.
+            backpressure=max(1024, 4096 // workers),
+            workers_kill_timeout=args.shutdown_timeout,
+            # A worker that dies is replaced; the others keep serving meanwhile, and the new one
+            # replays the dead one's journal.
+            respawn_failed_workers=True,
+            respawn_interval=0.5,
+            log_access=args.access_log,
+        ).serve()
+    finally:
+        if state is not None:
+            state.unlink(missing_ok=True)
     return 0
 
 

@@ -49,6 +49,7 @@ class Config:
     trusted_proxies: frozenset[str] = frozenset()  # TRUSTED_PROXIES: addresses whose X-Forwarded-For is believed
     run_migrations: bool = True
     log_level: str = "INFO"
+    shared_state: str = ""  # NEWAPI_SHARED_STATE: the counter file `newapi serve` shares with its workers
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -72,6 +73,7 @@ class Config:
             trusted_proxies=_csv(env.get("TRUSTED_PROXIES")),
             run_migrations=not _bool(env.get("NEWAPI_SKIP_MIGRATIONS")),
             log_level=(env.get("NEWAPI_LOG_LEVEL") or ("DEBUG" if _bool(env.get("DEBUG")) else "INFO")).upper(),
+            shared_state=env.get("NEWAPI_SHARED_STATE", ""),
         )
 
     @property

@@ -28,6 +28,7 @@ class Host:
     watcher: RevisionWatcher
     jobs: JobRunner | None = None
     relay: Any = None  # newapi_host.relay.pipeline.Relay, built in the lifespan
+    wallets: Any = None  # newapi_host.billing.wallets.Wallets, built in the lifespan
     setup_done: bool = False
     started_at: int = field(default_factory=lambda: int(time.time()))
     extras: dict[str, Any] = field(default_factory=dict)

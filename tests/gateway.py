@@ -170,6 +170,10 @@ class Gateway:
 
         return self.run(go())
 
+    def balance(self, key: str) -> int | None:
+        """A live balance in the shared store: ``u<user id>`` or ``t<token id>``."""
+        return self.run(self.host.wallets.store.get(key))
+
     def user_row(self, user_id: int) -> dict[str, Any]:
         return self.run(User.select().where(User.id == user_id).first())
 

@@ -27,7 +27,7 @@ from newapi_host.db.tables import (
     User,
 )
 from newapi_host.plugins.contracts import JobContext
-from newapi_host.relay.ledger import LOG_COLUMNS
+from newapi_host.billing.ledger import LOG_COLUMNS
 
 from .conftest import Client, as_root, login, running
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import anthropic
 
-from newapi_host.relay.pricing import round_half_away
+from newapi_host.billing.pricing import round_half_away
 
 from .gateway import free_port, gw, unique  # noqa: F401  (module fixture)
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import openai
 import pytest
 
-from newapi_host.relay.pricing import SELF_USE_RATIO, round_half_away
+from newapi_host.billing.pricing import SELF_USE_RATIO, round_half_away
 from newapi_host.tokenizer import count_tokens, estimate_chat_prompt_tokens
 
 from .gateway import Gateway, start_gateway, unique

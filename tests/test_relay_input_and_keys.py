@@ -166,6 +166,11 @@ def test_holds_are_always_released(gw, up):
             except openai.APIError:
                 pass
     gw.flush()
-    token_id = gw.token_row(key)["id"]
-    assert ledger._user_holds[uid] == 0 and ledger._token_holds[token_id] == 0
+    token = gw.token_row(key)
+    assert ledger.open_holds() == []
     assert gw.user_row(uid)["quota"] == 1_000_000 - sum(r["quota"] for r in gw.logs(user_id=uid))
+    # the live balances gave every hold back: they equal the written record
+    assert gw.balance(f"u{uid}") == gw.user_row(uid)["quota"]
+    assert gw.balance(f"t{token['id']}") == token["remain_quota"] == 900_000 - sum(
+        r["quota"] for r in gw.logs(user_id=uid)
+    )

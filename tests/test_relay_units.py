@@ -11,7 +11,8 @@ from newapi_host.options import Options
 from newapi_host.plugins.contracts import ChannelView, SSEEvent, UpstreamCall, Usage
 from newapi_host.plugins.registry import Registrar, Registry
 from newapi_host.relay.errors import RelayError
-from newapi_host.relay.pricing import PriceBook, round_half_away
+from newapi_host.billing.pricing import PriceBook, round_half_away
+from newapi_host.store import NO_AMOUNT, Outcome, decide
 from newapi_openai.adapter import AzureAdapter, OpenAIAdapter, OpenAIChannelSettings, api_root
 from newapi_openai.dialects import ChatStreamCounter
 from newapi_openai.presets import PRESETS_BY_ID
@@ -144,8 +145,12 @@ def test_hold_formula_and_trust_bypass():
     price = prices.quote("gpt-4o", "default", "default")
     assert prices.hold_amount(price, prompt_tokens=100, max_tokens=1000) == int((500 + 1000) * 1.25)
     assert prices.hold_amount(price, prompt_tokens=2000, max_tokens=None) == int(2000 * 1.25)
-    assert prices.trusted(5_000_001, 0, unlimited=True) and not prices.trusted(5_000_000, 0, unlimited=True)
-    assert not prices.trusted(9_000_000, 100, unlimited=False)
+    trust = prices.trust_line()
+    assert trust == 5_000_000  # 10 USD
+    assert decide(5_000_001, None, NO_AMOUNT, trust) is Outcome.TRUSTED  # unlimited key
+    assert decide(5_000_000, None, NO_AMOUNT, trust) is Outcome.NEED_AMOUNT
+    assert decide(9_000_000, 100, NO_AMOUNT, trust) is Outcome.NEED_AMOUNT  # a limited key below the line
+    assert decide(9_000_000, 5_000_001, NO_AMOUNT, trust) is Outcome.TRUSTED
 
 
 def test_stream_counter_memory_stays_flat_on_long_streams():

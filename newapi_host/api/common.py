@@ -18,6 +18,12 @@ from .envelope import json_object
 
 M = TypeVar("M", bound=BaseModel)
 
+
+def wallets(request: Request[Any, Any, Any]) -> Any:
+    """The live balances (:class:`newapi_host.billing.wallets.Wallets`): quota moves go through
+    ``wallets(request).change()`` so every worker's view moves with the database."""
+    return host_of(request.app.state).wallets
+
 DEFAULT_PAGE_SIZE = 10  # New API's ItemsPerPage
 MAX_PAGE_SIZE = 100
 

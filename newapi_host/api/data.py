@@ -1,7 +1,7 @@
 """Dashboard data: New API's ``/api/data/*`` routes over the hourly ``quota_data`` aggregates.
 
 The ledger fills ``quota_data`` in the same transaction as the consume logs (see
-:mod:`newapi_host.relay.ledger`), so these sums always match the logs. Answers are lists of
+:mod:`newapi_host.billing.ledger`), so these sums always match the logs. Answers are lists of
 New API's QuotaData objects (``id``, ``user_id``, ``username``, ``model_name``, ``created_at``,
 ``use_group``, ``token_id``, ``channel_id``, ``node_name``, ``token_used``, ``count``, ``quota``);
 fields a query does not group by are zero values, as in New API. The ``/flow`` routes sum the

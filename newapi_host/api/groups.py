@@ -22,7 +22,7 @@ from newapi_host.auth.guards import admin_auth, user_auth
 from newapi_host.auth.users import AuthError, Caller, caller_of
 from newapi_host.db.tables import CHANNEL_ENABLED
 from newapi_host.host import Host, host_of
-from newapi_host.relay.pricing import SELF_USE_RATIO
+from newapi_host.billing.pricing import SELF_USE_RATIO
 
 from .envelope import ok
 

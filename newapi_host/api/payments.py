@@ -27,7 +27,7 @@ from newapi_host.db.tables import LOG_TOPUP, Log, TopUp, User
 from newapi_host.host import host_of
 from newapi_host.plugins.contracts import PaymentCallback, PaymentMethod, PaymentNotice, PaymentOrder
 
-from .common import announce
+from .common import announce, wallets
 from .envelope import fail, json_object, ok
 from .redemptions import MAX_QUOTA, _amount_discount
 
@@ -174,7 +174,7 @@ async def _credit(request: Request[Any, Any, Any], method: PaymentMethod, trade_
     options = host_of(request.app.state).options
     per_unit = _per_unit(options)
     now = int(time.time())
-    async with write_transaction():
+    async with wallets(request).change() as change:
         won = (
             await TopUp.update({TopUp.status: "success", TopUp.complete_time: now})
             .where((TopUp.trade_no == trade_no) & (TopUp.payment_method == method.id) & TopUp.status.is_in(UNPAID))
@@ -185,6 +185,7 @@ async def _credit(request: Request[Any, Any, Any], method: PaymentMethod, trade_
         user_id, amount, money = won[0]["user_id"], won[0]["amount"], won[0]["money"]
         quota = int(Decimal(amount) * per_unit)
         await User.update({User.quota: User.quota + quota}).where(User.id == user_id)
+        change.wallet(user_id, quota)
         user = await User.select(User.username).where(User.id == user_id).first()
         await Log.insert(
             Log(

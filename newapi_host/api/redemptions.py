@@ -32,7 +32,7 @@ from newapi_host.db.tables import (
 )
 from newapi_host.host import host_of
 
-from .common import announce, manage_log, page_of, paging, parse_body
+from .common import announce, manage_log, page_of, paging, parse_body, wallets
 from .envelope import fail, json_object, ok
 
 MAX_QUOTA = 2**53
@@ -254,7 +254,7 @@ async def redeem(request: Request[Any, Any, Any]) -> dict[str, Any]:
         return fail("invalid redemption code")
     caller = request.state.caller
     now = int(time.time())
-    async with write_transaction():
+    async with wallets(request).change() as change:
         won = (
             await Redemption.update(
                 {Redemption.status: REDEMPTION_USED, Redemption.used_user_id: caller.id, Redemption.redeemed_time: now}
@@ -270,6 +270,7 @@ async def redeem(request: Request[Any, Any, Any]) -> dict[str, Any]:
         if won:
             code_id, quota = won[0]["id"], won[0]["quota"]
             await User.update({User.quota: User.quota + quota}).where(User.id == caller.id)
+            change.wallet(caller.id, quota)
             per_unit = host_of(request.app.state).options.get_float("QuotaPerUnit", 500000.0) or 500000.0
             await Log.insert(
                 Log(

@@ -25,7 +25,7 @@ from newapi_host.auth.users import random_key
 from newapi_host.db.tables import TOKEN_ENABLED, Token
 from newapi_host.host import host_of
 
-from .common import announce, page_of, paging, parse_body
+from .common import announce, page_of, paging, parse_body, wallets
 from .envelope import fail, ok
 from .groups import usable_groups
 
@@ -297,9 +297,13 @@ async def update_token(request: Request[Any, Any, Any]) -> dict[str, Any]:
             return fail(problem)
         token_id = data.id
     if values:
-        await Token.update({getattr(Token, k): v for k, v in values.items()}).where(
-            _mine(user_id) & (Token.id == token_id)
-        )
+        async with wallets(request).change() as change:
+            if "remain_quota" in values:  # the key's live balance moves by the difference
+                await change.set_key(token_id, values.pop("remain_quota"))
+            if values:
+                await Token.update({getattr(Token, k): v for k, v in values.items()}).where(
+                    _mine(user_id) & (Token.id == token_id)
+                )
         await announce(request, "tokens")
     row = await _own_token(user_id, token_id)
     return ok(token_json(row)) if row else fail(NOT_FOUND)

@@ -48,7 +48,7 @@ from newapi_host.db.tables import (
 from newapi_host.host import host_of
 from newapi_host.plugins.contracts import LoginContext, LoginFailed
 
-from .common import announce, manage_log, page_of, paging, validation_message
+from .common import announce, manage_log, page_of, paging, validation_message, wallets
 from .envelope import fail, json_object, ok
 
 MAX_INT = 2**53  # JSON-safe; far above any real quota
@@ -618,11 +618,14 @@ async def transfer_aff_quota(request: Request[Any, Any, Any]) -> dict[str, Any]:
     if data.quota < minimum:
         return fail(f"Transfer failed: the minimum transfer is {_quota_text(request, minimum)}")
     user_id = request.state.caller.id
-    moved = (
-        await User.update({User.aff_quota: User.aff_quota - data.quota, User.quota: User.quota + data.quota})
-        .where((User.id == user_id) & (User.aff_quota >= data.quota) & User.deleted_at.is_null())
-        .returning(User.id)
-    )
+    async with wallets(request).change() as change:
+        moved = (
+            await User.update({User.aff_quota: User.aff_quota - data.quota, User.quota: User.quota + data.quota})
+            .where((User.id == user_id) & (User.aff_quota >= data.quota) & User.deleted_at.is_null())
+            .returning(User.id)
+        )
+        if moved:
+            change.wallet(user_id, data.quota)
     if not moved:
         return fail("Transfer failed: Invitation quota is insufficient!")
     await announce(request, "users")
@@ -913,7 +916,12 @@ async def update_user(request: Request[Any, Any, Any]) -> dict[str, Any]:
         return fail(changes)
     if changes:
         try:
-            await User.update(changes).where((User.id == data.id) & User.deleted_at.is_null())
+            async with wallets(request).change() as change:
+                rest = {c: v for c, v in changes.items() if c is not User.quota}
+                if rest:
+                    await User.update(rest).where((User.id == data.id) & User.deleted_at.is_null())
+                if User.quota in changes:  # the live balance moves by the difference
+                    await change.set_wallet(data.id, changes[User.quota])
         except Exception as exc:
             if _unique_violation(exc):
                 return fail(MSG_EMAIL_TAKEN)
@@ -970,21 +978,25 @@ async def _adjust_quota(
     if mode in ("add", "subtract"):
         if value <= 0:
             return MSG_QUOTA_ZERO if value == 0 else "Invalid input: value must be greater than 0"
-        if mode == "add":
-            done = await User.update({User.quota: User.quota + value}).where(live).returning(User.id)
-        else:
-            done = (
-                await User.update({User.quota: User.quota - value})
-                .where(live & (User.quota >= value))
-                .returning(User.id)
-            )
-            if not done:
-                return "the user's quota is smaller than the amount to subtract"
+        async with wallets(request).change() as change:
+            if mode == "add":
+                done = await User.update({User.quota: User.quota + value}).where(live).returning(User.id)
+            else:
+                done = (
+                    await User.update({User.quota: User.quota - value})
+                    .where(live & (User.quota >= value))
+                    .returning(User.id)
+                )
+            if done:
+                change.wallet(user_id, value if mode == "add" else -value)
+        if not done and mode == "subtract":
+            return "the user's quota is smaller than the amount to subtract"
         content = f"{'added' if mode == 'add' else 'subtracted'} {_quota_text(request, value)}"
     elif mode == "override":
         if value < 0:
             return "Invalid input: value must not be negative"
-        done = await User.update({User.quota: value}).where(live).returning(User.id)
+        async with wallets(request).change() as change:
+            done = await User.exists().where(live) and await change.set_wallet(user_id, value)
         content = f"set quota from {_quota_text(request, row['quota'])} to {_quota_text(request, value)}"
     else:
         return f"{MSG_INVALID}: mode must be add, subtract or override"

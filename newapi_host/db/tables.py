@@ -275,6 +275,24 @@ class JobLease(Table, tablename="job_leases"):
     expires_at = DoublePrecision(default=0.0)
 
 
+class HostMeta(Table, tablename="host_meta"):
+    """Facts about this installation as a whole (``cluster_id``: names its keys in Redis)."""
+
+    key = Varchar(length=64, primary_key=True)
+    value = Text(default="")
+
+
+class LedgerJournal(Table, tablename="ledger_journals"):
+    """The last journal entry of each worker's journal whose charge is in the database.
+
+    Updated in the same transaction as the charges, so replaying a journal after a crash
+    writes each charge exactly once (see :mod:`newapi_host.billing.journal`).
+    """
+
+    name = Varchar(length=191, primary_key=True)
+    seq = BigInt(default=0)
+
+
 CORE_TABLES: tuple[type[Table], ...] = (
     User,
     Token,
@@ -291,4 +309,6 @@ CORE_TABLES: tuple[type[Table], ...] = (
     Revision,
     JobLease,
     LoginIdentity,
+    HostMeta,
+    LedgerJournal,
 )

@@ -2,8 +2,9 @@
 
 A key's token and owner are read from the database once, then kept until the token or user
 topic changes (an admin edit anywhere bumps it; every worker drops its copies within the sync
-interval) or for at most ``TTL`` seconds, which bounds how stale a cached balance can get when
-another worker or node spends from the same wallet.
+interval) or for at most ``TTL`` seconds. Balances are not served from here: the live ones are
+in the shared store (:mod:`newapi_host.billing.wallets`); the balances loaded with the key only
+guess whether a request will pass the trust bypass before the store answers.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class TokenEntry:
     user_group: str
     user_quota: int
     loaded_at: float = field(default_factory=time.monotonic)
+    trusted: bool = False  # the last reservation passed the trust bypass (a guess for the next one)
 
     @property
     def using_group(self) -> str:
@@ -89,11 +91,9 @@ def _networks(allow_ips: str) -> tuple[Any, ...]:
 class KeyCache:
     def __init__(self) -> None:
         self._entries: dict[str, TokenEntry] = {}
-        self._by_user: dict[int, set[str]] = {}
 
     def clear(self) -> None:
         self._entries.clear()
-        self._by_user.clear()
 
     async def reload(self) -> None:  # revision listener
         self.clear()
@@ -109,7 +109,6 @@ class KeyCache:
         if len(self._entries) >= MAX_ENTRIES:
             self.clear()
         self._entries[key] = entry
-        self._by_user.setdefault(entry.user_id, set()).add(key)
         return entry
 
     async def _load(self, key: str) -> TokenEntry | None:
@@ -145,16 +144,6 @@ class KeyCache:
             user_group=user["group"] or "default",
             user_quota=user["quota"],
         )
-
-    def adjust(self, token_id: int, user_id: int, quota: int) -> None:
-        """Apply a settled charge to cached balances (this worker's view until the next reload)."""
-        for key in self._by_user.get(user_id, ()):
-            entry = self._entries.get(key)
-            if entry is None:
-                continue
-            entry.user_quota -= quota
-            if entry.id == token_id and not entry.unlimited_quota:
-                entry.remain_quota -= quota
 
 
 async def authenticate(cache: KeyCache, raw_key: str, client_ip: str) -> tuple[TokenEntry, int | None]:

@@ -6,11 +6,12 @@ ARCHITECTURE.md for the stages and docs/billing.md for what each way a request e
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,7 @@ from newapi_host.plugins.contracts import (
     Usage,
 )
 from newapi_host.plugins.registry import Registry
+from newapi_host.store import NO_AMOUNT, Outcome, StoreUnavailable
 from newapi_host.sync import bump
 
 from .asgi import Incoming, Reply
@@ -40,8 +42,8 @@ from .client import UpstreamClient, UpstreamConnectError, UpstreamError, Upstrea
 from .convert import StreamChain, convert_request, convert_response, converter_path
 from .errors import RelayError, invalid_request
 from .keys import KeyCache, TokenEntry, authenticate
-from .ledger import Charge, Ledger
-from .pricing import Price, PriceBook
+from newapi_host.billing.ledger import Charge, Hold, Ledger
+from newapi_host.billing.pricing import Price, PriceBook
 from .sse import SSEError, SSEParser, encode_event
 
 log = logging.getLogger(__name__)
@@ -114,7 +116,7 @@ class Context:
     wants_usage: bool
     body: bytes
     price: Price
-    hold: int
+    hold: Hold | None
     started: float
     client_ip: str
     tried: list[int] = field(default_factory=list)
@@ -199,6 +201,7 @@ class Relay:
         self.health = ChannelHealth()
         self.on_channels_changed = on_channels_changed
         self._routes: dict[tuple[str, int], Route | None] = {}  # (dialect, channel type) -> route
+        self.inflight = 0  # requests being answered, streams until their end
 
     def forget_routes(self) -> None:
         """Drop cached converter routes (plugins were switched on or off)."""
@@ -230,12 +233,27 @@ class Relay:
         if dialect is None:
             return None
         progress = Progress(started=time.monotonic())
+        self.inflight += 1
+        streaming = False
         try:
-            return await self._handle(request, dialect, request_id, progress)
+            reply = await self._handle(request, dialect, request_id, progress)
+            streaming = reply.stream is not None  # the stream's own end counts it out
+            return reply
         except RelayError as error:
             if self.error_logs and progress.entry is not None and error.code not in UNLOGGED_ERRORS:
                 self._log_error(progress, error, request_id)
             return self.error_reply(dialect, error, request_id)
+        finally:
+            if not streaming:
+                self.inflight -= 1
+
+    async def drain(self, grace: float) -> None:
+        """Wait up to ``grace`` seconds for the requests in flight (streams too) to end."""
+        deadline = time.monotonic() + grace
+        while self.inflight > 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if self.inflight > 0:
+            log.warning("stopping with %d request(s) still in flight", self.inflight)
 
     async def _handle(self, request: Incoming, dialect: Dialect, request_id: str, progress: Progress) -> Reply:
         started = progress.started
@@ -280,21 +298,13 @@ class Relay:
             wants_usage=peek.wants_usage,
             body=body,
             price=price,
-            hold=0,
+            hold=None,
             started=started,
             client_ip=client_ip,
             client_headers=request.headers,
         )
         progress.ctx = ctx
-        ctx.hold = self._hold_amount(ctx, peek.max_tokens)
-        if ctx.hold:
-            refused = self.ledger.hold(entry, ctx.hold)
-            if refused:
-                raise RelayError(
-                    403,
-                    refused,
-                    code="insufficient_user_quota" if "user" in refused else "pre_consume_token_quota_failed",
-                )
+        await self._take_hold(ctx, peek.max_tokens)
         handed_over = False
         try:
             response = await self._attempts(ctx, forced_channel)
@@ -302,7 +312,7 @@ class Relay:
             return response
         finally:
             if not handed_over:
-                self.ledger.release(entry, ctx.hold)
+                self.ledger.release(ctx.hold)
 
     def _log_error(self, progress: Progress, error: RelayError, request_id: str) -> None:
         """A type-5 log row for a request that failed (after its retries); it costs nothing."""
@@ -348,15 +358,44 @@ class Relay:
             )
         )
 
-    def _hold_amount(self, ctx: Context, max_tokens: int | None) -> int:
+    async def _take_hold(self, ctx: Context, max_tokens: int | None) -> None:
+        """Reserve New API's pre-consume amount on the shared balances, or refuse the request.
+
+        The prompt estimate (a tokenizer pass) is made only when the balances are not above the
+        trust line; the key's last outcome guesses that, and the store corrects a wrong guess.
+        """
         price, entry = ctx.price, ctx.entry
         if price.free and not self.options.get_bool("EnableFreeModelPreConsume"):
-            return 0
-        wallet, token = self.ledger.available(entry)
-        if self.prices.trusted(wallet, token or 0, entry.unlimited_quota):
-            return 0
+            return
+        token_id = None if entry.unlimited_quota else entry.id
+        trust = self.prices.trust_line()
+        amount = NO_AMOUNT if entry.trusted else self._hold_for(ctx, max_tokens)
+        try:
+            result, hold = await self.ledger.reserve(entry.user_id, token_id, amount, trust)
+            if result.outcome is Outcome.NEED_AMOUNT:
+                amount = self._hold_for(ctx, max_tokens)
+                result, hold = await self.ledger.reserve(entry.user_id, token_id, amount, trust)
+        except StoreUnavailable as exc:
+            log.error("request %s refused: balances unavailable: %s", ctx.request_id, exc)
+            raise RelayError(
+                503, "billing is temporarily unavailable; please retry shortly", code="billing_unavailable"
+            ) from None
+        entry.trusted = result.outcome is Outcome.TRUSTED
+        entry.user_quota = result.wallet
+        if result.key is not None:
+            entry.remain_quota = result.key
+        ctx.hold = hold
+        if result.outcome in (Outcome.RESERVED, Outcome.TRUSTED):
+            return
+        if result.outcome is Outcome.WALLET_SHORT:
+            raise RelayError(403, "user quota is not enough", code="insufficient_user_quota")
+        if result.outcome is Outcome.KEY_SHORT:
+            raise RelayError(403, "token quota is not enough", code="pre_consume_token_quota_failed")
+        raise RelayError(401, "this API key has no quota left", code="token_quota_exhausted")
+
+    def _hold_for(self, ctx: Context, max_tokens: int | None) -> int:
         ctx.prompt_estimate = self._estimate_prompt(ctx)
-        return max(1, self.prices.hold_amount(price, ctx.prompt_estimate, max_tokens))
+        return max(1, self.prices.hold_amount(ctx.price, ctx.prompt_estimate, max_tokens))
 
     def _estimate_prompt(self, ctx: Context) -> int:
         if ctx.prompt_estimate is None:
@@ -618,7 +657,9 @@ class Relay:
                 raise AttemptFailed(
                     502, f"the upstream answer could not be converted: {exc}", code="bad_response_body"
                 ) from None
-        self._settle(ctx, channel, upstream_model, usage, "completed", first_token_ms=None, estimated=estimated)
+        pending = self._settle(ctx, channel, upstream_model, usage, "completed", first_token_ms=None, estimated=estimated)
+        if pending is not None:
+            await pending  # the balance move reaches the shared store before the answer goes out
         headers = {REQUEST_ID_HEADER: ctx.request_id}
         upstream_id = response.headers.get("x-request-id")
         if upstream_id:
@@ -650,11 +691,13 @@ class Relay:
             if finished:
                 return
             finished = True
+            relay.inflight -= 1
             try:
                 await response.close()
             finally:
-                relay.ledger.release(ctx.entry, ctx.hold)
-                relay._settle_stream(ctx, channel, upstream_model, counter, state, first_token_ms, delivered)
+                pending = relay._settle_stream(ctx, channel, upstream_model, counter, state, first_token_ms, delivered)
+            if pending is not None:
+                await pending  # the balance move reaches the shared store before the stream ends
 
         async def events() -> AsyncIterator[bytes]:
             parser = SSEParser()
@@ -691,12 +734,14 @@ class Relay:
                     tail = [e for event in tail for e in chain.feed(event)] + chain.finish()
                 if tail:
                     delivered = True
-                    yield b"".join(encode_event(e) for e in tail)
                 if counter.finished:
                     state = "completed"
+                    await finish(state, first_token_ms, delivered)  # billed before the last bytes go out
                 else:
                     state = "upstream_error"
                     error_message = "the upstream stream ended before the answer was complete"
+                if tail:
+                    yield b"".join(encode_event(e) for e in tail)
             except UpstreamTimeout:
                 state = "timeout"
                 error_message = f"the upstream sent nothing for {relay.streaming_timeout:g} seconds"
@@ -730,7 +775,7 @@ class Relay:
         state: str,
         first_token_ms: int | None,
         delivered: bool,
-    ) -> None:
+    ) -> Awaitable[None] | None:
         usage = counter.result()
         estimated = False
         if usage is None:
@@ -743,7 +788,9 @@ class Relay:
                 completion = counted + (count_tokens(rest, ctx.model) if rest else 0)
                 usage = Usage(prompt_tokens=self._estimate_prompt(ctx), completion_tokens=completion, estimated=True)
                 estimated = True
-        self._settle(ctx, channel, upstream_model, usage, state, first_token_ms=first_token_ms, estimated=estimated)
+        return self._settle(
+            ctx, channel, upstream_model, usage, state, first_token_ms=first_token_ms, estimated=estimated
+        )
 
     def _settle(
         self,
@@ -755,10 +802,12 @@ class Relay:
         *,
         first_token_ms: int | None,
         estimated: bool,
-    ) -> None:
+    ) -> Awaitable[None] | None:
+        """Queue the charge and its log row; an awaitable while its balance move is on its way."""
         price = ctx.price
         if usage is None:
-            return  # nothing reached the client: nothing is charged or logged
+            self.ledger.release(ctx.hold)
+            return None  # nothing reached the client: nothing is charged or logged
         quota = self.prices.charge(price, usage)
         entry = ctx.entry
         use_time = int(time.monotonic() - ctx.started)
@@ -796,7 +845,7 @@ class Relay:
                 "upstream_request_id": "",
                 "other": msgspec.json.encode(other).decode(),
             }
-        self.ledger.settle(
+        return self.ledger.settle(
             Charge(
                 user_id=entry.user_id,
                 token_id=entry.id,
@@ -804,7 +853,8 @@ class Relay:
                 quota=quota,
                 token_unlimited=entry.unlimited_quota,
                 log=row,
-            )
+            ),
+            ctx.hold,
         )
 
 

@@ -16,7 +16,7 @@ from newapi_host.options import Options
 from newapi_host.plugins.contracts import Usage
 from newapi_host.plugins.registry import Registry
 
-from .errors import RelayError
+from newapi_host.relay.errors import RelayError
 
 SELF_USE_RATIO = 37.5  # New API's ratio for unpriced models in self-use mode
 DEFAULT_GROUP_RATIO = {"default": 1.0, "vip": 1.0, "svip": 1.0}
@@ -165,6 +165,6 @@ class PriceBook:
             return 1
         return result
 
-    def trusted(self, user_quota: int, token_remaining: int, unlimited: bool) -> bool:
-        trust = TRUST_UNITS * self.quota_per_unit
-        return user_quota > trust and (unlimited or token_remaining > trust)
+    def trust_line(self) -> int:
+        """New API's trust bypass: wallet and key above this (10 USD of quota) take no hold."""
+        return int(TRUST_UNITS * self.quota_per_unit)

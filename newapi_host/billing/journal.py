@@ -1,0 +1,235 @@
+"""Each worker's journal: holds and settled charges, on disk before the ledger writes them.
+
+A charge is settled in memory and written to the database by the ledger about a second later.
+So that a worker killed in between (``kill -9``, an out-of-memory kill, a failed graceful stop)
+loses nothing, every hold and every settled charge is first appended to the worker's journal,
+one line each, with a plain ``write()``: the line is in the operating system's hands before the
+response goes out. An operating-system crash may lose the last second or so of lines, since the
+journal is not ``fsync``-ed per line; a process crash loses none.
+
+Each flush records, in the same transaction as the charges, the sequence number of the last
+charge it wrote (``ledger_journals``). Replaying a journal (:func:`recover`) therefore writes
+exactly the charges the database does not have yet, and gives back to the shared balances the
+holds whose requests never ended.
+
+Journals live in ``<data dir>/journal/``. A worker owns one by holding an exclusive ``flock`` on
+its lock file; the lock dies with the process, so a replacement worker (or the next
+``newapi serve``) can take the journal over and replay it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from newapi_host.db.tables import LedgerJournal, Option
+from newapi_host.store import SharedStore
+
+from .ledger import Charge, Hold, settle_deltas, write_charges
+
+log = logging.getLogger(__name__)
+
+COMPACT_BYTES = 4 << 20  # rewrite the journal once it has grown past this
+
+
+def node_id(data_dir: Path) -> str:
+    """This machine's name in journal records: random, made once, kept in the data directory."""
+    path = data_dir / ".node_id"
+    with contextlib.suppress(FileNotFoundError):
+        value = path.read_text().strip()
+        if value:
+            return value
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(6)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return path.read_text().strip() or value
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value
+
+
+@dataclass
+class Contents:
+    """What a journal says: holds still open, charges settled, charges whose balance move landed."""
+
+    holds: dict[int, Hold] = field(default_factory=dict)
+    charges: list[Charge] = field(default_factory=list)
+    applied: set[int] = field(default_factory=set)
+    last_seq: int = 0
+
+
+def read(path: Path) -> Contents:
+    contents = Contents()
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return contents
+    for line in data.splitlines():
+        try:
+            record = msgspec.json.decode(line)
+            kind = record[0]
+            if kind == "H":
+                _, hold_id, user_id, token_id, amount = record
+                contents.holds[hold_id] = Hold(hold_id, user_id, token_id, amount)
+            elif kind == "R":
+                contents.holds.pop(record[1], None)
+            elif kind == "C":
+                charge = msgspec.convert(record[1], Charge)
+                contents.holds.pop(charge.hold_id, None)
+                contents.charges.append(charge)
+                contents.last_seq = max(contents.last_seq, charge.seq)
+            elif kind == "A":
+                contents.applied.add(record[1])
+        except (msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError, IndexError):
+            log.warning("skipping an unreadable line in %s (a write cut short by a crash?)", path)
+    return contents
+
+
+class Journal:
+    """The journal this worker owns (see :meth:`open`)."""
+
+    def __init__(self, directory: Path, node: str, slot: int, lock_fd: int, next_seq: int) -> None:
+        self.name = f"{node}/{slot}"
+        self.path = directory / f"{slot}.jnl"
+        self._lock_fd = lock_fd
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self.next_seq = next_seq
+
+    @classmethod
+    async def open(cls, data_dir: Path, store: SharedStore | None) -> Journal:
+        """Take the first journal no living process holds, replaying what a dead owner left in it."""
+        directory = data_dir / "journal"
+        directory.mkdir(parents=True, exist_ok=True)
+        node = node_id(data_dir)
+        slot = 0
+        while True:
+            fd = os.open(directory / f"{slot}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                slot += 1
+                continue
+            break
+        name = f"{node}/{slot}"
+        try:
+            await recover(directory / f"{slot}.jnl", name, store)
+            row = await LedgerJournal.select(LedgerJournal.seq).where(LedgerJournal.name == name).first()
+        except BaseException:
+            os.close(fd)
+            raise
+        return cls(directory, node, slot, fd, (row["seq"] if row else 0) + 1)
+
+    def _append(self, record: Any) -> None:
+        os.write(self._fd, msgspec.json.encode(record) + b"\n")
+
+    def hold(self, hold: Hold) -> None:
+        self._append(("H", hold.id, hold.user_id, hold.token_id, hold.amount))
+
+    def release(self, hold_id: int) -> None:
+        self._append(("R", hold_id))
+
+    def charge(self, charge: Charge) -> None:
+        """Number the charge and write it down."""
+        charge.seq = self.next_seq
+        self.next_seq += 1
+        self._append(("C", charge))
+
+    def applied(self, seq: int) -> None:
+        self._append(("A", seq))
+
+    def too_long(self) -> bool:
+        return os.fstat(self._fd).st_size > COMPACT_BYTES
+
+    def rewrite(self, holds: list[Hold], charges: list[Charge]) -> None:
+        """Replace the journal with only what is still open: holds, and charges not yet written."""
+        temporary = self.path.with_suffix(".tmp")
+        lines = [msgspec.json.encode(("H", h.id, h.user_id, h.token_id, h.amount)) for h in holds]
+        for charge in charges:
+            lines.append(msgspec.json.encode(("C", charge)))
+            if charge.applied:
+                lines.append(msgspec.json.encode(("A", charge.seq)))
+        temporary.write_bytes(b"".join(line + b"\n" for line in lines))
+        os.replace(temporary, self.path)
+        os.close(self._fd)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+    def close(self) -> None:
+        os.close(self._fd)
+        os.close(self._lock_fd)  # releases the claim
+
+
+async def _data_export() -> bool:
+    row = await Option.select(Option.value).where(Option.key == "DataExportEnabled").first()
+    return row is None or row["value"] == "true"
+
+
+async def recover(path: Path, name: str, store: SharedStore | None) -> tuple[int, int]:
+    """Replay a dead worker's journal: (charges written, holds given back). Then empty it.
+
+    Charges the database lacks are written with their log rows (exactly once, by sequence
+    number). Holds whose request never ended go back to the shared balances, as do balance
+    moves of settled charges that had not reached an asynchronous store (Redis) yet.
+    """
+    contents = read(path)
+    if not contents.charges and not contents.holds:
+        path.unlink(missing_ok=True)
+        return 0, 0
+    row = await LedgerJournal.select(LedgerJournal.seq).where(LedgerJournal.name == name).first()
+    committed = row["seq"] if row else 0
+    missing = [c for c in contents.charges if c.seq > committed]
+    export = await _data_export()
+    for start in range(0, len(missing), 1000):
+        await write_charges(missing[start : start + 1000], name, export)
+    deltas: list[tuple[str, int]] = []
+    for hold in contents.holds.values():
+        deltas.extend((key, hold.amount) for key in hold.keys())
+    if store is not None and not store.immediate:
+        for charge in contents.charges:
+            if charge.seq not in contents.applied:
+                deltas.extend(settle_deltas(charge))
+    if store is not None and deltas:
+        # Emptied before the balances move: a crash in between keeps a hold rather than giving it twice.
+        path.write_bytes(b"")
+        await store.add(deltas)
+    path.unlink(missing_ok=True)
+    if missing or contents.holds:
+        log.warning(
+            "journal %s replayed: %d charge(s) written, %d open hold(s) given back",
+            name,
+            len(missing),
+            len(contents.holds),
+        )
+    return len(missing), len(contents.holds)
+
+
+async def recover_all(data_dir: Path, store: SharedStore | None) -> tuple[int, int]:
+    """Replay every journal in the data directory that no living process holds (at start-up)."""
+    directory = data_dir / "journal"
+    if not directory.is_dir():
+        return 0, 0
+    node = node_id(data_dir)
+    written = released = 0
+    for lock in sorted(directory.glob("*.lock")):
+        slot = lock.stem
+        fd = os.open(lock, os.O_RDWR)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a living worker's
+            w, r = await recover(directory / f"{slot}.jnl", f"{node}/{slot}", store)
+            written, released = written + w, released + r
+        finally:
+            os.close(fd)
+    return written, released

@@ -1,0 +1,343 @@
+"""Holds and settlement: the quota ledger.
+
+A hold reserves New API's pre-consume amount against the shared live balances (see
+:mod:`newapi_host.billing.wallets`) before the upstream call, with New API's trust bypass; a
+settlement gives the hold back and takes the charge, on the same balances, at once. Every worker
+and node sees both immediately, so sequential requests never overdraw a wallet.
+
+The database sees only settled charges: each flush (at least once a second) writes, in one
+transaction, the atomic ``quota = quota - n`` updates of users, tokens and channels, the
+consume-log rows that explain them, and the journal position they reach. Before a charge is
+queued it is appended to this worker's journal (:mod:`newapi_host.billing.journal`), so a
+charge survives a failed flush, a stop and a killed process, and is written exactly once.
+
+The same transaction adds the charges that have a consume-log row to the dashboard's hourly
+``quota_data`` aggregates (unless the ``DataExportEnabled`` option is off), so the dashboard
+always sums to the logs too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from piccolo.engine.postgres import PostgresEngine
+
+from newapi_host.db.engine import insert_many, write_transaction
+from newapi_host.db.tables import LOG_CONSUME, Channel, LedgerJournal, Log, QuotaData, Token, User
+from newapi_host.store import NO_AMOUNT, Outcome, Reservation, token_key, user_key
+
+if TYPE_CHECKING:
+    from .journal import Journal
+    from .wallets import Wallets
+
+log = logging.getLogger(__name__)
+
+
+LOG_COLUMNS = (
+    "user_id",
+    "created_at",
+    "type",
+    "content",
+    "username",
+    "token_name",
+    "model_name",
+    "quota",
+    "prompt_tokens",
+    "completion_tokens",
+    "use_time",
+    "is_stream",
+    "channel_id",
+    "token_id",
+    "group",
+    "ip",
+    "request_id",
+    "upstream_request_id",
+    "other",
+)
+
+
+QUOTA_DATA_KEY = ("user_id", "model_name", "created_at", "use_group", "token_id", "channel_id", "node_name")
+QUOTA_DATA_COLUMNS = (*QUOTA_DATA_KEY, "username", "token_used", "count", "quota")
+NODE_NAME = ""  # New API's node name; one logical node here
+
+
+def quota_buckets(logs: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """Consume-log rows summed per (user, model, hour, group, token, channel): QUOTA_DATA_COLUMNS rows."""
+    buckets: dict[tuple[Any, ...], list[Any]] = {}
+    for row in logs:
+        if row["type"] != LOG_CONSUME:
+            continue
+        created = int(row["created_at"])
+        key = (row["user_id"], row["model_name"], created - created % 3600, row["group"], row["token_id"])
+        key = (*key, row["channel_id"], NODE_NAME)
+        bucket = buckets.setdefault(key, [row["username"], 0, 0, 0])
+        bucket[0] = row["username"]  # the newest name wins, as the row is keyed by user id
+        bucket[1] += int(row["prompt_tokens"]) + int(row["completion_tokens"])
+        bucket[2] += 1
+        bucket[3] += int(row["quota"])
+    return [(*key, *values) for key, values in buckets.items()]
+
+
+async def add_quota_data(rows: list[tuple[Any, ...]]) -> None:
+    """Upsert-increment ``quota_data`` inside the current transaction (SQLite >= 3.24, PostgreSQL)."""
+    engine = QuotaData._meta.db
+    transaction = engine.current_transaction.get()
+    if transaction is None:
+        raise RuntimeError("add_quota_data must run inside a transaction")
+    names = ", ".join(f'"{c}"' for c in QUOTA_DATA_COLUMNS)
+    if isinstance(engine, PostgresEngine):
+        marks = ", ".join(f"${i}" for i in range(1, len(QUOTA_DATA_COLUMNS) + 1))
+    else:
+        marks = ", ".join("?" for _ in QUOTA_DATA_COLUMNS)
+    target = ", ".join(f'"{c}"' for c in QUOTA_DATA_KEY)
+    sums = ", ".join(f'"{c}" = quota_data."{c}" + excluded."{c}"' for c in ("token_used", "count", "quota"))
+    sql = (
+        f"INSERT INTO quota_data ({names}) VALUES ({marks}) "
+        f'ON CONFLICT ({target}) DO UPDATE SET {sums}, "username" = excluded."username"'
+    )
+    await transaction.connection.executemany(sql, rows)
+
+
+@dataclass(slots=True)
+class Charge:
+    user_id: int
+    token_id: int
+    channel_id: int
+    quota: int
+    token_unlimited: bool
+    count_request: bool = True
+    log: dict[str, Any] | None = None  # a Log row's fields; None when consume logs are off
+    # Filled in by the ledger: the journal's number for it, and the hold it settles.
+    seq: int = 0
+    hold_id: int = 0
+    held: int = 0
+    applied: bool = True  # its balance move has reached the shared store
+
+
+async def write_charges(batch: list[Charge], journal: str | None, export: bool) -> None:
+    """Write settled charges, their log rows and the journal position in one transaction.
+
+    Users, tokens and channels are updated in id order, so two workers' flushes lock rows in
+    the same order and never deadlock each other on PostgreSQL.
+    """
+    users: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    tokens: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    channels: dict[int, int] = defaultdict(int)
+    rows = []
+    logs = []
+    for c in batch:
+        users[c.user_id][0] += c.quota
+        users[c.user_id][1] += 1 if c.count_request else 0
+        tokens[c.token_id][0] += c.quota
+        tokens[c.token_id][1] += 0 if c.token_unlimited else c.quota
+        if c.channel_id:
+            channels[c.channel_id] += c.quota
+        if c.log is not None:
+            rows.append(tuple(c.log[k] for k in LOG_COLUMNS))
+            logs.append(c.log)
+    buckets = quota_buckets(logs) if export else []
+    last = max((c.seq for c in batch), default=0)
+    async with write_transaction():
+        for user_id, (quota, requests) in sorted(users.items()):
+            if not quota and not requests:
+                continue  # only error-log rows for this user in the batch
+            await User.update(
+                {
+                    User.quota: User.quota - quota,
+                    User.used_quota: User.used_quota + quota,
+                    User.request_count: User.request_count + requests,
+                }
+            ).where(User.id == user_id)
+        for token_id, (used, remain) in sorted(tokens.items()):
+            if not used and not remain:
+                continue
+            await Token.update(
+                {Token.used_quota: Token.used_quota + used, Token.remain_quota: Token.remain_quota - remain}
+            ).where(Token.id == token_id)
+        for channel_id, quota in sorted(channels.items()):
+            await Channel.update({Channel.used_quota: Channel.used_quota + quota}).where(Channel.id == channel_id)
+        if rows:
+            await insert_many(Log, LOG_COLUMNS, rows)
+        if buckets:
+            await add_quota_data(buckets)
+        if journal is not None and last:
+            await LedgerJournal.insert(LedgerJournal(name=journal, seq=last)).on_conflict(
+                target=LedgerJournal.name, action="DO UPDATE", values=[LedgerJournal.seq]
+            )
+
+
+@dataclass(slots=True)
+class Hold:
+    """A reservation against a wallet and, for a limited key, the key."""
+
+    id: int
+    user_id: int
+    token_id: int | None  # None: the key is unlimited, only the wallet was reserved
+    amount: int
+
+    def keys(self) -> list[str]:
+        return [user_key(self.user_id)] + ([token_key(self.token_id)] if self.token_id is not None else [])
+
+
+def settle_deltas(charge: Charge) -> list[tuple[str, int]]:
+    """What settling ``charge`` does to the shared balances: give back its hold, take its quota."""
+    move = charge.held - charge.quota
+    if not move:
+        return []
+    deltas = [(user_key(charge.user_id), move)]
+    if not charge.token_unlimited:
+        deltas.append((token_key(charge.token_id), move))
+    return deltas
+
+
+class Ledger:
+    """This worker's holds and its queue of settled charges."""
+
+    def __init__(
+        self,
+        wallets: Wallets,
+        journal: Journal | None = None,
+        *,
+        options: Any = None,  # newapi_host.options.Options; None counts as DataExportEnabled on
+        interval: float = 1.0,
+        max_batch: int = 1000,
+    ) -> None:
+        self.wallets = wallets
+        self.journal = journal
+        self.options = options
+        self.interval = interval
+        self.max_batch = max_batch
+        self._holds: dict[int, Hold] = {}
+        self._next_hold = 1
+        self._queue: list[Charge] = []
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._flush_lock = asyncio.Lock()
+
+    # -- holds ------------------------------------------------------------------------------
+
+    async def reserve(
+        self, user_id: int, token_id: int | None, amount: int, trust: int
+    ) -> tuple[Reservation, Hold | None]:
+        """Reserve ``amount`` (``token_id`` None for an unlimited key); the hold, when one was taken.
+
+        ``amount`` may be ``NO_AMOUNT`` when the caller expects the trust bypass; the outcome
+        ``NEED_AMOUNT`` then asks for it.
+        """
+        result = await self.wallets.reserve(user_id, token_id, amount, trust)
+        if result.outcome is not Outcome.RESERVED or amount == NO_AMOUNT:
+            return result, None
+        hold = Hold(self._next_hold, user_id, token_id, amount)
+        self._next_hold += 1
+        self._holds[hold.id] = hold
+        if self.journal is not None:
+            self.journal.hold(hold)
+        return result, hold
+
+    def release(self, hold: Hold | None) -> None:
+        """Give a hold back unused (synchronous: safe in ``finally`` blocks); a second call does nothing."""
+        if hold is None or self._holds.pop(hold.id, None) is None:
+            return
+        if self.journal is not None:
+            self.journal.release(hold.id)
+        self._track(self.wallets.apply_soon([(key, hold.amount) for key in hold.keys()]), None)
+
+    def open_holds(self) -> list[Hold]:
+        return list(self._holds.values())
+
+    # -- settlement -------------------------------------------------------------------------
+
+    def settle(self, charge: Charge, hold: Hold | None = None) -> Awaitable[None] | None:
+        """Settle a charge against its hold (synchronous: safe in ``finally`` blocks).
+
+        The hold goes back and the charge is taken from the shared balances at once; the charge
+        is journaled and queued for the database. Returns an awaitable when the balance move is
+        still on its way (Redis): await it before telling the client the request is done.
+        """
+        if hold is not None and self._holds.pop(hold.id, None) is not None:
+            charge.hold_id, charge.held = hold.id, hold.amount
+        deltas = settle_deltas(charge)
+        pending = self.wallets.apply_soon(deltas) if deltas else None
+        charge.applied = pending is None
+        if self.journal is not None:
+            self.journal.charge(charge)
+        self._track(pending, charge)
+        self._queue.append(charge)
+        if len(self._queue) >= self.max_batch:
+            self._wake.set()
+        return pending
+
+    def _track(self, pending: Awaitable[None] | None, charge: Charge | None) -> None:
+        """Note in the journal when an asynchronous balance move has landed."""
+        if pending is None or not isinstance(pending, asyncio.Future):
+            return
+
+        def done(task: asyncio.Future[None]) -> None:
+            if task.cancelled() or task.exception() is not None:
+                return  # the journal still says "not applied": a replay applies it
+            if charge is not None:
+                charge.applied = True
+                if self.journal is not None and charge.seq:
+                    with contextlib.suppress(OSError):
+                        self.journal.applied(charge.seq)
+
+        pending.add_done_callback(done)
+
+    async def flush(self) -> int:
+        async with self._flush_lock:
+            batch, self._queue = self._queue, []
+            if not batch:
+                return 0
+            export = self.options is None or self.options.get_bool("DataExportEnabled")
+            name = self.journal.name if self.journal is not None else None
+            try:
+                await write_charges(batch, name, export)
+            except BaseException as exc:  # cancelled mid-write too: the batch must not be lost
+                self._queue[:0] = batch
+                if isinstance(exc, Exception):
+                    log.exception("writing %d charges failed; will retry", len(batch))
+                    return 0
+                raise
+            self._compact()
+            return len(batch)
+
+    def _compact(self) -> None:
+        if self.journal is not None and self.journal.too_long():
+            self.journal.rewrite(list(self._holds.values()), list(self._queue))
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            self._wake.clear()
+            await self.flush()
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="ledger-flush")
+
+    async def stop(self) -> None:
+        """Write everything queued; what cannot be written stays in the journal for the next start."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            with contextlib.suppress(Exception):
+                await self._task  # finishes the flush it is in, then ends
+            self._task = None
+        for attempt in range(3):
+            await self.flush()
+            if not self._queue:
+                break
+            await asyncio.sleep(0.2 * (attempt + 1))
+        if self._queue:
+            log.error("%d charges could not be written at stop; the journal keeps them for the next start", len(self._queue))
+        if self.journal is not None:
+            if not self._queue and not self._holds:
+                self.journal.rewrite([], [])
+            self.journal.close()
