@@ -140,7 +140,7 @@ async def start_relay(host: Host) -> Relay:
     prices = PriceBook(host.options, host.registry)
     prices.reload()
     journal = await Journal.open(host.config.data_dir, host.wallets.store)
-    ledger = Ledger(host.wallets, journal, options=host.options)
+    ledger = Ledger(host.wallets, journal, options=host.options, interval=host.config.ledger_interval)
     ledger.start()
     client = UpstreamClient(
         response_timeout=host.config.relay_timeout or host.config.streaming_timeout,

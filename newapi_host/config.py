@@ -49,6 +49,7 @@ class Config:
     trusted_proxies: frozenset[str] = frozenset()  # TRUSTED_PROXIES: addresses whose X-Forwarded-For is believed
     run_migrations: bool = True
     log_level: str = "INFO"
+    ledger_interval: float = 1.0  # NEWAPI_LEDGER_INTERVAL: seconds between a worker's writes of settled charges
     shared_state: str = ""  # NEWAPI_SHARED_STATE: the counter file `newapi serve` shares with its workers
 
     @classmethod
@@ -73,6 +74,7 @@ class Config:
             trusted_proxies=_csv(env.get("TRUSTED_PROXIES")),
             run_migrations=not _bool(env.get("NEWAPI_SKIP_MIGRATIONS")),
             log_level=(env.get("NEWAPI_LOG_LEVEL") or ("DEBUG" if _bool(env.get("DEBUG")) else "INFO")).upper(),
+            ledger_interval=float(env.get("NEWAPI_LEDGER_INTERVAL") or 1.0),
             shared_state=env.get("NEWAPI_SHARED_STATE", ""),
         )
 

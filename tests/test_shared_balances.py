@@ -23,7 +23,7 @@ from .upstreams import shared_fake_openai
 PRICE_QUOTA = 5_000  # 0.01 USD x 500,000 quota per USD
 
 
-def prepare(console: Console, served: list[Served], model: str) -> None:
+def prepare(console: Console, bases: list[str], model: str) -> None:
     """A channel for ``model`` at a per-call price, seen by every worker of every node."""
     console.option("ModelPrice", {model: 0.01})
     console.channel(shared_fake_openai().url, [model])
@@ -31,10 +31,10 @@ def prepare(console: Console, served: list[Served], model: str) -> None:
     console.user(probe_user, 10**9)
     key = console.key_for(probe_user)
     deadline = time.monotonic() + 10
-    for node in served:  # every worker must know the channel before the counting starts
+    for base in bases:  # every worker must know the channel before the counting starts
         seen = 0
         while seen < 20:
-            r = httpx.get(f"{node.base}/v1/models", headers={"Authorization": f"Bearer {key}", "Connection": "close"})
+            r = httpx.get(f"{base}/v1/models", headers={"Authorization": f"Bearer {key}", "Connection": "close"})
             seen = seen + 1 if model in r.text else 0
             assert time.monotonic() < deadline, "a worker did not learn about the new channel"
 
@@ -109,7 +109,7 @@ def test_no_overdraw_across_the_workers_of_a_node(tmp_path: Path, workers: int):
             assert len(served.worker_pids()) == workers
         with contextlib.closing(Console(served.base)) as console:
             model = f"price-{uuid.uuid4().hex[:6]}"
-            prepare(console, [served], model)
+            prepare(console, [served.base], model)
             spend_down(console, [served.base], model)
     finally:
         served.stop()
@@ -125,7 +125,7 @@ def test_no_overdraw_across_two_nodes_sharing_postgres_and_redis(tmp_path: Path,
         nodes.append(serve(tmp_path / "b", 2, **env))
         with contextlib.closing(Console(nodes[0].base)) as console:
             model = f"price-{uuid.uuid4().hex[:6]}"
-            prepare(console, nodes, model)
+            prepare(console, [n.base for n in nodes], model)
             spend_down(console, [n.base for n in nodes], model)
     finally:
         for node in nodes:

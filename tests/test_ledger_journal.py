@@ -1,0 +1,181 @@
+"""The ledger writes every settled charge exactly once: through failed and cancelled writes, and
+through a crash, by replaying the worker's journal; holds of a dead worker go back to the wallet."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from newapi_host.auth.users import create_user
+from newapi_host.billing import journal as journals
+from newapi_host.billing import ledger as ledgers
+from newapi_host.billing.journal import Journal, recover, recover_all
+from newapi_host.billing.ledger import Charge, Ledger
+from newapi_host.billing.wallets import Wallets
+from newapi_host.config import Config
+from newapi_host.db.tables import LOG_CONSUME, LedgerJournal, Log, Token, User
+from newapi_host.store import NO_TRUST, Outcome
+from newapi_host.store.memory import MemoryStore
+
+from .conftest import running
+
+
+def charge(user: dict, quota: int, n: int, token_id: int = 0, unlimited: bool = True) -> Charge:
+    log = {name: "" for name in ledgers.LOG_COLUMNS}
+    log.update(
+        user_id=user["id"], created_at=1_700_000_000 + n, type=LOG_CONSUME, username=user["username"],
+        model_name="m", quota=quota, prompt_tokens=1, completion_tokens=1, use_time=0, is_stream=False,
+        channel_id=0, token_id=token_id, request_id=f"req-{n}", other="{}",
+    )  # fmt: skip
+    return Charge(user_id=user["id"], token_id=token_id, channel_id=0, quota=quota, token_unlimited=unlimited, log=log)
+
+
+async def wallet_and_logs(user_id: int) -> tuple[int, int, int]:
+    row = await User.select(User.quota).where(User.id == user_id).first()
+    logs = await Log.select(Log.quota).where((Log.user_id == user_id) & (Log.type == LOG_CONSUME))
+    return row["quota"], len(logs), sum(r["quota"] for r in logs)
+
+
+def crash(journal: Journal) -> None:
+    """What the kernel does to a killed worker's journal: closes it (and so frees its claim)."""
+    journal.close()
+
+
+async def test_a_failed_write_is_retried_and_written_once(sqlite_config: Config, monkeypatch):
+    async with running(sqlite_config) as client:
+        ledger: Ledger = client.app.state.host.relay.ledger
+        user = await create_user("alice", "alice-pass-1", quota=1000)
+        real = ledgers.write_charges
+        calls = []
+
+        async def flaky(batch, journal, export):  # type: ignore[no-untyped-def]
+            calls.append(len(batch))
+            if len(calls) == 1:
+                raise OSError("disk I/O error")
+            await real(batch, journal, export)
+
+        monkeypatch.setattr(ledgers, "write_charges", flaky)
+        for n in range(3):
+            ledger.settle(charge(user, 10, n))
+        assert await ledger.flush() == 0  # failed: kept
+        assert await wallet_and_logs(user["id"]) == (1000, 0, 0)
+        assert await ledger.flush() == 3
+        assert await ledger.flush() == 0  # nothing left, nothing twice
+        assert calls == [3, 3]
+        assert await wallet_and_logs(user["id"]) == (970, 3, 30)
+
+
+async def test_a_write_cancelled_midway_keeps_its_batch(sqlite_config: Config, monkeypatch):
+    async with running(sqlite_config) as client:
+        ledger: Ledger = client.app.state.host.relay.ledger
+        user = await create_user("alice", "alice-pass-1", quota=1000)
+        real = ledgers.write_charges
+        started = asyncio.Event()
+
+        async def slow_once(batch, journal, export):  # type: ignore[no-untyped-def]
+            if not started.is_set():
+                started.set()
+                await asyncio.sleep(30)
+            await real(batch, journal, export)
+
+        monkeypatch.setattr(ledgers, "write_charges", slow_once)
+        for n in range(4):
+            ledger.settle(charge(user, 5, n))
+        flushing = asyncio.ensure_future(ledger.flush())
+        await started.wait()
+        flushing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await flushing
+        assert await ledger.flush() == 4
+        assert await wallet_and_logs(user["id"]) == (980, 4, 20)
+
+
+async def test_a_crashed_workers_journal_is_replayed_exactly_once(sqlite_config: Config):
+    async with running(sqlite_config) as client:
+        host = client.app.state.host
+        user = await create_user("alice", "alice-pass-1", quota=100_000)
+        token = Token(user_id=user["id"], key="k" * 48, name="k", remain_quota=50_000, unlimited_quota=False)
+        await token.save()
+        store = host.wallets.store
+        wallets = Wallets(store)
+
+        # a second worker: flushes some charges, settles more, holds one, and is killed
+        journal = await Journal.open(sqlite_config.data_dir, store)
+        assert journal.name.endswith("/1")  # slot 0 is the app's own
+        worker = Ledger(wallets, journal)
+        for n in range(3):
+            worker.settle(charge(user, 100, n, token.id, unlimited=False))
+        assert await worker.flush() == 3
+        result, hold = await worker.reserve(user["id"], token.id, 700, NO_TRUST)
+        assert result.outcome is Outcome.RESERVED and (result.wallet, result.key) == (100_000 - 300 - 700, 50_000 - 1000)
+        for n in range(3, 5):
+            worker.settle(charge(user, 100, n, token.id, unlimited=False))
+        crash(journal)
+        assert await store.get(f"u{user['id']}") == 100_000 - 500 - 700  # the dead hold is still taken
+
+        assert await recover_all(sqlite_config.data_dir, store) == (2, 1)  # two charges, one hold
+        assert await wallet_and_logs(user["id"]) == (99_500, 5, 500)
+        assert (await Token.select(Token.remain_quota).where(Token.id == token.id).first())["remain_quota"] == 49_500
+        assert await store.get(f"u{user['id']}") == 99_500 and await store.get(f"t{token.id}") == 49_500
+        assert await recover_all(sqlite_config.data_dir, store) == (0, 0)
+        assert await wallet_and_logs(user["id"]) == (99_500, 5, 500)
+
+        # the next owner of that journal numbers on from the database, so its charges count too
+        again = await Journal.open(sqlite_config.data_dir, store)
+        assert again.name == journal.name and again.next_seq == 6
+        Ledger(wallets, again).settle(charge(user, 1, 9))
+        crash(again)
+        assert await recover_all(sqlite_config.data_dir, store) == (1, 0)
+        assert await wallet_and_logs(user["id"]) == (99_499, 6, 501)
+        seq = await LedgerJournal.select(LedgerJournal.seq).where(LedgerJournal.name == journal.name).first()
+        assert seq["seq"] == 6
+
+
+class LaterStore(MemoryStore):
+    """A store whose moves land later (as Redis's do): a replay must finish the ones that did not."""
+
+    immediate = False
+
+
+async def test_replay_finishes_balance_moves_an_asynchronous_store_never_got(sqlite_config: Config, tmp_path: Path):
+    async with running(sqlite_config):
+        user = await create_user("bob", "bob-pass-1", quota=10_000)
+        store = LaterStore()
+        await store.seed(f"u{user['id']}", 10_000 - 300)  # a hold of 300 was taken, then the worker died
+        path = tmp_path / "7.jnl"
+        c = charge(user, 120, 1)
+        c.seq, c.hold_id, c.held, c.applied = 1, 4, 300, False
+        landed = charge(user, 30, 2)
+        landed.seq = 2
+        path.write_bytes(
+            b"".join(
+                msgspec.json.encode(record) + b"\n"
+                for record in (("H", 4, user["id"], None, 300), ("C", c), ("C", landed), ("A", 2))
+            )
+            + b'["C", {"user_id": 1, "tok'  # a line cut short by the crash is skipped
+        )
+        assert await recover(path, "dead/7", store) == (2, 0)
+        # the settlement gives the 300 back and takes 120; the second move had landed already
+        assert await store.get(f"u{user['id']}") == 10_000 - 120
+        assert await wallet_and_logs(user["id"]) == (9_850, 2, 150)
+        assert not path.exists()
+
+
+async def test_a_journal_is_compacted_to_what_is_still_open(sqlite_config: Config, monkeypatch):
+    monkeypatch.setattr(journals, "COMPACT_BYTES", 2_000)
+    async with running(sqlite_config) as client:
+        ledger: Ledger = client.app.state.host.relay.ledger
+        user = await create_user("carol", "carol-pass-1", quota=10**6)
+        await client.app.state.host.wallets.seed(user["id"], None)
+        for n in range(40):
+            ledger.settle(charge(user, 1, n))
+        _, hold = await ledger.reserve(user["id"], None, 50, NO_TRUST)
+        assert os.path.getsize(ledger.journal.path) > 2_000
+        await ledger.flush()
+        contents = journals.read(ledger.journal.path)
+        assert list(contents.holds) == [hold.id] and contents.charges == []
+        ledger.release(hold)
