@@ -92,7 +92,7 @@ async def oauth_start(request: Request[Any, Any, Any], method_id: FromPath[str])
 
 @get("/api/oauth/{method_id:str}/callback", include_in_schema=False, exception_handlers=LIMITED)
 async def oauth_callback(request: Request[Any, Any, Any], method_id: FromPath[str]) -> Redirect:
-    check_critical_rate(request)
+    await check_critical_rate(request)
     method = _redirect_method(request, method_id)
     if method is None:
         return _failed("This sign-in method is not available.")

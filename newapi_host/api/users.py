@@ -4,8 +4,8 @@ Console sign-in follows New API's 2025 releases: a cookie session plus the ``New
 header, or the personal access token (see :mod:`newapi_host.auth.users`). Login, registration
 and profile changes are limited per client IP as New API's ``CriticalRateLimit`` does (20
 requests per 20 minutes by default; options ``CriticalRateLimitCount`` and
-``CriticalRateLimitDurationSeconds``), counted in memory by each worker; over the limit the
-answer is HTTP 429 with ``Retry-After``.
+``CriticalRateLimitDurationSeconds``), counted once for all workers and nodes in the shared
+store; over the limit the answer is HTTP 429 with ``Retry-After``.
 
 Administrators (role 10) list and search every user but only read or change users of a lower
 role; the root user (100) may change anyone, and alone may promote or demote. Every admin
@@ -23,10 +23,9 @@ import json
 import math
 import re
 import time
-from collections import deque
 from typing import Any
 
-from litestar import Litestar, Request, Response, delete, get, post, put
+from litestar import Request, Response, delete, get, post, put
 from litestar.exceptions import HTTPException
 from litestar.params import FromPath
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -127,69 +126,26 @@ class RateLimited(Exception):
         self.message, self.retry_after = message, retry_after
 
 
-class CriticalRateLimiter:
-    """At most ``limit`` requests per ``window`` seconds per key (a sliding log, like New API's).
-
-    Refused requests are not counted, so a client that keeps trying still gets back in once its
-    oldest counted request leaves the window. One instance per app (so per worker): see
-    :func:`critical_limiter`; ``clear()`` forgets everything (tests).
-    """
-
-    MAX_KEYS = 100_000
-
-    def __init__(self) -> None:
-        self._hits: dict[str, deque[float]] = {}
-
-    def clear(self) -> None:
-        self._hits.clear()
-
-    def take(self, key: str, limit: int, window: float, now: float | None = None) -> float:
-        """0 if the request may pass (it is counted), else the seconds until it could."""
-        if limit <= 0 or window <= 0:
-            return 0.0
-        now = time.monotonic() if now is None else now
-        hits = self._hits.get(key)
-        if hits is None:
-            if len(self._hits) >= self.MAX_KEYS:
-                self._prune(now, window)
-            hits = self._hits[key] = deque()
-        while hits and now - hits[0] >= window:
-            hits.popleft()
-        if len(hits) >= limit:
-            return max(1.0, window - (now - hits[-limit]))
-        hits.append(now)
-        return 0.0
-
-    def _prune(self, now: float, window: float) -> None:
-        for key in [k for k, h in self._hits.items() if not h or now - h[-1] >= window]:
-            del self._hits[key]
-        while len(self._hits) >= self.MAX_KEYS:  # still full: forget the oldest keys
-            del self._hits[next(iter(self._hits))]
-
-
-def critical_limiter(app: Litestar) -> CriticalRateLimiter:
-    """This app's limiter (created on first use)."""
-    extras = host_of(app.state).extras
-    limiter = extras.get("critical_rate_limiter")
-    if limiter is None:
-        limiter = extras["critical_rate_limiter"] = CriticalRateLimiter()
-    return limiter
-
-
 def _period(seconds: int) -> str:
     if seconds % 60 == 0:
         return f"{seconds // 60} minutes"
     return f"{seconds} seconds"
 
 
-def check_critical_rate(request: Request[Any, Any, Any]) -> None:
-    """Count this request against its client IP; raise :class:`RateLimited` over the limit."""
-    options = host_of(request.app.state).options
-    limit = options.get_int("CriticalRateLimitCount", 20)
-    window = options.get_int("CriticalRateLimitDurationSeconds", 1200)
+async def check_critical_rate(request: Request[Any, Any, Any]) -> None:
+    """Count this request against its client IP; raise :class:`RateLimited` over the limit.
+
+    The count is shared by every worker and node (the shared store), so more workers do not
+    mean more guesses.
+    """
+    host = host_of(request.app.state)
+    limit = host.options.get_int("CriticalRateLimitCount", 20)
+    window = host.options.get_int("CriticalRateLimitDurationSeconds", 1200)
+    if limit <= 0 or window <= 0:
+        return
     ip = request.client.host if request.client else ""
-    wait = critical_limiter(request.app).take(ip, limit, window)
-    if wait:
+    allowed, _, wait = await host.wallets.store.hit(f"critical:{ip}", window, limit)
+    if not allowed:
         raise RateLimited(
             f"You have reached the request limit: maximum {limit} requests in {_period(window)}; try again later",
             wait,
@@ -400,7 +356,7 @@ async def _insert_user(
 
 @post("/api/user/login", status_code=200, exception_handlers=LIMITED)
 async def login(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    check_critical_rate(request)
+    await check_critical_rate(request)
     host = host_of(request.app.state)
     method = host.registry.login_method("password")
     if method is None or not host.options.get_bool("PasswordLoginEnabled"):
@@ -460,7 +416,7 @@ async def register(request: Request[Any, Any, Any]) -> dict[str, Any]:
     ``aff_code`` is the inviter's code: the new user gets QuotaForInvitee, the inviter
     QuotaForInviter into their invitation balance (moved to the wallet with aff_transfer).
     """
-    check_critical_rate(request)
+    await check_critical_rate(request)
     options = host_of(request.app.state).options
     if not options.get_bool("RegisterEnabled"):
         return fail(MSG_REGISTER_OFF)
@@ -523,7 +479,7 @@ async def _merge_settings(user_id: int, values: dict[str, Any]) -> None:
 async def update_self(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """Display name, e-mail, or password (``original_password`` required); or the console's
     ``sidebar_modules`` / ``language`` preference alone. The username cannot be changed here."""
-    check_critical_rate(request)
+    await check_critical_rate(request)
     data = await _body(SelfUpdate, request)
     if isinstance(data, str):
         return fail(data)

@@ -13,14 +13,14 @@ import json
 import logging
 import random
 import time
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from newapi_host.db.tables import CHANNEL_ENABLED, Channel
 from newapi_host.plugins.registry import Registry
+from newapi_host.store import SharedStore
 
 from .errors import RelayError
 
@@ -207,22 +207,17 @@ class ChannelIndex:
         return None
 
 
-@dataclass
 class ChannelHealth:
-    """Counts qualifying errors per channel (and key) in a sliding window on this worker."""
+    """Counts qualifying errors per channel (and key) over a sliding window, on every worker at once.
 
-    window: float = 60.0
-    threshold: int = 3
-    _errors: dict[tuple[int, int], deque[float]] = field(default_factory=dict)
+    The counts live in the shared store, so a channel failing on four workers reaches the
+    threshold as fast as one failing on one.
+    """
 
-    def record(self, channel_id: int, key_index: int, now: float | None = None) -> bool:
-        """Record one error; True when the threshold is reached within the window."""
-        now = time.monotonic() if now is None else now
-        q = self._errors.setdefault((channel_id, key_index), deque())
-        q.append(now)
-        while q and now - q[0] > self.window:
-            q.popleft()
-        if len(q) >= self.threshold:
-            q.clear()
-            return True
-        return False
+    def __init__(self, store: SharedStore) -> None:
+        self.store = store
+
+    async def record(self, channel_id: int, key_index: int, threshold: int, window: float) -> bool:
+        """Record one error; True when ``threshold`` errors fall within the last ``window`` seconds."""
+        _, count, _ = await self.store.hit(f"errors:{channel_id}:{key_index}", window)
+        return count >= threshold - 1e-9

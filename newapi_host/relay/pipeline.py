@@ -198,7 +198,7 @@ class Relay:
         self.ledger = ledger
         self.client = client
         self.streaming_timeout = streaming_timeout
-        self.health = ChannelHealth()
+        self.health = ChannelHealth(ledger.wallets.store)
         self.on_channels_changed = on_channels_changed
         self._routes: dict[tuple[str, int], Route | None] = {}  # (dialect, channel type) -> route
         self.inflight = 0  # requests being answered, streams until their end
@@ -607,9 +607,14 @@ class Relay:
         lowered = message.lower()
         if not (forced or in_ranges(status, codes) or any(w in lowered for w in words)):
             return
-        self.health.threshold = max(1, self.options.get_int("AutomaticDisableChannelErrorThreshold", 3))
-        self.health.window = max(1.0, self.options.get_float("AutomaticDisableChannelErrorWindowSeconds", 60.0))
-        if self.health.record(channel.id, key_index):
+        threshold = max(1, self.options.get_int("AutomaticDisableChannelErrorThreshold", 3))
+        window = max(1.0, self.options.get_float("AutomaticDisableChannelErrorWindowSeconds", 60.0))
+        try:
+            tripped = await self.health.record(channel.id, key_index, threshold, window)
+        except StoreUnavailable:
+            log.warning("channel #%s error not counted: the shared store is unavailable", channel.id)
+            return
+        if tripped:
             await disable_channel(channel, key_index, f"status {status}: {message[:200]}")
             if self.on_channels_changed is not None:
                 await self.on_channels_changed()
