@@ -83,6 +83,7 @@ def test_admin_tools_and_forced_channels_cannot_reach_internal_services(gw: Gate
     cid = gw.channel(base_url=service.url, models=["m-internal"], key="sk-internal")
     by_name = gw.channel(base_url=f"http://localhost:{service.port}", models=["m-by-name"], key="sk-internal")
     closed = gw.channel(base_url=f"http://127.0.0.1:{free_port()}", models=["m-closed"], key="sk-internal")
+    via_proxy = gw.channel(base_url="http://8.8.8.8", models=["m-proxied"], key="sk-i", setting={"proxy": service.url})
 
     for answer in _tools(admin, cid, service.url) + _tools(admin, by_name, f"http://localhost:{service.port}"):
         assert answer["success"] is False and answer["message"].endswith(UNREACHABLE), answer
@@ -123,6 +124,9 @@ def test_admin_tools_and_forced_channels_cannot_reach_internal_services(gw: Gate
     r = root.get(f"/api/channel/test/{by_name}").json()
     assert "localhost resolves to" in r["message"] and "private" in r["message"], r
     assert admin.get(f"/api/channel/test/{by_name}").json()["message"] == UNREACHABLE
+    r = root.get(f"/api/channel/test/{via_proxy}").json()  # the proxy is checked like the upstream
+    assert "127.0.0.1, a private address" in r["message"], r
+    assert admin.get(f"/api/channel/test/{via_proxy}").json()["message"] == UNREACHABLE
     assert "private" in forced(root_key).json()["error"]["message"]
     assert forced(admin_key).json()["error"]["message"].startswith(UNREACHABLE)
     assert not service.arrived
