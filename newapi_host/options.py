@@ -12,6 +12,7 @@ from typing import Any
 
 from newapi_host.db.engine import write_transaction
 from newapi_host.db.tables import Option
+from newapi_host.relay import fetch_guard
 from newapi_host.sync import bump
 
 DEFAULTS: dict[str, str] = {
@@ -64,6 +65,7 @@ DEFAULTS: dict[str, str] = {
     "AutomaticDisableStatusCodes": "401",
     "AutomaticRetryStatusCodes": "100-199,300-399,401-407,409-499,500-503,505-523,525-599",
     "LogRetentionDays": "0",  # 0: keep logs forever
+    **fetch_guard.DEFAULTS,  # SSRF protection of admin-initiated fetches, on by default as in New API
 }
 
 
@@ -308,6 +310,11 @@ def validate_option(key: Any, value: Any) -> tuple[str, str]:
     text = option_text(value)
     if len(text.encode()) > MAX_OPTION_BYTES:
         raise OptionError(f"{key}: value is larger than {MAX_OPTION_BYTES // 1024} KB")
+    if key.startswith(fetch_guard.PREFIX):
+        try:
+            return key, fetch_guard.validate(key, text)
+        except ValueError as exc:
+            raise OptionError(str(exc)) from None
     if is_bool_key(key):
         if text not in ("true", "false"):
             raise OptionError(f"{key} must be true or false")

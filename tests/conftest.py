@@ -36,6 +36,10 @@ sys.path.append(str(FIXTURE_DISTS))
 PG_DSN = os.environ.get("NEWAPI_TEST_PG_DSN", "postgres://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("NEWAPI_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 ROOT_PASSWORD = "root-password-1"
+# The fake upstreams listen on 127.0.0.1 at random ports, which New API's SSRF defaults refuse to
+# admin tools (channel test, model lists, balances) and forced channels. Tests of those tools allow
+# them explicitly, as a self-hoster with a local upstream does; the defaults stay as they are.
+LOCAL_UPSTREAMS = {"fetch_setting.allow_private_ip": "true", "fetch_setting.allowed_ports": "[]"}
 
 
 def free_port() -> int:

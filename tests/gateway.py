@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 
@@ -153,6 +154,16 @@ class Gateway:
             return channel.id
 
         return self.run(go())
+
+    def session(self, username: str, role: int | None = None) -> httpx.Client:
+        """A signed-in management API client for ``username`` (created first when ``role`` is given)."""
+        if role is not None:
+            self.user(username, role=role)
+        client = httpx.Client(base_url=self.url, timeout=30)
+        r = client.post("/api/user/login", json={"username": username, "password": "password-123"})
+        assert r.json()["success"], r.text
+        client.headers["New-Api-User"] = str(r.json()["data"]["id"])
+        return client
 
     def reload_channels(self) -> None:
         self.run(self.host.relay.index.load())

@@ -16,7 +16,7 @@ from newapi_host.auth.users import create_user
 from newapi_host.db.engine import write_transaction
 from newapi_host.db.tables import Ability, Channel
 
-from .conftest import Client, as_root, login, running
+from .conftest import LOCAL_UPSTREAMS, Client, as_root, login, running
 from .upstreams import DEFAULT_MODELS, shared_fake_openai
 
 
@@ -482,6 +482,7 @@ async def test_fetch_models_and_test_all(sqlite_config):
     up = shared_fake_openai()
     async with running(sqlite_config) as client:
         await as_root(client)
+        await client.app.state.host.options.set_many(LOCAL_UPSTREAMS)
         [good] = await add(client, key="sk-good", base_url=up.url, models="m-ok-1", test_model="m-ok-1")
         r = await client.get(f"/api/channel/fetch_models/{good}")
         assert r.json() == {"success": True, "message": "", "data": list(DEFAULT_MODELS)}
@@ -558,6 +559,7 @@ async def test_balances(sqlite_config):
     }
     async with fake_billing(replies) as url, running(sqlite_config) as client:
         await as_root(client)
+        await client.app.state.host.options.set_many(LOCAL_UPSTREAMS)
         ids = {}
         for t in (1, 8, 43, 20, 25, 40):
             [ids[t]] = await add(client, type=t, key="sk-bill", base_url=url, models=f"m-bal-{t}")

@@ -23,7 +23,7 @@ from openai import AsyncOpenAI
 from newapi_host.web.i18n import TRANSLATIONS
 
 from .browser import Tab, launch, open_tab
-from .conftest import ROOT_PASSWORD
+from .conftest import LOCAL_UPSTREAMS, ROOT_PASSWORD
 from .gateway import Gateway, start_gateway
 from .test_console import ADMIN_PAGES, PAGES, TITLES, USER_PAGES
 from .upstreams import FakeUpstream, shared_fake_openai
@@ -318,6 +318,7 @@ async def test_admin_works_channels_settings_and_users(browser: Any, gw: Gateway
     tab = await root_tab(browser, gw)
     page = tab.page
     channel = gw.channel(base_url=up.url, models=[MODEL], name="row-actions", test_model=MODEL)
+    gw.option(**LOCAL_UPSTREAMS)  # the channel test is an admin fetch: root allows the local fake upstream
 
     # A channel's row: test it, switch it off and on.
     await tab.goto("/console/channels")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from newapi_host.auth.users import create_user
 from newapi_host.db.tables import Channel
 
-from .conftest import as_root, login, running
+from .conftest import LOCAL_UPSTREAMS, as_root, login, running
 from .upstreams import shared_fake_openai
 
 
@@ -13,6 +13,7 @@ async def test_create_and_test_channels(db_config):
     up = shared_fake_openai()
     async with running(db_config) as client:
         await as_root(client)
+        await client.app.state.host.options.set_many(LOCAL_UPSTREAMS)
         r = await client.post(
             "/api/channel/",
             json={"mode": "single", "channel": {"type": 1, "key": "sk-a", "base_url": up.url, "models": "m-ok, m2"}},

@@ -14,7 +14,7 @@ from newapi_host.db.tables import Channel
 from newapi_host.web.layout import STATIC_FILES
 from newapi_host.web.pages.channels import STRINGS
 
-from .conftest import Client, as_root, running
+from .conftest import LOCAL_UPSTREAMS, Client, as_root, running
 from .upstreams import DEFAULT_MODELS, shared_fake_openai
 
 SCRIPT = STATIC_FILES["channels.js"].decode()
@@ -159,6 +159,7 @@ async def test_create_read_edit_toggle_delete_as_the_page_does(sqlite_config) ->
     up = shared_fake_openai()
     async with running(sqlite_config) as client:
         await as_root(client)
+        await client.app.state.host.options.set_many(LOCAL_UPSTREAMS)
         types = {t["id"]: t for t in (await client.get("/api/channel/types")).json()["data"]}
         assert types[1]["settings_schema"]["properties"]["force_stream_usage"]["type"] == "boolean"
         groups = (await client.get("/api/group/")).json()

@@ -12,6 +12,7 @@ import pytest
 
 from newapi_host.relay.channels import ChannelIndex, entry_from_row, weighted_choice
 
+from .conftest import LOCAL_UPSTREAMS
 from .gateway import Gateway, start_gateway, unique
 from .upstreams import FakeUpstream, shared_fake_openai
 
@@ -238,6 +239,7 @@ def test_multi_key_channel_round_robin(gw, up):
 
 
 def test_forced_channel_is_for_admins_only(gw, up):
+    gw.option(**LOCAL_UPSTREAMS)  # a forced channel is an admin-initiated fetch: the SSRF settings apply
     model = unique()
     first = gw.channel(base_url=up.url, models=[model], key="sk-first", priority=10)
     second = gw.channel(base_url=up.url, models=[model], key="sk-second", priority=0)
@@ -273,9 +275,10 @@ def test_auto_disable_after_n_errors_in_window_never_on_429(gw, up):
             c.chat.completions.create(model=model2, messages=MSG)
 
         # The channel test re-enables it once it passes (here: its mapping is fixed first).
+        gw.option(**LOCAL_UPSTREAMS)
         gw.run(_fix_mapping(bad, model2))
-        ok, message, _ = gw.run(_probe(gw, bad, model2))
-        assert ok, message
+        probe = gw.run(_probe(gw, bad, model2))
+        assert probe.passed, probe.detail
         assert gw.channel_row(bad)["status"] == 1
         assert c.chat.completions.create(model=model2, messages=MSG).choices[0].message.content
     finally:

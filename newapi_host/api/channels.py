@@ -3,7 +3,9 @@
 Lists, search, create (single / batch / multi_to_single), partial update, delete, copy, tag
 operations, multi-key management, status changes, tests, balances, upstream model lists and the
 ``abilities`` table. Keys never leave the server except through ``POST /api/channel/{id}/key``
-(root only); every other answer carries ``"key": ""`` as New API's lists do.
+(root only); every other answer carries ``"key": ""`` as New API's lists do, and only root may
+send a stored key to a new address (:mod:`.channel_custody`). Tests, model lists and balances
+obey the SSRF settings; their failures are told in full to root only.
 
 ``abilities`` (one row per group x model of each channel) is rewritten in the same transaction as
 every channel write, for New API compatibility and model queries; the relay routes from the
@@ -27,6 +29,7 @@ from piccolo.query.functions.aggregate import Count
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from newapi_host.auth.guards import admin_auth, root_auth
+from newapi_host.auth.users import Caller
 from newapi_host.db.engine import insert_many, write_transaction
 from newapi_host.db.tables import (
     CHANNEL_AUTO_DISABLED,
@@ -37,6 +40,7 @@ from newapi_host.db.tables import (
 )
 from newapi_host.host import Host, host_of
 from newapi_host.plugins.contracts import UpstreamRequest
+from newapi_host.relay import fetch_guard
 from newapi_host.relay.channels import ChannelEntry, entry_from_row
 from newapi_host.relay.client import UpstreamError
 from newapi_host.relay.pipeline import (
@@ -46,7 +50,9 @@ from newapi_host.relay.pipeline import (
     parse_ranges,
     probe_channel,
 )
+from newapi_host.relay.redaction import UNREACHABLE, status_error
 
+from .channel_custody import is_root, keyless_copy, update_refusal
 from .common import announce, manage_log, page_of, paging
 from .common import validation_message as _errors
 from .envelope import fail, json_object, ok
@@ -747,7 +753,10 @@ async def add_channel(request: Req) -> dict[str, Any]:
 
 @post("/api/channel/copy/{channel_id:int}", guards=[admin_auth], status_code=200)
 async def copy_channel(request: Req, channel_id: ChannelIdPath) -> dict[str, Any]:
-    """Clone with the key; name + ``suffix`` (default "_复制"); test results and (by default) stats reset."""
+    """Clone; name + ``suffix`` (default "_复制"); test results and (by default) stats reset.
+
+    Root's copy keeps the key; anyone else's has none and starts disabled (see channel_custody).
+    """
     suffix = request.query_params.get("suffix", "_复制")
     if len(suffix) > 64:
         return fail("suffix must be at most 64 characters")
@@ -760,11 +769,15 @@ async def copy_channel(request: Req, channel_id: ChannelIdPath) -> dict[str, Any
         values.update(name=(row["name"] + suffix)[:255], created_time=int(time.time()), test_time=0, response_time=0)
         if reset:
             values.update(balance=0.0, used_quota=0, balance_updated_time=0)
+        if not is_root(request.state.caller):
+            values = keyless_copy(values)
         clone = Channel(**values)
         await clone.save()
         await sync_abilities([clone.id])
     await announce(request, "channels")
     await _audit(request, f"copied channel #{channel_id} to #{clone.id}")
+    if not values["key"]:
+        return ok({"id": clone.id}, "copied without the key (only root copies keys): set a key, then enable it")
     return ok({"id": clone.id})
 
 
@@ -788,7 +801,10 @@ def _merge_keys(row: dict[str, Any], new_text: str, append: bool) -> tuple[str, 
 
 @put("/api/channel/", guards=[admin_auth], status_code=200)
 async def update_channel(request: Req) -> dict[str, Any]:
-    """Partial update by ``id``; for multi-key channels ``key_mode`` append|replace."""
+    """Partial update by ``id``; for multi-key channels ``key_mode`` append|replace.
+
+    A non-root admin re-pointing a channel (base URL, type, proxy) must replace its key as well.
+    """
     host = host_of(request.app.state)
     data = _parse(ChannelPatch, await json_object(request))
     if isinstance(data, str):
@@ -809,6 +825,10 @@ async def update_channel(request: Req) -> dict[str, Any]:
         row = await _row_for_update(data.id)
         if row is None:
             return fail(f"channel #{data.id} does not exist")
+        if not is_root(request.state.caller):
+            refusal = update_refusal(row, sent, data.key_mode)
+            if refusal:
+                return fail(refusal)
         type_id = sent.get("type", row["type"])
         if "type" in sent or "settings" in sent:
             error = _validate_type(host, type_id, sent.get("settings", row["settings"]))
@@ -1165,27 +1185,41 @@ def _headers(entry: ChannelEntry, key: str) -> dict[str, str]:
 
 
 class UpstreamFailed(Exception):
-    pass
+    """A failed admin fetch: ``detail`` for root, ``public`` (keys masked, no body) for other admins."""
+
+    def __init__(self, detail: str, public: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.public = detail if public is None else public
+
+    def shown_to(self, caller: Caller) -> str:
+        return self.detail if is_root(caller) else self.public
 
 
 async def _get_json(host: Host, url: str, headers: dict[str, str], proxy: str | None, key: str) -> Any:
-    """GET ``url`` and decode JSON; UpstreamFailed (key scrubbed) on any failure."""
+    """GET ``url`` within the SSRF settings and decode JSON; UpstreamFailed on any failure."""
     try:
         response = await host.relay.client.send(
-            UpstreamRequest("GET", url, headers), proxy=proxy, response_timeout=UPSTREAM_TIMEOUT
+            UpstreamRequest("GET", url, headers),
+            proxy=proxy,
+            response_timeout=UPSTREAM_TIMEOUT,
+            guard=fetch_guard.policy(host.options),
         )
         try:
             body = await response.read(8 * 1024 * 1024)
         finally:
             await response.close()
     except UpstreamError as exc:
-        raise UpstreamFailed(exc.message.replace(key, "***") if key else exc.message) from None
+        raise UpstreamFailed(exc.message, UNREACHABLE) from None
     if response.status != 200:
-        raise UpstreamFailed(f"upstream answered status {response.status} for {url}")
+        text = body[:300].decode("utf-8", "replace").strip()
+        detail = f"upstream answered status {response.status} for {url}: {text}"
+        raise UpstreamFailed(detail, f"upstream answered {status_error(response.status, body, [key])}")
     try:
         return json.loads(body)
     except ValueError:
-        raise UpstreamFailed(f"upstream answered something that is not JSON for {url}") from None
+        detail = f"upstream answered something that is not JSON for {url}"
+        raise UpstreamFailed(detail, "upstream answered something that is not JSON") from None
 
 
 async def _fetch_models(host: Host, entry: ChannelEntry) -> list[str]:
@@ -1215,36 +1249,40 @@ async def _fetch_models(host: Host, entry: ChannelEntry) -> list[str]:
 @get("/api/channel/fetch_models/{channel_id:int}", guards=[admin_auth])
 async def fetch_channel_models(request: Req, channel_id: ChannelIdPath) -> dict[str, Any]:
     """The model ids the channel's upstream lists (``GET {api_root}/models``)."""
-    return await _fetch_for_channel(host_of(request.app.state), channel_id)
+    return await _fetch_for_channel(request, channel_id)
 
 
-async def _fetch_for_channel(host: Host, channel_id: int) -> dict[str, Any]:
+async def _fetch_for_channel(request: Req, channel_id: int) -> dict[str, Any]:
     row = await Channel.select().where(Channel.id == channel_id).first()
     if row is None:
         return fail(f"channel #{channel_id} does not exist")
+    return await _answer_models(request, entry_from_row(row))
+
+
+async def _answer_models(request: Req, entry: ChannelEntry) -> dict[str, Any]:
     try:
-        return ok(await _fetch_models(host, entry_from_row(row)))
+        return ok(await _fetch_models(host_of(request.app.state), entry))
     except UpstreamFailed as exc:
-        return fail(f"failed to fetch the model list: {exc}")
+        return fail(f"failed to fetch the model list: {exc.shown_to(request.state.caller)}")
 
 
 @post("/api/channel/fetch_models", guards=[admin_auth], status_code=200)
 async def fetch_models(request: Req) -> dict[str, Any]:
-    """Model ids for a channel being created: ``{"type", "base_url", "key"}`` (first key line used)."""
-    host = host_of(request.app.state)
+    """Model ids for a channel being created: ``{"type", "base_url", "key"}`` (first key line used).
+
+    With ``channel_id``, the stored channel's own base URL and key are used; a ``base_url`` sent
+    along is ignored, so a stored key never goes to an address given here.
+    """
     data = _parse(FetchIn, await json_object(request))
     if isinstance(data, str):
         return fail(data)
     if data.channel_id > 0:
-        return await _fetch_for_channel(host, data.channel_id)
+        return await _fetch_for_channel(request, data.channel_id)
     key = data.key.strip().split("\n")[0].strip()
     if not key:
         return fail("key is required")
     row = {"id": 0, "type": data.type, "key": key, "base_url": data.base_url or "", "status": CHANNEL_ENABLED}
-    try:
-        return ok(await _fetch_models(host, entry_from_row(row)))
-    except UpstreamFailed as exc:
-        return fail(f"failed to fetch the model list: {exc}")
+    return await _answer_models(request, entry_from_row(row))
 
 
 _test_all_lock = asyncio.Lock()
@@ -1285,9 +1323,11 @@ async def test_all(request: Req) -> dict[str, Any]:
         summary = {"tested": 0, "succeeded": 0, "failed": 0, "disabled": 0, "enabled": 0}
         results: list[dict[str, Any]] = []
 
+        root = is_root(request.state.caller)
+
         async def one(row: dict[str, Any]) -> None:
             async with gate:
-                passed, message, seconds = await probe_channel(host.relay, row["id"])
+                passed, message, seconds, detail = await probe_channel(host.relay, row["id"])
             summary["tested"] += 1
             summary["succeeded" if passed else "failed"] += 1
             if passed and row["status"] == CHANNEL_AUTO_DISABLED:
@@ -1295,7 +1335,7 @@ async def test_all(request: Req) -> dict[str, Any]:
             if (
                 row["status"] == CHANNEL_ENABLED
                 and row["auto_ban"]
-                and _should_disable(host, "" if passed else message, seconds)
+                and _should_disable(host, "" if passed else detail, seconds)
             ):
                 reason = message or f"response time {seconds:.2f}s is over the threshold"
                 async with write_transaction():
@@ -1306,8 +1346,9 @@ async def test_all(request: Req) -> dict[str, Any]:
                         }
                     ).where(Channel.id == row["id"], Channel.status == CHANNEL_ENABLED)
                 summary["disabled"] += 1
+            shown = detail if root else message
             results.append(
-                {"id": row["id"], "name": row["name"], "success": passed, "message": message, "time": round(seconds, 3)}
+                {"id": row["id"], "name": row["name"], "success": passed, "message": shown, "time": round(seconds, 3)}
             )
 
         await asyncio.gather(*(one(r) for r in rows))
@@ -1320,13 +1361,18 @@ async def test_all(request: Req) -> dict[str, Any]:
 
 @get("/api/channel/test/{channel_id:int}", guards=[admin_auth])
 async def channel_test(request: Req, channel_id: ChannelIdPath) -> dict[str, Any]:
-    """New API's answer: ``{success, message, time}`` with the round trip in seconds."""
+    """New API's answer: ``{success, message, time}`` with the round trip in seconds.
+
+    Root reads the upstream's own words; other admins read them with keys masked, and only
+    "upstream unreachable" when no answer came (or the SSRF settings refused the address).
+    """
     host = host_of(request.app.state)
     model = request.query_params.get("model") or None
-    passed, message, seconds = await probe_channel(host.relay, channel_id, model)
+    result = await probe_channel(host.relay, channel_id, model)
     async with write_transaction():
         await sync_ability_status([channel_id])
-    return {"success": passed, "message": message, "time": round(seconds, 3)}
+    message = result.detail if is_root(request.state.caller) else result.message
+    return {"success": result.passed, "message": message, "time": round(result.seconds, 3)}
 
 
 # Balance readers by channel type: OpenAI's dashboard billing API and a few vendors' own.
@@ -1413,7 +1459,7 @@ async def update_balance(request: Req, channel_id: ChannelIdPath) -> dict[str, A
     try:
         balance = await _update_balance(host, row)
     except UpstreamFailed as exc:
-        return fail(str(exc))
+        return fail(exc.shown_to(request.state.caller))
     return {**ok({"balance": balance}), "balance": balance}
 
 

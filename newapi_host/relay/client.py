@@ -15,21 +15,37 @@ exception stays chained as ``__cause__`` for logs). Swapping the library touches
 
 There is no global state: the app creates one client per worker in its lifespan
 (``await client.start()`` ... ``await client.close()``).
+
+Guarded sends (``guard=`` a :class:`~newapi_host.relay.fetch_guard.FetchPolicy`: admin-initiated
+fetches and forced channels) go through a second session whose resolver checks every address a
+host name resolves to, so the address connected to is the address checked; it keeps no DNS cache
+and no idle connections, so a policy change applies to the next request. Unguarded relay traffic
+never pays for any of it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import ipaddress
+import socket
 from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+import aiohttp.abc
 import aiohttp.connector
+import aiohttp.resolver
+from yarl import URL
 
 from newapi_host.plugins.contracts import UpstreamRequest
 
+from .fetch_guard import Blocked, FetchPolicy, ip_of
+
 __all__ = [
+    "UpstreamBlocked",
     "UpstreamClient",
     "UpstreamConnectError",
     "UpstreamDisconnected",
@@ -55,6 +71,13 @@ class UpstreamError(Exception):
 
 class UpstreamConnectError(UpstreamError):
     """No connection: DNS, refused, connect timeout, TLS, proxy, or an unusable URL/proxy."""
+
+
+class UpstreamBlocked(UpstreamConnectError):
+    """A guarded send the SSRF settings refuse; nothing was sent.
+
+    Unlike the other errors its ``message`` names the address and the rule: show it to root only.
+    """
 
 
 class UpstreamTimeout(UpstreamError):
@@ -134,6 +157,39 @@ class UpstreamResponse:
         await self.close()
 
 
+# The policy of the guarded send in progress, read by its connector's resolver.
+_active_guard: contextvars.ContextVar[FetchPolicy | None] = contextvars.ContextVar("upstream_guard", default=None)
+
+
+class _RefusedAddress(OSError):
+    """Raised by the guarded resolver; aiohttp hands it back as the connector error's ``os_error``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _GuardedResolver(aiohttp.abc.AbstractResolver):
+    """Resolves as usual, then refuses the lot if any address breaks the active policy's IP rules."""
+
+    def __init__(self) -> None:
+        self._inner = aiohttp.resolver.DefaultResolver()
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[Any]:
+        addresses = await self._inner.resolve(host, port, family)
+        guard = _active_guard.get()
+        if guard is not None and guard.check_resolved:
+            for address in addresses:
+                try:
+                    guard.check_ip(ipaddress.ip_address(address["host"]), host)
+                except Blocked as exc:
+                    raise _RefusedAddress(exc.reason) from None
+        return addresses
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
 class UpstreamClient:
     """One pooled HTTP client for all upstream calls of a worker.
 
@@ -163,6 +219,7 @@ class UpstreamClient:
         self.keepalive = keepalive
         self.verify_tls = verify_tls
         self._session: aiohttp.ClientSession | None = None
+        self._guarded: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
         if self._session is not None:
@@ -175,7 +232,19 @@ class UpstreamClient:
             enable_cleanup_closed=_CLEANUP_CLOSED,
             ssl=bool(self.verify_tls),
         )
-        self._session = aiohttp.ClientSession(
+        self._session = self._new_session(connector)
+        guarded = aiohttp.TCPConnector(
+            limit=self.limit,
+            resolver=_GuardedResolver(),
+            use_dns_cache=False,
+            force_close=True,
+            enable_cleanup_closed=_CLEANUP_CLOSED,
+            ssl=bool(self.verify_tls),
+        )
+        self._guarded = self._new_session(guarded)
+
+    def _new_session(self, connector: aiohttp.BaseConnector) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(
                 total=None, connect=self.connect_timeout, sock_connect=self.connect_timeout, sock_read=None
@@ -189,9 +258,10 @@ class UpstreamClient:
         )
 
     async def close(self) -> None:
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        for session in (self._session, self._guarded):
+            if session is not None:
+                await session.close()
+        self._session = self._guarded = None
 
     async def __aenter__(self) -> UpstreamClient:
         await self.start()
@@ -209,18 +279,24 @@ class UpstreamClient:
         proxy: str | None = None,
         response_timeout: float | None = None,
         idle_timeout: float | None = None,
+        guard: FetchPolicy | None = None,
     ) -> UpstreamResponse:
         """Send ``request`` and return once the response headers arrived (body not read yet).
 
         ``proxy`` is the channel's http:// or https:// proxy URL (credentials in the URL are
-        sent as Proxy-Authorization). Timeouts default to the client's.
+        sent as Proxy-Authorization). Timeouts default to the client's. With ``guard``, the URL,
+        the proxy and every address connected to must pass that policy, else
+        :class:`UpstreamBlocked` and nothing is sent.
         """
-        session = self._session
+        session = self._session if guard is None else self._guarded
         if session is None:
             raise RuntimeError("UpstreamClient.start() has not been called")
         if proxy:
             _check_proxy(proxy)
+        if guard is not None:
+            await _check_guarded(guard, request.url, proxy)
         wait = self.response_timeout if response_timeout is None else response_timeout
+        token = _active_guard.set(guard) if guard is not None else None
         try:
             async with asyncio.timeout(wait):
                 resp = await session.request(
@@ -245,7 +321,35 @@ class UpstreamClient:
             raise UpstreamDisconnected("upstream closed the connection before responding") from exc
         except aiohttp.ClientError as exc:
             raise UpstreamError("upstream sent an invalid HTTP response") from exc
+        finally:
+            if token is not None:
+                _active_guard.reset(token)
         return UpstreamResponse(resp, self.idle_timeout if idle_timeout is None else idle_timeout)
+
+
+async def _check_guarded(guard: FetchPolicy, url: str, proxy: str | None) -> None:
+    """The checks that need no connection: scheme, port and host of the URL and of the proxy.
+
+    URLs are parsed with yarl, as aiohttp does, so the host checked is the host connected to.
+    Behind a proxy the proxy resolves the upstream's name, so it is resolved here as well (as
+    New API does) and its addresses checked; without one the resolver checks them on connecting.
+    """
+    try:
+        target = URL(url)
+        for where in (target, URL(proxy)) if proxy else (target,):
+            guard.check_target(where.scheme, where.raw_host or "", where.port)
+        host = target.raw_host or ""
+        if proxy and guard.check_resolved and ip_of(host) is None:
+            try:
+                infos = await asyncio.get_running_loop().getaddrinfo(host, target.port, type=socket.SOCK_STREAM)
+            except OSError as exc:
+                raise UpstreamConnectError("could not resolve the upstream host") from exc
+            for info in infos:
+                guard.check_ip(ipaddress.ip_address(info[4][0]), host)
+    except Blocked as exc:
+        raise UpstreamBlocked(f"blocked by the SSRF protection: {exc.reason}") from None
+    except ValueError as exc:
+        raise UpstreamConnectError("the upstream URL is not a valid http(s) URL") from exc
 
 
 def _check_proxy(proxy: str) -> None:
@@ -264,6 +368,8 @@ def _check_proxy(proxy: str) -> None:
 
 
 def _connect_error(exc: aiohttp.ClientConnectorError) -> UpstreamConnectError:
+    if isinstance(exc.os_error, _RefusedAddress):
+        return UpstreamBlocked(f"blocked by the SSRF protection: {exc.os_error.reason}")
     if isinstance(exc, aiohttp.ClientProxyConnectionError):
         message = "could not connect to the channel's proxy"
     elif isinstance(exc, aiohttp.ClientConnectorDNSError):

@@ -13,12 +13,22 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
+from newapi_host.billing.ledger import Charge, Hold, Ledger
+from newapi_host.billing.pricing import Price, PriceBook
 from newapi_host.db.engine import write_transaction
-from newapi_host.db.tables import CHANNEL_AUTO_DISABLED, CHANNEL_ENABLED, LOG_CONSUME, LOG_ERROR, Ability, Channel
+from newapi_host.db.tables import (
+    CHANNEL_AUTO_DISABLED,
+    CHANNEL_ENABLED,
+    LOG_CONSUME,
+    LOG_ERROR,
+    ROLE_ROOT,
+    Ability,
+    Channel,
+)
 from newapi_host.options import Options
 from newapi_host.plugins.contracts import (
     ChannelType,
@@ -36,14 +46,21 @@ from newapi_host.plugins.registry import Registry
 from newapi_host.store import NO_AMOUNT, Outcome, StoreUnavailable
 from newapi_host.sync import bump
 
+from . import fetch_guard
 from .asgi import Incoming, Reply
 from .channels import ChannelEntry, ChannelHealth, ChannelIndex
-from .client import UpstreamClient, UpstreamConnectError, UpstreamError, UpstreamResponse, UpstreamTimeout
+from .client import (
+    UpstreamBlocked,
+    UpstreamClient,
+    UpstreamConnectError,
+    UpstreamError,
+    UpstreamResponse,
+    UpstreamTimeout,
+)
 from .convert import StreamChain, convert_request, convert_response, converter_path
 from .errors import RelayError, invalid_request
 from .keys import KeyCache, TokenEntry, authenticate
-from newapi_host.billing.ledger import Charge, Hold, Ledger
-from newapi_host.billing.pricing import Price, PriceBook
+from .redaction import UNREACHABLE, redact, status_error
 from .sse import SSEError, SSEParser, encode_event
 
 log = logging.getLogger(__name__)
@@ -159,6 +176,21 @@ def _upstream_error(body: bytes, status: int) -> tuple[str, str, str | None]:
     if isinstance(data, dict) and isinstance(data.get("message"), str):
         return data["message"], "upstream_error", None
     return f"upstream returned status {status}", "upstream_error", None
+
+
+def _send_failed(exc: UpstreamError, *, hide: bool) -> AttemptFailed:
+    """An attempt that got no answer. ``hide``: a non-root admin forced the channel, so the reason
+    (refused, timed out, blocked) stays unsaid: it would make the relay a port scanner."""
+    if hide:
+        return AttemptFailed(502, UNREACHABLE, code="channel:connect_failed")
+    if isinstance(exc, UpstreamBlocked):
+        return AttemptFailed(502, exc.message, code="channel:connect_failed")
+    if isinstance(exc, UpstreamTimeout):
+        return AttemptFailed(504, f"upstream timed out: {exc.message}", code="channel:response_time_exceeded")
+    if isinstance(exc, UpstreamConnectError):
+        message = f"could not reach the upstream: {exc.message}"
+        return AttemptFailed(502, message, code="channel:connect_failed", retry=True)
+    return AttemptFailed(502, exc.message, retry=True)
 
 
 def _override_body(body: bytes | None, override: dict[str, Any] | None) -> bytes | None:
@@ -446,8 +478,9 @@ class Relay:
             if channel.id not in ctx.tried:
                 ctx.tried.append(channel.id)
             try:
-                return await self._attempt(ctx, channel, route)
+                return await self._attempt(ctx, channel, route, guarded=forced is not None)
             except AttemptFailed as failure:
+                failure.message = redact(failure.message, channel.keys)  # upstream text: no keys past here
                 last = failure
                 log.info(
                     "request %s: channel #%s failed with %s: %s",
@@ -513,7 +546,8 @@ class Relay:
                 request.headers[name] = value.replace("{api_key}", key)
         return request, key_index, upstream_model
 
-    async def _attempt(self, ctx: Context, channel: ChannelEntry, route: Route) -> Reply:
+    async def _attempt(self, ctx: Context, channel: ChannelEntry, route: Route, *, guarded: bool = False) -> Reply:
+        """One try on one channel; ``guarded`` (an admin forced this channel) applies the SSRF settings."""
         channel_type = route.channel_type
         body, body_model = ctx.body, ctx.model
         convert_ctx = ConvertContext(
@@ -544,18 +578,13 @@ class Relay:
             body_model=body_model,
             client_headers=ctx.client_headers,
         )
+        guard = fetch_guard.policy(self.options) if guarded else None
         try:
-            response = await self.client.send(request, proxy=channel.proxy, idle_timeout=self.streaming_timeout)
-        except UpstreamTimeout as exc:
-            raise AttemptFailed(
-                504, f"upstream timed out: {exc.message}", code="channel:response_time_exceeded"
-            ) from None
-        except UpstreamConnectError as exc:
-            raise AttemptFailed(
-                502, f"could not reach the upstream: {exc.message}", code="channel:connect_failed", retry=True
-            ) from None
+            response = await self.client.send(
+                request, proxy=channel.proxy, idle_timeout=self.streaming_timeout, guard=guard
+            )
         except UpstreamError as exc:
-            raise AttemptFailed(502, exc.message, retry=True) from None
+            raise _send_failed(exc, hide=guarded and ctx.entry.role < ROLE_ROOT) from None
 
         if response.status >= 400 or response.status < 200:
             await self._failed_status(ctx, channel, channel_type, key_index, response)
@@ -577,6 +606,7 @@ class Relay:
         if mapped and mapped.isdigit():
             status = int(mapped)
         message, type_, code = _upstream_error(body, response.status)
+        message = redact(message, channel.keys)  # also kept as a disable reason, which admins read
         verdict = channel_type.adapter.classify_error(response.status, body)
         headers = {}
         retry_after = response.headers.get("retry-after")
@@ -756,6 +786,7 @@ class Relay:
             finally:
                 await finish(state, first_token_ms, delivered)
             if error_message is not None:
+                error_message = redact(error_message, channel.keys)  # an upstream error event quoted
                 body = ctx.dialect.error_body(
                     502, f"{error_message} (request id: {ctx.request_id})", "upstream_error", "bad_response_body"
                 )
@@ -916,41 +947,63 @@ async def disable_channel(channel: ChannelEntry, key_index: int, reason: str) ->
 __all__ = ["REQUEST_ID_HEADER", "Relay", "disable_channel", "new_request_id"]
 
 
-async def probe_channel(relay: Relay, channel_id: int, model: str | None = None) -> tuple[bool, str, float]:
-    """Send a tiny chat request to one channel, bypassing billing; (ok, message, seconds).
+class ProbeResult(NamedTuple):
+    """A channel test: ``message`` may be shown to any admin, ``detail`` to root only.
+
+    ``message`` has the channel's keys masked, keeps only a JSON error's message of an error answer
+    and says "upstream unreachable" for any connection that failed or was refused; ``detail`` has
+    the upstream's own words and the exact reason.
+    """
+
+    passed: bool
+    message: str
+    seconds: float
+    detail: str
+
+
+async def probe_channel(relay: Relay, channel_id: int, model: str | None = None) -> ProbeResult:
+    """Send a tiny chat request to one channel, bypassing billing and within the SSRF settings.
 
     A channel that was disabled automatically and passes is enabled again, as in New API.
     """
     from newapi_host.db.tables import Channel as ChannelTable
 
+    def failed(message: str, seconds: float = 0.0, detail: str | None = None) -> ProbeResult:
+        return ProbeResult(False, message, seconds, message if detail is None else detail)
+
     row = await ChannelTable.select().where(ChannelTable.id == channel_id).first()
     if row is None:
-        return False, f"channel #{channel_id} does not exist", 0.0
+        return failed(f"channel #{channel_id} does not exist")
     from .channels import entry_from_row
 
     channel = entry_from_row(row, relay.registry)
     channel_type = relay.registry.channel_type(channel.type)
     if channel_type is None:
-        return False, f"channel type {channel.type} is not available (plugin missing or disabled)", 0.0
+        return failed(f"channel type {channel.type} is not available (plugin missing or disabled)")
     dialect = relay.registry.dialect("openai.chat")
     if dialect is None or dialect.name not in channel_type.dialects:
-        return False, "channels of this type cannot be tested with a chat request yet", 0.0
+        return failed("channels of this type cannot be tested with a chat request yet")
+    if not any(channel.keys[i] for i in channel.enabled_keys()):
+        return failed("the channel has no key: set one first")
     test_model = model or (row.get("test_model") or "") or (channel.models[0] if channel.models else "gpt-4o-mini")
     body = msgspec.json.encode({"model": test_model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 16})
     started = time.monotonic()
     try:
         request, _, _ = relay._request_for(dialect, test_model, body, False, True, channel, channel_type)
-        response = await relay.client.send(request, proxy=channel.proxy)
+        response = await relay.client.send(request, proxy=channel.proxy, guard=fetch_guard.policy(relay.options))
         try:
             payload = await response.read(ERROR_BODY_LIMIT)
         finally:
             await response.close()
-    except (UpstreamError, RelayError) as exc:
-        return False, getattr(exc, "message", str(exc)), time.monotonic() - started
+    except UpstreamError as exc:
+        return failed(UNREACHABLE, time.monotonic() - started, exc.message)
+    except RelayError as exc:
+        return failed(exc.message, time.monotonic() - started)
     elapsed = time.monotonic() - started
     if response.status >= 400:
         message, _, _ = _upstream_error(payload, response.status)
-        return False, f"status {response.status}: {message}", elapsed
+        public = status_error(response.status, payload, channel.keys)
+        return failed(public, elapsed, f"status {response.status}: {message}")
     await ChannelTable.update(
         {ChannelTable.test_time: int(time.time()), ChannelTable.response_time: int(elapsed * 1000)}
     ).where(ChannelTable.id == channel_id)
@@ -961,4 +1014,4 @@ async def probe_channel(relay: Relay, channel_id: int, model: str | None = None)
             await bump("channels")
         if relay.on_channels_changed is not None:
             await relay.on_channels_changed()
-    return True, "", elapsed
+    return ProbeResult(True, "", elapsed, "")
