@@ -201,13 +201,15 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if host.config.run_migrations:
             await db.migrate()
         await ensure_topics()
+        # Counters first, caches second: a change committed while the caches load has a newer
+        # counter than the one recorded, so the first poll reloads it.
+        await host.watcher.prime()
         host.wallets = Wallets(await open_store(host.config))
         await host.options.load()
         await host.states.load()
         await system_api.refresh_setup(host)
         await start_relay(host)
         host.watcher.on("setup", lambda: system_api.refresh_setup(host))
-        await host.watcher.prime()
         host.watcher.start()
         if host.config.redis_url:
             notifier = RedisNotifier(host.config.redis_url, on_message=host.watcher.wake)

@@ -47,6 +47,7 @@ class JobRunner:
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._tasks: list[asyncio.Task[None]] = []
         self.runs: dict[str, int] = {}  # completed runs per job, for tests and diagnostics
+        self.turns: dict[str, int] = {}  # scheduler turns per job, run or skipped (paused, not the holder)
 
     @staticmethod
     def lease_name(plugin: str, job: BackgroundJob) -> str:
@@ -70,6 +71,7 @@ class JobRunner:
         name = self.lease_name(plugin, job)
         while True:
             await asyncio.sleep(job.interval)
+            self.turns[name] = self.turns.get(name, 0) + 1
             if plugin != self.CORE and not self.registry.is_enabled(plugin):
                 continue
             try:

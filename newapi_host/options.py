@@ -13,7 +13,7 @@ from typing import Any
 from newapi_host.db.engine import write_transaction
 from newapi_host.db.tables import Option
 from newapi_host.relay import fetch_guard
-from newapi_host.sync import bump
+from newapi_host.sync import bump, version_of
 
 DEFAULTS: dict[str, str] = {
     "SystemName": "New API",
@@ -87,12 +87,22 @@ def _is_secret(key: str) -> bool:
 class Options:
     def __init__(self) -> None:
         self._values: dict[str, str] = dict(DEFAULTS)
+        self._version = -1  # the "options" revision the values reflect
 
     async def load(self) -> None:
+        """Read every option; a snapshot older than what this worker already has is dropped.
+
+        The revision is read before the rows, so the snapshot is at least that new. If this
+        worker's own :meth:`set_many` committed a newer revision meanwhile, assigning the snapshot
+        would undo that change until the next reload.
+        """
+        version = await version_of("options")
         values = dict(DEFAULTS)
         for row in await Option.select(Option.key, Option.value):
             values[row["key"]] = row["value"]
-        self._values = values
+        if version < self._version:
+            return
+        self._values, self._version = values, version
 
     def get(self, key: str, default: str = "") -> str:
         return self._values.get(key, default)
@@ -128,8 +138,9 @@ class Options:
                 await Option.insert(Option(key=key, value=value)).on_conflict(
                     target=Option.key, action="DO UPDATE", values=[Option.value]
                 )
-            await bump("options")
-        self._values.update(values)
+            version = await bump("options")
+        self._values = {**self._values, **values}
+        self._version = max(self._version, version)
 
 
 # -- validation of admin writes (PUT /api/option/) ----------------------------------------------

@@ -27,15 +27,25 @@ async def ensure_topics(topics: tuple[str, ...] = TOPICS) -> None:
     await Revision.insert(*[Revision(topic=t, version=0) for t in topics]).on_conflict(action="DO NOTHING")
 
 
-async def bump(topic: str) -> None:
-    """Announce a change to ``topic``; call inside the transaction that makes the change."""
+async def bump(topic: str) -> int:
+    """Announce a change to ``topic``; call inside the transaction that makes the change.
+
+    Returns the topic's new version.
+    """
     updated = (
         await Revision.update({Revision.version: Revision.version + 1})
         .where(Revision.topic == topic)
-        .returning(Revision.topic)
+        .returning(Revision.version)
     )
-    if not updated:
-        await Revision.insert(Revision(topic=topic, version=1)).on_conflict(action="DO NOTHING")
+    if updated:
+        return int(updated[0]["version"])
+    await Revision.insert(Revision(topic=topic, version=1)).on_conflict(action="DO NOTHING")
+    return await version_of(topic)
+
+
+async def version_of(topic: str) -> int:
+    row = await Revision.select(Revision.version).where(Revision.topic == topic).first()
+    return int(row["version"]) if row else 0
 
 
 class RevisionWatcher:
@@ -54,7 +64,7 @@ class RevisionWatcher:
         self._listeners.setdefault(topic, []).append(listener)
 
     async def prime(self) -> None:
-        """Record current counters without calling listeners (caches were just loaded)."""
+        """Record current counters without calling listeners; call it before the caches load."""
         self._seen = {r["topic"]: r["version"] for r in await Revision.select(Revision.topic, Revision.version)}
 
     async def changed(self, topic: str) -> None:

@@ -7,10 +7,12 @@ built-ins.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.metadata as md
 import os
 import socket
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -40,6 +42,33 @@ ROOT_PASSWORD = "root-password-1"
 # admin tools (channel test, model lists, balances) and forced channels. Tests of those tools allow
 # them explicitly, as a self-hoster with a local upstream does; the defaults stay as they are.
 LOCAL_UPSTREAMS = {"fetch_setting.allow_private_ip": "true", "fetch_setting.allowed_ports": "[]"}
+
+
+async def eventually(check: Any, timeout: float = 5.0, what: str = "the condition") -> None:
+    """Poll ``check()`` (sync or async) until it is true; fail after ``timeout`` seconds.
+
+    Tests wait for background work this way rather than sleeping a fixed time, which is both
+    slower when things are fast and flaky when the machine is loaded.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if hasattr(result, "__await__"):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not happen within {timeout} s")
+        await asyncio.sleep(0.02)
+
+
+def wait_until(check: Any, timeout: float = 5.0, what: str = "the condition") -> None:
+    """:func:`eventually` for synchronous tests."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not happen within {timeout} s")
+        time.sleep(0.02)
 
 
 def free_port() -> int:

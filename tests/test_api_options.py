@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from newapi_host.auth.users import create_user
@@ -188,3 +190,42 @@ async def test_price_changes_reach_the_price_book_at_once(sqlite_config, key):
         # a refused value leaves the book as it was
         assert not (await put(client, "GroupRatio", '{"default": -1}'))["success"]
         assert prices.quote("opt-test-model", "default", "default").group_ratio == 0.5
+
+
+async def test_a_reload_never_undoes_a_newer_change(sqlite_config, monkeypatch):
+    """A reload that read its snapshot before a change committed must not assign it afterwards."""
+    import newapi_host.options as options_module
+    from newapi_host.db.tables import Option
+
+    async with running(sqlite_config) as client:
+        options = client.app.state.host.options
+        await options.set_many({"SystemName": "before"})
+        snapshot_taken, go_on = asyncio.Event(), asyncio.Event()
+
+        class SlowOption:
+            """Option whose select() hands its rows over only when the test says so."""
+
+            def __getattr__(self, name):  # columns and the rest pass through
+                return getattr(Option, name)
+
+            def select(self, *columns):
+                query = Option.select(*columns)
+
+                async def rows():
+                    result = await query
+                    snapshot_taken.set()
+                    await go_on.wait()
+                    return result
+
+                return rows()
+
+        monkeypatch.setattr(options_module, "Option", SlowOption())
+        reload = asyncio.ensure_future(options.load())  # what a revision poll does
+        await snapshot_taken.wait()
+        monkeypatch.setattr(options_module, "Option", Option)
+        await options.set_many({"SystemName": "after"})  # an admin's change lands meanwhile
+        go_on.set()
+        await reload
+        assert options.get("SystemName") == "after"
+        await options.load()  # a later reload reads it back from the database
+        assert options.get("SystemName") == "after"

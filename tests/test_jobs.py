@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from newapi_host.app import load_plugins
 from newapi_host.db import engine as db
 from newapi_host.jobs import JobRunner
 from newapi_host.plugins.contracts import BackgroundJob
 from newapi_host.plugins.state import PluginStates
 
-from .conftest import HOST_EPS
+from .conftest import HOST_EPS, eventually
 
 
 async def test_only_the_lease_holder_runs_and_another_takes_over(db_config):
@@ -43,11 +41,10 @@ async def test_only_the_lease_holder_runs_and_another_takes_over(db_config):
     # Both runners loop; only the holder's job bodies run.
     a.start()
     b.start()
-    await asyncio.sleep(0.4)
-    assert a.runs.get(name, 0) >= 3 and b.runs.get(name, 0) == 0
+    await eventually(lambda: a.runs.get(name, 0) >= 3, what="three runs by the lease holder")
+    assert b.runs.get(name, 0) == 0
     await a.stop()  # releases the lease on the way out
-    await asyncio.sleep(0.3)
-    assert b.runs.get(name, 0) >= 1, "the other worker did not take over"
+    await eventually(lambda: b.runs.get(name, 0) >= 1, what="the other worker taking over")
     await b.stop()
     await db.stop(engine)
 
@@ -62,8 +59,8 @@ async def test_expired_lease_can_be_taken(db_config):
     a, b = JobRunner(plugins.registry, states, None), JobRunner(plugins.registry, states, None)
     assert await a.acquire("x:y", 0.5)
     assert not await b.acquire("x:y", 5)
-    await asyncio.sleep(0.6)  # a crashed and never renewed
-    assert await b.acquire("x:y", 5)
+    # a crashed and never renewed: once its lease runs out, b gets it
+    await eventually(lambda: b.acquire("x:y", 5), what="b taking the expired lease")
     assert not await a.acquire("x:y", 5)
     await db.stop(engine)
 
@@ -81,6 +78,6 @@ async def test_host_jobs_run_without_a_plugin_and_the_app_schedules_log_cleanup(
         assert [j.name for j in host.jobs.core_jobs] == ["log-cleanup"]
         runner = JobRunner(host.registry, host.states, client.app.state, core_jobs=(BackgroundJob("t", 0.05, tick),))
         runner.start()
-        await asyncio.sleep(0.3)
+        await eventually(lambda: ran, what="a run of the host job")
         await runner.stop()
     assert ran and set(ran) == {"core"}

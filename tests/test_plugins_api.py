@@ -10,7 +10,7 @@ import newapi_fixture_acme
 from newapi_host.auth.users import create_user
 from newapi_host.db.tables import PluginState
 
-from .conftest import ROOT_PASSWORD, as_root, login, running, setup_root
+from .conftest import ROOT_PASSWORD, as_root, eventually, login, running, setup_root
 
 
 def by_name(body: dict) -> dict[str, dict]:
@@ -199,13 +199,14 @@ async def test_jobs_run_with_current_settings_and_pause_while_disabled(sqlite_co
     newapi_fixture_acme.TICKS.clear()
     async with running(sqlite_config, "acme") as client:
         await as_root(client)
-        await asyncio.sleep(0.35)
-        assert newapi_fixture_acme.TICKS, "the job never ran"
+        ticks = newapi_fixture_acme.TICKS
+        await eventually(lambda: ticks, what="a run of the plugin's job")
         await client.put("/api/plugins/acme/settings", json={"greeting": "tock"})
-        await asyncio.sleep(0.25)
-        assert newapi_fixture_acme.TICKS[-1] == "tock"
+        await eventually(lambda: ticks[-1] == "tock", what="the job seeing its new settings")
         await client.put("/api/plugins/acme", json={"enabled": False})
-        await asyncio.sleep(0.15)
-        paused_at = len(newapi_fixture_acme.TICKS)
-        await asyncio.sleep(0.35)
-        assert len(newapi_fixture_acme.TICKS) == paused_at
+        turns = client.app.state.host.jobs.turns
+        start = turns["acme:tick"]
+        await eventually(lambda: turns["acme:tick"] >= start + 2, what="the scheduler seeing the switch")
+        paused_at = len(ticks)
+        await eventually(lambda: turns["acme:tick"] >= start + 5, what="three more scheduler turns")
+        assert len(ticks) == paused_at  # the job's turns come, but it does not run while switched off
