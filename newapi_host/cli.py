@@ -34,6 +34,17 @@ async def _with_database(config: Config, migrate: bool, plugins=None):
     return engine, plugins
 
 
+def _alive(pid: str) -> bool:
+    """Whether the process ``pid`` (a counter file's owner) still runs."""
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:
     from granian.constants import Interfaces, Loops
     from granian.server import Server
@@ -69,7 +80,8 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
     if not config.redis_url:  # without Redis, this machine's workers share balances through a file
         state = config.data_dir / "run" / f"counters-{os.getpid()}.bin"
         for stale in state.parent.glob("counters-*.bin"):
-            stale.unlink(missing_ok=True)
+            if not _alive(stale.stem.removeprefix("counters-")):
+                stale.unlink(missing_ok=True)
         shared.create(state, int(os.environ.get("NEWAPI_SHARED_SLOTS") or shared.DEFAULT_SLOTS))
         os.environ["NEWAPI_SHARED_STATE"] = str(state)
     host = args.host or config.host

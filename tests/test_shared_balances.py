@@ -39,11 +39,11 @@ def prepare(console: Console, bases: list[str], model: str) -> None:
             assert time.monotonic() < deadline, "a worker did not learn about the new channel"
 
 
-def call(base: str, key: str, model: str) -> httpx.Response:
-    """One chat request on a new connection (so requests spread over the workers)."""
+def call(base: str, key: str, model: str, stream: bool = False) -> httpx.Response:
+    """One chat request on a new connection (so requests spread over the workers), read to its end."""
     return httpx.post(
         f"{base}/v1/chat/completions",
-        json={"model": model, "messages": [{"role": "user", "content": "hi"}]},
+        json={"model": model, "messages": [{"role": "user", "content": "hi"}], "stream": stream},
         headers={"Authorization": f"Bearer {key}", "Connection": "close"},
         timeout=30,
     )
@@ -75,10 +75,10 @@ def settled(console: Console, user_id: int, expected_quota: int) -> dict:
 
 
 def spend_down(console: Console, bases: list[str], model: str) -> None:
-    # sequential: ten answered, then refused, whichever worker or node answers
+    # sequential: ten answered, then refused, whichever worker or node answers, streamed or not
     wallet = console.user(f"seq{uuid.uuid4().hex[:6]}", 10 * PRICE_QUOTA)
     key = console.key_for(console.user_row(wallet)["username"])
-    codes = [call(bases[i % len(bases)], key, model).status_code for i in range(14)]
+    codes = [call(bases[i % len(bases)], key, model, stream=i % 2 == 1).status_code for i in range(14)]
     assert codes == [200] * 10 + [403] * 4, codes
     row = settled(console, wallet, 0)
     assert (row["quota"], row["used_quota"], row["request_count"]) == (0, 10 * PRICE_QUOTA, 10)

@@ -268,6 +268,8 @@ class Ledger:
         charge.applied = pending is None
         if self.journal is not None:
             self.journal.charge(charge)
+        elif self._stopping:
+            log.error("a charge of %d quota settled after the ledger stopped is lost", charge.quota)
         self._track(pending, charge)
         self._queue.append(charge)
         if len(self._queue) >= self.max_batch:
@@ -341,3 +343,4 @@ class Ledger:
             if not self._queue and not self._holds:
                 self.journal.rewrite([], [])
             self.journal.close()
+            self.journal = None  # a settlement after this point is lost with the process, and said so

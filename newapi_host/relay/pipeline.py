@@ -80,6 +80,17 @@ DEFAULT_DISABLE_KEYWORDS = (
 ERROR_BODY_LIMIT = 1 << 20
 
 
+async def landed(pending: Awaitable[None] | None, timeout: float = 1.0) -> None:
+    """Wait (briefly) for a settlement's balance move to reach the shared store (Redis).
+
+    The client learns the request is done only after every worker can see its cost, so the next
+    request, wherever it lands, is checked against the new balance. A slow store does not hold
+    the answer longer than ``timeout``; the move carries on in the background.
+    """
+    if pending is not None:
+        await asyncio.wait((asyncio.ensure_future(pending),), timeout=timeout)
+
+
 def new_request_id() -> str:
     return time.strftime("%Y%m%d%H%M%S") + secrets.token_hex(6)
 
@@ -693,8 +704,7 @@ class Relay:
                     502, f"the upstream answer could not be converted: {exc}", code="bad_response_body"
                 ) from None
         pending = self._settle(ctx, channel, upstream_model, usage, "completed", first_token_ms=None, estimated=estimated)
-        if pending is not None:
-            await pending  # the balance move reaches the shared store before the answer goes out
+        await landed(pending)
         headers = {REQUEST_ID_HEADER: ctx.request_id}
         upstream_id = response.headers.get("x-request-id")
         if upstream_id:
@@ -731,8 +741,7 @@ class Relay:
                 await response.close()
             finally:
                 pending = relay._settle_stream(ctx, channel, upstream_model, counter, state, first_token_ms, delivered)
-            if pending is not None:
-                await pending  # the balance move reaches the shared store before the stream ends
+            await landed(pending)
 
         async def events() -> AsyncIterator[bytes]:
             parser = SSEParser()
