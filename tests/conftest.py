@@ -44,13 +44,13 @@ ROOT_PASSWORD = "root-password-1"
 LOCAL_UPSTREAMS = {"fetch_setting.allow_private_ip": "true", "fetch_setting.allowed_ports": "[]"}
 
 
-async def eventually(check: Any, timeout: float = 5.0, what: str = "the condition") -> None:
+async def eventually(check: Any, within: float = 5.0, what: str = "the condition") -> None:
     """Poll ``check()`` (sync or async) until it is true; fail after ``timeout`` seconds.
 
     Tests wait for background work this way rather than sleeping a fixed time, which is both
     slower when things are fast and flaky when the machine is loaded.
     """
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         result = check()
         if hasattr(result, "__await__"):
@@ -58,7 +58,7 @@ async def eventually(check: Any, timeout: float = 5.0, what: str = "the conditio
         if result:
             return
         if time.monotonic() > deadline:
-            pytest.fail(f"{what} did not happen within {timeout} s")
+            pytest.fail(f"{what} did not happen within {within} s")
         await asyncio.sleep(0.02)
 
 

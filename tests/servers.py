@@ -103,7 +103,9 @@ class Console(httpx.Client):
     def __init__(self, base: str, *, setup: bool = True) -> None:
         super().__init__(base_url=base, timeout=30)
         if setup:
-            self.post("/api/setup", json={"username": "root", "password": ROOT_PASSWORD, "confirmPassword": ROOT_PASSWORD})
+            self.post(
+                "/api/setup", json={"username": "root", "password": ROOT_PASSWORD, "confirmPassword": ROOT_PASSWORD}
+            )
         r = self.post("/api/user/login", json={"username": "root", "password": ROOT_PASSWORD})
         assert r.json()["success"], r.text
         self.headers["New-Api-User"] = str(r.json()["data"]["id"])
@@ -120,8 +122,11 @@ class Console(httpx.Client):
         self.ok("PUT", "/api/option/", json={"key": key, "value": text})
 
     def channel(self, upstream: str, models: list[str], **fields: Any) -> None:
-        self.ok("POST", "/api/channel/", json={"type": 1, "key": "sk-upstream", "base_url": upstream,
-                                              "models": ",".join(models), **fields})
+        self.ok(
+            "POST",
+            "/api/channel/",
+            json={"type": 1, "key": "sk-upstream", "base_url": upstream, "models": ",".join(models), **fields},
+        )
 
     def user(self, username: str, quota: int, password: str = "user-password-1") -> int:
         """A common user with ``quota`` (set through the admin edit, as an operator would)."""

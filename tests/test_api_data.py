@@ -10,8 +10,8 @@ from contextlib import asynccontextmanager
 import httpx
 
 from newapi_host.auth.users import create_user
-from newapi_host.db.tables import LOG_CONSUME, Channel, Log, QuotaData, Token
 from newapi_host.billing.ledger import Charge
+from newapi_host.db.tables import LOG_CONSUME, Channel, Log, QuotaData, Token
 
 from .conftest import Client, as_root, login, running
 from .upstreams import shared_fake_openai

@@ -12,6 +12,7 @@ import pytest
 
 from newapi_host.api.logs import LOG_CLEANUP_JOB, cleanup_logs, delete_logs_before
 from newapi_host.auth.users import create_user
+from newapi_host.billing.ledger import LOG_COLUMNS
 from newapi_host.db.engine import insert_many, write_transaction
 from newapi_host.db.tables import (
     LOG_CONSUME,
@@ -27,7 +28,6 @@ from newapi_host.db.tables import (
     User,
 )
 from newapi_host.plugins.contracts import JobContext
-from newapi_host.billing.ledger import LOG_COLUMNS
 
 from .conftest import Client, as_root, login, running
 

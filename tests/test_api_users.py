@@ -8,7 +8,6 @@ import time
 from contextlib import asynccontextmanager
 
 import httpx
-import pytest
 
 from newapi_host.auth.passwords import verify_password
 from newapi_host.auth.users import create_user

@@ -170,4 +170,8 @@ def test_charges_that_cannot_be_written_at_stop_wait_in_the_journal(tmp_path: Pa
     assert consume_logs(tmp_path / "newapi.db", user_id)[0] == 0  # nothing could be written...
     restarted = serve(tmp_path, 1)  # ...so the next start writes it, once
     restarted.stop()
-    assert consume_logs(tmp_path / "newapi.db", user_id) == (answered, answered * PRICE_QUOTA, START - answered * PRICE_QUOTA)
+    assert consume_logs(tmp_path / "newapi.db", user_id) == (
+        answered,
+        answered * PRICE_QUOTA,
+        START - answered * PRICE_QUOTA,
+    )

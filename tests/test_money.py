@@ -99,7 +99,9 @@ def test_per_call_prices_apply_the_group_ratio(gw, user_group, key_group, charge
     ],
 )
 def test_the_hold_applies_the_group_ratio(gw, user_group, key_group, wallet, status):
-    result, paid = spend(gw, quota=wallet, user_group=user_group, key_group=key_group, model=RATIO_MODEL, max_tokens=1000)
+    result, paid = spend(
+        gw, quota=wallet, user_group=user_group, key_group=key_group, model=RATIO_MODEL, max_tokens=1000
+    )
     assert result == status
     assert paid == ({"default": 38, "vip": 75}[user_group] if not key_group else 9) * (status == 200)
 

@@ -171,6 +171,8 @@ def test_holds_are_always_released(gw, up):
     assert gw.user_row(uid)["quota"] == 1_000_000 - sum(r["quota"] for r in gw.logs(user_id=uid))
     # the live balances gave every hold back: they equal the written record
     assert gw.balance(f"u{uid}") == gw.user_row(uid)["quota"]
-    assert gw.balance(f"t{token['id']}") == token["remain_quota"] == 900_000 - sum(
-        r["quota"] for r in gw.logs(user_id=uid)
+    assert (
+        gw.balance(f"t{token['id']}")
+        == token["remain_quota"]
+        == 900_000 - sum(r["quota"] for r in gw.logs(user_id=uid))
     )

@@ -7,11 +7,11 @@ import json
 import msgspec
 import pytest
 
+from newapi_host.billing.pricing import PriceBook, round_half_away
 from newapi_host.options import Options
 from newapi_host.plugins.contracts import ChannelView, SSEEvent, UpstreamCall, Usage
 from newapi_host.plugins.registry import Registrar, Registry
 from newapi_host.relay.errors import RelayError
-from newapi_host.billing.pricing import PriceBook, round_half_away
 from newapi_host.store import NO_AMOUNT, Outcome, decide
 from newapi_openai.adapter import AzureAdapter, OpenAIAdapter, OpenAIChannelSettings, api_root
 from newapi_openai.dialects import ChatStreamCounter

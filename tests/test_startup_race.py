@@ -30,4 +30,4 @@ async def test_a_channel_created_during_start_up_reaches_the_index(sqlite_config
     monkeypatch.setattr(ChannelIndex, "load", load_then_another_worker_adds_a_channel)
     async with running(sqlite_config) as client:
         index = client.app.state.host.relay.index
-        await eventually(lambda: index.has("default", "late-model"), timeout=3, what="the late channel in the index")
+        await eventually(lambda: index.has("default", "late-model"), within=3, what="the late channel in the index")

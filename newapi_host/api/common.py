@@ -24,6 +24,7 @@ def wallets(request: Request[Any, Any, Any]) -> Any:
     ``wallets(request).change()`` so every worker's view moves with the database."""
     return host_of(request.app.state).wallets
 
+
 DEFAULT_PAGE_SIZE = 10  # New API's ItemsPerPage
 MAX_PAGE_SIZE = 100
 

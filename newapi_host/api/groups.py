@@ -20,9 +20,9 @@ from litestar import Request, get
 
 from newapi_host.auth.guards import admin_auth, user_auth
 from newapi_host.auth.users import AuthError, Caller, caller_of
+from newapi_host.billing.pricing import SELF_USE_RATIO
 from newapi_host.db.tables import CHANNEL_ENABLED
 from newapi_host.host import Host, host_of
-from newapi_host.billing.pricing import SELF_USE_RATIO
 
 from .envelope import ok
 

@@ -24,6 +24,7 @@ import fcntl
 import logging
 import os
 import secrets
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,12 @@ def node_id(data_dir: Path) -> str:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:
-        return path.read_text().strip() or value
+        for _ in range(100):  # another worker made it a moment ago and is writing it
+            written = path.read_text().strip()
+            if written:
+                return written
+            time.sleep(0.01)
+        raise RuntimeError(f"{path} is empty; delete it") from None
     with os.fdopen(fd, "w") as fh:
         fh.write(value)
     return value
@@ -65,7 +71,6 @@ class Contents:
     holds: dict[int, Hold] = field(default_factory=dict)
     charges: list[Charge] = field(default_factory=list)
     applied: set[int] = field(default_factory=set)
-    last_seq: int = 0
 
 
 def read(path: Path) -> Contents:
@@ -87,7 +92,6 @@ def read(path: Path) -> Contents:
                 charge = msgspec.convert(record[1], Charge)
                 contents.holds.pop(charge.hold_id, None)
                 contents.charges.append(charge)
-                contents.last_seq = max(contents.last_seq, charge.seq)
             elif kind == "A":
                 contents.applied.add(record[1])
         except (msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError, IndexError):
@@ -169,6 +173,13 @@ class Journal:
         os.close(self._lock_fd)  # releases the claim
 
 
+def _discard(path: Path) -> None:
+    """Empty and remove a replayed journal (a small file, at start-up: no need to leave the loop)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.truncate(path, 0)
+        os.unlink(path)
+
+
 async def _data_export() -> bool:
     row = await Option.select(Option.value).where(Option.key == "DataExportEnabled").first()
     return row is None or row["value"] == "true"
@@ -183,7 +194,7 @@ async def recover(path: Path, name: str, store: SharedStore | None) -> tuple[int
     """
     contents = read(path)
     if not contents.charges and not contents.holds:
-        path.unlink(missing_ok=True)
+        _discard(path)
         return 0, 0
     row = await LedgerJournal.select(LedgerJournal.seq).where(LedgerJournal.name == name).first()
     committed = row["seq"] if row else 0
@@ -193,16 +204,16 @@ async def recover(path: Path, name: str, store: SharedStore | None) -> tuple[int
         await write_charges(missing[start : start + 1000], name, export)
     deltas: list[tuple[str, int]] = []
     for hold in contents.holds.values():
-        deltas.extend((key, hold.amount) for key in hold.keys())
+        deltas.extend((key, hold.amount) for key in hold.balances())
     if store is not None and not store.immediate:
         for charge in contents.charges:
             if charge.seq not in contents.applied:
                 deltas.extend(settle_deltas(charge))
     if store is not None and deltas:
         # Emptied before the balances move: a crash in between keeps a hold rather than giving it twice.
-        path.write_bytes(b"")
+        _discard(path)
         await store.add(deltas)
-    path.unlink(missing_ok=True)
+    _discard(path)
     if missing or contents.holds:
         log.warning(
             "journal %s replayed: %d charge(s) written, %d open hold(s) given back",

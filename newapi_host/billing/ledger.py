@@ -23,7 +23,7 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from piccolo.engine.postgres import PostgresEngine
@@ -181,7 +181,7 @@ class Hold:
     token_id: int | None  # None: the key is unlimited, only the wallet was reserved
     amount: int
 
-    def keys(self) -> list[str]:
+    def balances(self) -> list[str]:
         return [user_key(self.user_id)] + ([token_key(self.token_id)] if self.token_id is not None else [])
 
 
@@ -247,7 +247,7 @@ class Ledger:
             return
         if self.journal is not None:
             self.journal.release(hold.id)
-        self._track(self.wallets.apply_soon([(key, hold.amount) for key in hold.keys()]), None)
+        self._track(self.wallets.apply_soon([(key, hold.amount) for key in hold.balances()]), None)
 
     def open_holds(self) -> list[Hold]:
         return list(self._holds.values())
@@ -338,7 +338,9 @@ class Ledger:
                 break
             await asyncio.sleep(0.2 * (attempt + 1))
         if self._queue:
-            log.error("%d charges could not be written at stop; the journal keeps them for the next start", len(self._queue))
+            log.error(
+                "%d charges could not be written at stop; the journal keeps them for the next start", len(self._queue)
+            )
         if self.journal is not None:
             if not self._queue and not self._holds:
                 self.journal.rewrite([], [])

@@ -15,7 +15,6 @@ from typing import Any
 from newapi_host.options import Options
 from newapi_host.plugins.contracts import Usage
 from newapi_host.plugins.registry import Registry
-
 from newapi_host.relay.errors import RelayError
 
 SELF_USE_RATIO = 37.5  # New API's ratio for unpriced models in self-use mode

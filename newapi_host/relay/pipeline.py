@@ -80,15 +80,15 @@ DEFAULT_DISABLE_KEYWORDS = (
 ERROR_BODY_LIMIT = 1 << 20
 
 
-async def landed(pending: Awaitable[None] | None, timeout: float = 1.0) -> None:
+async def landed(pending: Awaitable[None] | None, patience: float = 1.0) -> None:
     """Wait (briefly) for a settlement's balance move to reach the shared store (Redis).
 
     The client learns the request is done only after every worker can see its cost, so the next
     request, wherever it lands, is checked against the new balance. A slow store does not hold
-    the answer longer than ``timeout``; the move carries on in the background.
+    the answer longer than ``patience`` seconds; the move carries on in the background.
     """
     if pending is not None:
-        await asyncio.wait((asyncio.ensure_future(pending),), timeout=timeout)
+        await asyncio.wait((asyncio.ensure_future(pending),), timeout=patience)
 
 
 def new_request_id() -> str:
@@ -245,6 +245,7 @@ class Relay:
         self.on_channels_changed = on_channels_changed
         self._routes: dict[tuple[str, int], Route | None] = {}  # (dialect, channel type) -> route
         self.inflight = 0  # requests being answered, streams until their end
+        self._idle = asyncio.Event()  # set whenever inflight drops to 0
 
     def forget_routes(self) -> None:
         """Drop cached converter routes (plugins were switched on or off)."""
@@ -288,13 +289,19 @@ class Relay:
             return self.error_reply(dialect, error, request_id)
         finally:
             if not streaming:
-                self.inflight -= 1
+                self._ended()
+
+    def _ended(self) -> None:
+        self.inflight -= 1
+        if self.inflight == 0:
+            self._idle.set()
 
     async def drain(self, grace: float) -> None:
         """Wait up to ``grace`` seconds for the requests in flight (streams too) to end."""
-        deadline = time.monotonic() + grace
-        while self.inflight > 0 and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        if self.inflight > 0:
+            self._idle.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), grace)
         if self.inflight > 0:
             log.warning("stopping with %d request(s) still in flight", self.inflight)
 
@@ -703,7 +710,9 @@ class Relay:
                 raise AttemptFailed(
                     502, f"the upstream answer could not be converted: {exc}", code="bad_response_body"
                 ) from None
-        pending = self._settle(ctx, channel, upstream_model, usage, "completed", first_token_ms=None, estimated=estimated)
+        pending = self._settle(
+            ctx, channel, upstream_model, usage, "completed", first_token_ms=None, estimated=estimated
+        )
         await landed(pending)
         headers = {REQUEST_ID_HEADER: ctx.request_id}
         upstream_id = response.headers.get("x-request-id")
@@ -736,7 +745,7 @@ class Relay:
             if finished:
                 return
             finished = True
-            relay.inflight -= 1
+            relay._ended()
             try:
                 await response.close()
             finally:

@@ -12,9 +12,7 @@ DESCRIPTION = "host meta and ledger journals"
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="newapi", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="newapi", description=DESCRIPTION)
 
     manager.add_table(
         class_name="LedgerJournal",
@@ -23,9 +21,7 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="HostMeta", tablename="host_meta", schema=None, columns=None
-    )
+    manager.add_table(class_name="HostMeta", tablename="host_meta", schema=None, columns=None)
 
     manager.add_column(
         table_class_name="LedgerJournal",
