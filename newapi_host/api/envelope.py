@@ -15,6 +15,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
 from newapi_host.auth.users import AuthError
+from newapi_host.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,12 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     return _respond(request, exc.status_code, message)
 
 
+def handle_store_unavailable(request: Request[Any, Any, Any], exc: StoreUnavailable) -> Response[Any]:
+    """Redis (the live balances) is unreachable: nothing was changed; say so, and to retry."""
+    log.error("%s %s refused: %s", request.method, request.url.path, exc)
+    return _respond(request, 503, "balances are temporarily unavailable; nothing was changed, please retry shortly")
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return _respond(request, 500, "internal server error; see the server log")
@@ -80,5 +87,6 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
 EXCEPTION_HANDLERS = {
     AuthError: handle_auth_error,
     HTTPException: handle_http_exception,
+    StoreUnavailable: handle_store_unavailable,
     Exception: handle_unexpected,
 }
