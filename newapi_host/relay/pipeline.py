@@ -286,7 +286,7 @@ class Relay:
             client_headers=request.headers,
         )
         progress.ctx = ctx
-        ctx.hold = self._hold_amount(ctx, peek.max_tokens)
+        ctx.hold = self._hold_amount(ctx, peek.max_tokens, peek.n)
         if ctx.hold:
             refused = self.ledger.hold(entry, ctx.hold)
             if refused:
@@ -348,7 +348,7 @@ class Relay:
             )
         )
 
-    def _hold_amount(self, ctx: Context, max_tokens: int | None) -> int:
+    def _hold_amount(self, ctx: Context, max_tokens: int | None, n: int = 1) -> int:
         price, entry = ctx.price, ctx.entry
         if price.free and not self.options.get_bool("EnableFreeModelPreConsume"):
             return 0
@@ -356,7 +356,7 @@ class Relay:
         if self.prices.trusted(wallet, token or 0, entry.unlimited_quota):
             return 0
         ctx.prompt_estimate = self._estimate_prompt(ctx)
-        return max(1, self.prices.hold_amount(price, ctx.prompt_estimate, max_tokens))
+        return max(1, self.prices.hold_amount(price, ctx.prompt_estimate, max_tokens, n))
 
     def _estimate_prompt(self, ctx: Context) -> int:
         if ctx.prompt_estimate is None:
