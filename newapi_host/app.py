@@ -41,6 +41,7 @@ from newapi_host.api import system as system_api
 from newapi_host.api import tokens as tokens_api
 from newapi_host.api import users as users_api
 from newapi_host.api.envelope import EXCEPTION_HANDLERS
+from newapi_host.body_depth import BodyDepthMiddleware
 from newapi_host.config import Config
 from newapi_host.db import engine as db
 from newapi_host.host import Host
@@ -51,6 +52,7 @@ from newapi_host.plugins.manager import PluginHost
 from newapi_host.plugins.registry import routes_of
 from newapi_host.plugins.state import PluginStates
 from newapi_host.proxy_headers import ProxyHeadersMiddleware, parse_networks
+from newapi_host.relay.asgi import MAX_BODY
 from newapi_host.relay.channels import ChannelIndex
 from newapi_host.relay.client import UpstreamClient
 from newapi_host.relay.keys import KeyCache
@@ -240,7 +242,11 @@ def create_app(
         secure=config.session_cookie_secure,
         exclude=["^/v1", "^/v1beta", "^/healthz"],  # API-key routes never read the console cookie
     )
-    middleware: list[Any] = [RequestIdMiddleware, session.middleware]
+    middleware: list[Any] = [
+        RequestIdMiddleware,
+        DefineMiddleware(BodyDepthMiddleware, max_body=MAX_BODY),
+        session.middleware,
+    ]
     if config.trusted_proxies:
         networks = parse_networks(sorted(config.trusted_proxies))
         middleware.insert(0, DefineMiddleware(ProxyHeadersMiddleware, networks=networks))
@@ -257,7 +263,7 @@ def create_app(
             # Only machine-readable renderings: the HTML viewers load scripts from a CDN.
             render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"]), YamlRenderPlugin()],
         ),
-        request_max_body_size=128 * 1024 * 1024,
+        request_max_body_size=MAX_BODY,
         debug=False,
     )
     document_relay_routes(app, plugins.registry)

@@ -18,7 +18,7 @@ def _error(status: int, message: str) -> Response[bytes]:
     return Response(error_body(status, message, "", None), status_code=status, media_type="application/json")
 
 
-@post("/v1/messages/count_tokens", status_code=200, opt={"skip_session": True})
+@post("/v1/messages/count_tokens", status_code=200, opt={"skip_session": True, "error_dialect": "claude.messages"})
 async def count_tokens(request: Request[Any, Any, Any]) -> Response[Any]:
     from newapi_host.relay.errors import RelayError
     from newapi_host.relay.keys import authenticate
