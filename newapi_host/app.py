@@ -22,7 +22,6 @@ from litestar.datastructures import State
 from litestar.exceptions import NotFoundException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware.base import DefineMiddleware
-from litestar.middleware.session.client_side import CookieBackendConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 
@@ -41,6 +40,8 @@ from newapi_host.api import system as system_api
 from newapi_host.api import tokens as tokens_api
 from newapi_host.api import users as users_api
 from newapi_host.api.envelope import EXCEPTION_HANDLERS
+from newapi_host.auth.sessions import MAX_AGE as SESSION_MAX_AGE
+from newapi_host.auth.sessions import SessionCookieConfig
 from newapi_host.body_depth import BodyDepthMiddleware
 from newapi_host.config import Config
 from newapi_host.db import engine as db
@@ -182,8 +183,11 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await host.options.load()
         await host.states.load()
         await system_api.refresh_setup(host)
+        await host.sessions.load_revoked()
         await start_relay(host)
         host.watcher.on("setup", lambda: system_api.refresh_setup(host))
+        host.watcher.on("sessions", host.sessions.load_revoked)
+        host.watcher.on("users", host.sessions.users_changed)
         await host.watcher.prime()
         host.watcher.start()
         if host.config.redis_url:
@@ -233,10 +237,10 @@ def create_app(
         for c in plugins.registry.plugins()
         if c.route_handlers
     ]
-    session = CookieBackendConfig(
+    session = SessionCookieConfig(
         secret=hashlib.sha256(config.resolved_session_secret().encode()).digest(),
         key="session",
-        max_age=30 * 24 * 3600,
+        max_age=SESSION_MAX_AGE,
         httponly=True,
         samesite="strict",
         secure=config.session_cookie_secure,

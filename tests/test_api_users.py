@@ -453,14 +453,16 @@ async def test_manage_actions_log_and_cut_off_keys(db_config):
                 return r.json()
 
             assert (await manage(action="disable"))["data"] == {"role": 1, "status": 2}
-            r = await frank.get("/api/user/self")
-            assert r.status_code == 403 and r.json() == {"success": False, "message": "User has been banned"}
+            r = await frank.get("/api/user/self")  # disabling ended the session
+            assert r.status_code == 401 and r.json()["success"] is False
             refused = await eventually_refused(client, key)
             assert refused.status == 403
             r = await frank.post("/api/user/login", json={"username": "frank", "password": "frank-pass"})
             assert r.json()["success"] is False
 
             await manage(action="enable")
+            assert (await frank.get("/api/user/self")).status_code == 401  # enabling does not revive it
+            await login(frank, "frank", "frank-pass")
             assert (await frank.get("/api/user/self")).json()["success"]
             assert await key_refused(client, key) is None
 

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from newapi_host.auth.guards import admin_auth, user_auth
 from newapi_host.auth.passwords import MAX_BYTES, hash_password_async, verify_password_async
+from newapi_host.auth.sessions import new_session, well_formed
 from newapi_host.auth.users import Caller, random_key
 from newapi_host.db.engine import database_label, write_transaction
 from newapi_host.db.tables import (
@@ -415,20 +416,26 @@ async def login(request: Request[Any, Any, Any]) -> dict[str, Any]:
         )
     except LoginFailed as exc:
         return fail(str(exc))
-    user = (
-        await User.select(User.id, User.username, User.display_name, User.role, User.status, User.group)
-        .where(User.id == identity.user_id)
-        .first()
-    )
+    user = await _session_user(identity.user_id)
     if user is None:
         return fail("Username or password is incorrect, or user has been banned")
     await User.update({User.last_login_at: int(time.time())}).where(User.id == user["id"])
-    request.set_session({k: user[k] for k in ("id", "username", "role", "status", "group")})
+    request.set_session(new_session(user))
     return ok({k: user[k] for k in ("id", "username", "display_name", "role", "status", "group")})
+
+
+async def _session_user(user_id: int | None) -> dict[str, Any] | None:
+    columns = (User.id, User.username, User.display_name, User.role, User.status, User.group, User.auth_version)
+    return await User.select(*columns).where(User.id == user_id).first()
 
 
 @get("/api/user/logout")
 async def logout(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """End this session: its cookie stops working everywhere, copies included."""
+    session = request.scope.get("session")
+    if well_formed(session):
+        await host_of(request.app.state).sessions.revoke(session)
+        await announce(request, "sessions")
     request.clear_session()
     return ok()
 
@@ -562,6 +569,7 @@ async def update_self(request: Request[Any, Any, Any]) -> dict[str, Any]:
         if not await verify_password_async(data.original_password or "", row["password"]):
             return fail(MSG_ORIGINAL_PASSWORD)
         changes[User.password] = await hash_password_async(data.password)
+        changes[User.auth_version] = User.auth_version + 1  # ends every session of the user
     if changes:
         try:
             await User.update(changes).where((User.id == user_id) & User.deleted_at.is_null())
@@ -569,6 +577,12 @@ async def update_self(request: Request[Any, Any, Any]) -> dict[str, Any]:
             if _unique_violation(exc):
                 return fail(MSG_EMAIL_TAKEN)
             raise
+    if User.auth_version in changes:
+        await announce(request, "users")
+        if not request.state.caller.by_access_token:  # this browser stays signed in, on a new session
+            user = await _session_user(user_id)
+            if user is not None:
+                request.set_session(new_session(user))
     return ok()
 
 
@@ -888,6 +902,7 @@ async def _edit_changes(request: Request[Any, Any, Any], data: UserEdit, row: di
         if problem := _check_password(data.password):
             return problem
         changes[User.password] = await hash_password_async(data.password)
+        changes[User.auth_version] = User.auth_version + 1  # ends every session of the user
     return changes
 
 
@@ -918,7 +933,7 @@ async def update_user(request: Request[Any, Any, Any]) -> dict[str, Any]:
             if _unique_violation(exc):
                 return fail(MSG_EMAIL_TAKEN)
             raise
-        names = sorted(c._meta.name for c in changes)
+        names = sorted(c._meta.name for c in changes if c is not User.auth_version)
         detail = ", ".join(names)
         if User.quota in changes:
             detail += f"; quota {row['quota']} -> {data.quota}"
@@ -995,21 +1010,23 @@ async def _adjust_quota(
 
 
 def _status_or_role_change(caller: Caller, row: dict[str, Any], action: str) -> dict[Any, Any] | str:
+    """The columns an action sets; disabling and role changes also end the user's sessions."""
     role = row["role"]
+    ends_sessions = {User.auth_version: User.auth_version + 1}
     if action == "disable":
-        return MSG_ROOT_DISABLE if role >= ROLE_ROOT else {User.status: USER_DISABLED}
+        return MSG_ROOT_DISABLE if role >= ROLE_ROOT else {User.status: USER_DISABLED, **ends_sessions}
     if action == "enable":
         return {User.status: USER_ENABLED}
     if action == "promote":
         if caller.role < ROLE_ROOT:
             return MSG_ADMIN_PROMOTE
-        return MSG_ALREADY_ADMIN if role >= ROLE_ADMIN else {User.role: ROLE_ADMIN}
+        return MSG_ALREADY_ADMIN if role >= ROLE_ADMIN else {User.role: ROLE_ADMIN, **ends_sessions}
     if action == "demote":
         if role >= ROLE_ROOT:
             return MSG_ROOT_DEMOTE
         if caller.role < ROLE_ROOT:
             return MSG_ADMIN_DEMOTE
-        return MSG_ALREADY_COMMON if role <= ROLE_COMMON else {User.role: ROLE_COMMON}
+        return MSG_ALREADY_COMMON if role <= ROLE_COMMON else {User.role: ROLE_COMMON, **ends_sessions}
     return f"{MSG_INVALID}: action must be disable, enable, delete, promote, demote or add_quota"
 
 
