@@ -177,23 +177,24 @@ async def test_register_refusals_write_nothing(sqlite_config):
         await User.update({User.deleted_at: "2025-01-01T00:00:00+00:00"}).where(User.username == "gone")
         before = await User.count()
         cases = [
-            ({"username": "", "password": "12345678"}, "Invalid parameters"),
-            ({"username": "   ", "password": "12345678"}, "Invalid parameters"),
-            ({"username": "u" * 21, "password": "12345678"}, "username"),
-            ({"username": HUGE, "password": "12345678"}, "username"),
+            ({"username": "", "password": "newbie-pass-1"}, "Invalid parameters"),
+            ({"username": "   ", "password": "newbie-pass-1"}, "Invalid parameters"),
+            ({"username": "u" * 21, "password": "newbie-pass-1"}, "username"),
+            ({"username": HUGE, "password": "newbie-pass-1"}, "username"),
             ({"username": "newbie", "password": "short"}, "password"),
-            ({"username": "newbie", "password": "p" * 21}, "password"),
+            ({"username": "newbie", "password": "p" * 73}, "72 bytes"),
+            ({"username": "newbie", "password": "12345678"}, "too common"),
             ({"username": "newbie", "password": HUGE}, "password"),
-            ({"username": "newbie", "password": "12345678", "email": "not-an-email"}, "email"),
-            ({"username": "newbie", "password": "12345678", "email": HUGE}, "email"),
-            ({"username": 5, "password": "12345678"}, "username"),
+            ({"username": "newbie", "password": "newbie-pass-1", "email": "not-an-email"}, "email"),
+            ({"username": "newbie", "password": "newbie-pass-1", "email": HUGE}, "email"),
+            ({"username": 5, "password": "newbie-pass-1"}, "username"),
             ({"username": "newbie", "password": 12345678}, "password"),
-            ({"username": "newbie", "password": "12345678", "aff_code": []}, "aff_code"),
-            ({"username": "new\nbie", "password": "12345678"}, "control"),
-            ({"username": "taken", "password": "12345678"}, "Username already exists or has been deleted"),
-            ({"username": "gone", "password": "12345678"}, "Username already exists or has been deleted"),
-            ({"username": "taken@example.com", "password": "12345678"}, "Username already exists"),
-            ({"username": "newbie", "password": "12345678", "email": "TAKEN@example.com"}, "already in use"),
+            ({"username": "newbie", "password": "newbie-pass-1", "aff_code": []}, "aff_code"),
+            ({"username": "new\nbie", "password": "newbie-pass-1"}, "control"),
+            ({"username": "taken", "password": "newbie-pass-1"}, "Username already exists or has been deleted"),
+            ({"username": "gone", "password": "newbie-pass-1"}, "Username already exists or has been deleted"),
+            ({"username": "taken@example.com", "password": "newbie-pass-1"}, "Username already exists"),
+            ({"username": "newbie", "password": "newbie-pass-1", "email": "TAKEN@example.com"}, "already in use"),
         ]
         for body, fragment in cases:
             r = await client.post("/api/user/register", json=body)
@@ -206,7 +207,7 @@ async def test_register_refusals_write_nothing(sqlite_config):
         critical_limiter(client.app).clear()
 
         options = client.app.state.host.options
-        good = {"username": "newbie", "password": "12345678"}
+        good = {"username": "newbie", "password": "newbie-pass-1"}
         await options.set_many({"EmailVerificationEnabled": "true"})
         r = await client.post("/api/user/register", json=good)
         assert r.json()["success"] is False and "verification" in r.json()["message"]

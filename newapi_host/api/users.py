@@ -32,7 +32,7 @@ from litestar.params import FromPath
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from newapi_host.auth.guards import admin_auth, user_auth
-from newapi_host.auth.passwords import MAX_BYTES, hash_password_async, verify_password_async
+from newapi_host.auth.passwords import hash_password_async, password_problem, verify_password_async
 from newapi_host.auth.sessions import new_session, well_formed
 from newapi_host.auth.users import Caller, random_key
 from newapi_host.db.engine import database_label, write_transaction
@@ -55,7 +55,6 @@ from .envelope import fail, json_object, ok
 MAX_INT = 2**53  # JSON-safe; far above any real quota
 USERNAME_MAX = 20
 DISPLAY_NAME_MAX = 20
-PASSWORD_MIN, PASSWORD_MAX = 8, 20
 EMAIL_MAX = 50
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 LANGUAGE_RE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?$")
@@ -225,11 +224,8 @@ async def _body(model: type[Strict], request: Request[Any, Any, Any]) -> Any:
 
 
 def _check_password(password: str) -> str | None:
-    if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
-        return f"Invalid input: password must be {PASSWORD_MIN} to {PASSWORD_MAX} characters"
-    if len(password.encode()) > MAX_BYTES:
-        return f"Invalid input: password must be at most {MAX_BYTES} bytes"
-    return None
+    problem = password_problem(password)
+    return f"Invalid input: {problem}" if problem else None
 
 
 def _check_username(username: str) -> str | None:
