@@ -13,7 +13,9 @@ from contextlib import asynccontextmanager
 
 import httpx
 
+from newapi_host.auth.sessions import MAX_AGE, SessionBook
 from newapi_host.auth.users import create_user
+from newapi_host.db.tables import RevokedSession
 
 from .conftest import as_root, login, running
 
@@ -150,3 +152,21 @@ async def test_admin_reset_role_change_and_disable_end_every_session(db_config):
         async with browser(client) as b:
             await signed_in(b, "carol", password)
             assert (await b.get("/api/user/self")).json()["success"]
+
+
+async def test_logouts_landing_late_are_still_read(sqlite_config):
+    """A logout recorded after a newer-expiring one was read (a commit landing late, or another
+    node's clock a minute behind) still reaches the worker."""
+    async with running(sqlite_config) as client:
+        await as_root(client)
+        book = SessionBook()
+        await book.load_revoked()
+        now = int(time.time())
+        await RevokedSession.insert(RevokedSession(sid="newer", user_id=1, expires_at=now + MAX_AGE))
+        await book.load_revoked()
+        await RevokedSession.insert(RevokedSession(sid="older", user_id=1, expires_at=now + MAX_AGE - 60))
+        await book.load_revoked()
+        for sid in ("newer", "older"):
+            assert not await book.valid({"id": 1, "sid": sid, "av": 0})
+        assert await book.valid({"id": 1, "sid": "live", "av": 0})
+        assert not await book.valid({"id": 1, "sid": "live", "av": 1})  # an older auth_version

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 SESSION_FIELDS = ("id", "username", "role", "status", "group")
 MAX_AGE = 30 * 24 * 3600
+RELOAD_OVERLAP = 300  # seconds of logouts every reload reads again
 
 
 def new_session(user: Mapping[str, Any]) -> dict[str, Any]:
@@ -60,22 +61,26 @@ class SessionBook:
 
     def __init__(self) -> None:
         self._revoked: dict[str, int] = {}  # sid -> when its cookie would have expired anyway
-        self._last_row = 0
+        self._horizon = 0  # rows expiring after this are (re)read on the next load
+        self._next_prune = 0.0
         self._versions: dict[int, int] = {}  # user id -> auth_version (-1: no such live user)
 
     async def load_revoked(self) -> None:
-        """Read logouts recorded since the last call (by any worker) and forget expired ones."""
+        """Read the logouts recorded lately (by any worker); hourly, forget expired ones.
+
+        Each load re-reads the last few minutes of logouts: inserts may commit out of order,
+        and nodes' clocks differ a little, so "rows after the newest one seen" could miss one.
+        """
         now = int(time.time())
-        rows = (
-            await RevokedSession.select(RevokedSession.id, RevokedSession.sid, RevokedSession.expires_at)
-            .where((RevokedSession.id > self._last_row) & (RevokedSession.expires_at > now))
-            .order_by(RevokedSession.id)
+        rows = await RevokedSession.select(RevokedSession.sid, RevokedSession.expires_at).where(
+            RevokedSession.expires_at > max(now, self._horizon)
         )
         for row in rows:
             self._revoked[row["sid"]] = row["expires_at"]
-            self._last_row = max(self._last_row, row["id"])
-        if len(rows) and any(expires <= now for expires in self._revoked.values()):
+            self._horizon = max(self._horizon, row["expires_at"] - RELOAD_OVERLAP)
+        if now >= self._next_prune:
             self._revoked = {sid: expires for sid, expires in self._revoked.items() if expires > now}
+            self._next_prune = now + 3600
 
     async def users_changed(self) -> None:
         self._versions.clear()
