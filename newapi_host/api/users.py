@@ -11,9 +11,10 @@ Administrators (role 10) list and search every user but only read or change user
 role; the root user (100) may change anyone, and alone may promote or demote. Every admin
 change writes a manage log row, and any change to what the relay allows (status, group, quota,
 role, deletion) is announced on the ``users`` topic so every worker drops its cached API keys:
-a disabled user's keys stop working within the sync interval, and their console session with
-the next request (the user row is read on every request). Deletion is soft (``deleted_at``), so
-a deleted username cannot be registered again, as in New API.
+a disabled user's keys stop working within the sync interval. Disabling, promoting, demoting and
+any password change also end every console session the user holds (``auth_version``, see
+:mod:`newapi_host.auth.sessions`); logout ends the one session. Deletion is soft
+(``deleted_at``), so a deleted username cannot be registered again, as in New API.
 """
 
 from __future__ import annotations
