@@ -331,15 +331,16 @@ def test_wrong_typed_fields_get_dialect_errors_never_a_5xx(world: World, caplog)
 
 
 @pytest.mark.parametrize("path", ["/v1/messages", "/v1/messages/count_tokens"])
-@pytest.mark.parametrize(("field", "value"), [("messages", 7), ("tools", 5), ("system", 3), ("messages", [7])])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("messages", 7), ("tools", 5), ("system", 3), ("messages", [7]), ("messages", [{"content": 7}]), ("tools", [7])],
+)
 def test_claude_wrong_types_are_invalid_request_errors(world: World, path, field, value):
     body = _with(_claude_body(world.model), (field,), value)
     r = world.client.post(path, json=body, headers=relay_headers(world))
-    if (field, value) == ("system", 3) or (field, value) == ("messages", [7]):
-        assert r.status_code in (200, 400), r.text  # tolerated or refused; never a crash
-    else:
-        assert r.status_code == 400, r.text
-        assert r.json()["error"]["type"] == "invalid_request_error" and field in r.json()["error"]["message"]
+    assert r.status_code == 400, r.text
+    assert r.json()["type"] == "error" and r.json()["error"]["type"] == "invalid_request_error"
+    assert f"$.{field}" in r.json()["error"]["message"]
 
 
 # -- n ---------------------------------------------------------------------------------------

@@ -21,14 +21,22 @@ NAME = "claude.messages"
 # -- peeking ---------------------------------------------------------------------------------
 
 
+_Object = dict[str, msgspec.Raw]  # a JSON object whose values are left unread
+
+
+class _Message(msgspec.Struct):
+    role: str | None = None
+    content: str | list[_Object] | None = None
+
+
 class _Peek(msgspec.Struct):
     model: str | None = None
     stream: bool | None = None
     max_tokens: int | None = None
-    # Shapes only (items stay raw bytes): the estimator and the converters iterate these.
-    messages: list[msgspec.Raw] | None = None
-    system: str | list[msgspec.Raw] | None = None
-    tools: list[msgspec.Raw] | None = None
+    # Shapes only: the estimator and the converters iterate these.
+    messages: list[_Message] | None = None
+    system: str | list[_Object] | None = None
+    tools: list[_Object] | None = None
 
 
 _peek_decoder = msgspec.json.Decoder(_Peek)

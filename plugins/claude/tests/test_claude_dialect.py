@@ -51,6 +51,10 @@ def test_peek():
         (body(model="m", max_tokens=10, messages={"role": "user"}), r"\$\.messages"),
         (body(model="m", max_tokens=10, messages=[], tools=5), r"\$\.tools"),
         (body(model="m", max_tokens=10, messages=[], system=3), r"\$\.system"),
+        (body(model="m", max_tokens=10, messages=[7]), r"\$\.messages\[0\]"),
+        (body(model="m", max_tokens=10, messages=[{"role": "user", "content": 7}]), r"\$\.messages\[0\]\.content"),
+        (body(model="m", max_tokens=10, messages=[{"role": "user", "content": [7]}]), r"\$\.messages\[0\]\.content"),
+        (body(model="m", max_tokens=10, messages=[{"role": 1, "content": "hi"}]), r"\$\.messages\[0\]\.role"),
     ],
 )
 def test_peek_rejects(raw, fragment):
