@@ -79,7 +79,7 @@ def concrete_routes(app: Any) -> Iterator[tuple[str, str]]:
             yield method, path
 
 
-def no_errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
+def errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
 
 
@@ -115,10 +115,10 @@ def test_deep_json_on_every_route_is_never_a_5xx(world: World, caplog: pytest.Lo
                 if r.status_code >= 500:
                     failures.append(f"{method} {path} ({who}, {name}): {r.status_code} {r.text[:120]}")
     assert failures == [], "\n".join(failures)
-    assert no_errors_logged(caplog) == []
+    assert errors_logged(caplog) == []
 
 
-def _is_envelope(r: httpx.Response) -> bool:
+def _nested_envelope(r: httpx.Response) -> bool:
     body = r.json()
     return body["success"] is False and "nested" in body["message"]
 
@@ -126,9 +126,9 @@ def _is_envelope(r: httpx.Response) -> bool:
 def test_deep_json_gets_a_400_in_each_routes_own_format(world: World):
     deep = DEEP_BODIES["in a field"]
     r = world.client.post("/api/user/login", content=deep)
-    assert r.status_code == 400 and _is_envelope(r), r.text
+    assert r.status_code == 400 and _nested_envelope(r), r.text
     r = world.client.post("/api/user/register", content=DEEP_BODIES["objects"])
-    assert r.status_code == 400 and _is_envelope(r), r.text
+    assert r.status_code == 400 and _nested_envelope(r), r.text
 
     headers = relay_headers(world)
     r = world.client.post("/v1/chat/completions", content=deep, headers=headers)
@@ -205,7 +205,7 @@ def test_forged_session_cookies_on_every_route_are_never_a_5xx(world: World, cap
                 if r.status_code >= 500:
                     failures.append(f"{method} {path} ({who}, {name}): {r.status_code} {r.text[:120]}")
     assert failures == [], "\n".join(failures)
-    assert no_errors_logged(caplog) == []
+    assert errors_logged(caplog) == []
 
 
 def test_forged_cookies_read_as_signed_out(world: World):
@@ -327,7 +327,7 @@ def test_wrong_typed_fields_get_dialect_errors_never_a_5xx(world: World, caplog)
                 elif r.status_code >= 400 and not shaped(r):
                     failures.append(f"{where}: not the dialect's error shape: {r.text[:150]}")
     assert failures == [], "\n".join(failures)
-    assert no_errors_logged(caplog) == []
+    assert errors_logged(caplog) == []
 
 
 @pytest.mark.parametrize("path", ["/v1/messages", "/v1/messages/count_tokens"])
