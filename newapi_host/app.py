@@ -23,7 +23,6 @@ from litestar.datastructures import State
 from litestar.exceptions import NotFoundException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware.base import DefineMiddleware
-from litestar.middleware.session.client_side import CookieBackendConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 
@@ -42,10 +41,13 @@ from newapi_host.api import system as system_api
 from newapi_host.api import tokens as tokens_api
 from newapi_host.api import users as users_api
 from newapi_host.api.envelope import EXCEPTION_HANDLERS
+from newapi_host.auth.sessions import MAX_AGE as SESSION_MAX_AGE
+from newapi_host.auth.sessions import SessionCookieConfig
 from newapi_host.billing.journal import Journal
 from newapi_host.billing.ledger import Ledger
 from newapi_host.billing.pricing import PriceBook
 from newapi_host.billing.wallets import Wallets, cluster_id
+from newapi_host.body_depth import BodyDepthMiddleware
 from newapi_host.config import Config
 from newapi_host.db import engine as db
 from newapi_host.host import Host
@@ -56,6 +58,7 @@ from newapi_host.plugins.manager import PluginHost
 from newapi_host.plugins.registry import routes_of
 from newapi_host.plugins.state import PluginStates
 from newapi_host.proxy_headers import ProxyHeadersMiddleware, parse_networks
+from newapi_host.relay.asgi import MAX_BODY
 from newapi_host.relay.channels import ChannelIndex
 from newapi_host.relay.client import UpstreamClient
 from newapi_host.relay.keys import KeyCache
@@ -208,8 +211,11 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await host.options.load()
         await host.states.load()
         await system_api.refresh_setup(host)
+        await host.sessions.load_revoked()
         await start_relay(host)
         host.watcher.on("setup", lambda: system_api.refresh_setup(host))
+        host.watcher.on("sessions", host.sessions.load_revoked)
+        host.watcher.on("users", host.sessions.users_changed)
         host.watcher.start()
         if host.config.redis_url:
             notifier = RedisNotifier(host.config.redis_url, on_message=host.watcher.wake)
@@ -227,11 +233,11 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     finally:
         if host.relay is not None:
             await stop_relay(host.relay)
-        if host.wallets is not None:
-            await host.wallets.store.close()
         if host.jobs is not None:
             await host.jobs.stop()
         await host.watcher.stop()
+        if host.wallets is not None:
+            await host.wallets.store.close()
         if "notifier" in host.extras:
             await host.extras.pop("notifier").stop()
         await db.stop(host.engine)
@@ -260,16 +266,20 @@ def create_app(
         for c in plugins.registry.plugins()
         if c.route_handlers
     ]
-    session = CookieBackendConfig(
+    session = SessionCookieConfig(
         secret=hashlib.sha256(config.resolved_session_secret().encode()).digest(),
         key="session",
-        max_age=30 * 24 * 3600,
+        max_age=SESSION_MAX_AGE,
         httponly=True,
         samesite="strict",
         secure=config.session_cookie_secure,
         exclude=["^/v1", "^/v1beta", "^/healthz"],  # API-key routes never read the console cookie
     )
-    middleware: list[Any] = [RequestIdMiddleware, session.middleware]
+    middleware: list[Any] = [
+        RequestIdMiddleware,
+        DefineMiddleware(BodyDepthMiddleware, max_body=MAX_BODY),
+        session.middleware,
+    ]
     if config.trusted_proxies:
         networks = parse_networks(sorted(config.trusted_proxies))
         middleware.insert(0, DefineMiddleware(ProxyHeadersMiddleware, networks=networks))
@@ -286,7 +296,7 @@ def create_app(
             # Only machine-readable renderings: the HTML viewers load scripts from a CDN.
             render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"]), YamlRenderPlugin()],
         ),
-        request_max_body_size=128 * 1024 * 1024,
+        request_max_body_size=MAX_BODY,
         debug=False,
     )
     document_relay_routes(app, plugins.registry)

@@ -185,6 +185,7 @@ def cmd_plugins(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_create_root(args: argparse.Namespace, config: Config) -> int:
     from newapi_host.api.system import ROOT_INITIAL_QUOTA, mark_setup_done
+    from newapi_host.auth.passwords import password_problem
     from newapi_host.auth.users import create_user, root_exists
     from newapi_host.db import engine as db
     from newapi_host.db.tables import ROLE_ROOT, User
@@ -198,8 +199,8 @@ def cmd_create_root(args: argparse.Namespace, config: Config) -> int:
             if getpass.getpass("Repeat it: ") != password:
                 print("error: the passwords differ", file=sys.stderr)
                 return 2
-    if len(password) < 8 or len(password.encode()) > 72:
-        print("error: the password must be 8 to 72 bytes long", file=sys.stderr)
+    if problem := password_problem(password):
+        print(f"error: {problem}", file=sys.stderr)
         return 2
 
     async def run() -> int:

@@ -9,6 +9,7 @@ from typing import Any
 from litestar.datastructures import State
 from piccolo.engine.base import Engine
 
+from newapi_host.auth.sessions import SessionBook
 from newapi_host.config import Config
 from newapi_host.jobs import JobRunner
 from newapi_host.options import Options
@@ -29,6 +30,7 @@ class Host:
     jobs: JobRunner | None = None
     relay: Any = None  # newapi_host.relay.pipeline.Relay, built in the lifespan
     wallets: Any = None  # newapi_host.billing.wallets.Wallets, built in the lifespan
+    sessions: SessionBook = field(default_factory=SessionBook)
     setup_done: bool = False
     started_at: int = field(default_factory=lambda: int(time.time()))
     extras: dict[str, Any] = field(default_factory=dict)

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 Listener = Callable[[], Awaitable[None]]
 
-TOPICS = ("options", "plugins", "setup", "users", "tokens", "channels")
+TOPICS = ("options", "plugins", "setup", "users", "tokens", "channels", "sessions")
 
 
 async def ensure_topics(topics: tuple[str, ...] = TOPICS) -> None:

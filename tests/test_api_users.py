@@ -185,23 +185,24 @@ async def test_register_refusals_write_nothing(sqlite_config):
         await User.update({User.deleted_at: "2025-01-01T00:00:00+00:00"}).where(User.username == "gone")
         before = await User.count()
         cases = [
-            ({"username": "", "password": "12345678"}, "Invalid parameters"),
-            ({"username": "   ", "password": "12345678"}, "Invalid parameters"),
-            ({"username": "u" * 21, "password": "12345678"}, "username"),
-            ({"username": HUGE, "password": "12345678"}, "username"),
+            ({"username": "", "password": "newbie-pass-1"}, "Invalid parameters"),
+            ({"username": "   ", "password": "newbie-pass-1"}, "Invalid parameters"),
+            ({"username": "u" * 21, "password": "newbie-pass-1"}, "username"),
+            ({"username": HUGE, "password": "newbie-pass-1"}, "username"),
             ({"username": "newbie", "password": "short"}, "password"),
-            ({"username": "newbie", "password": "p" * 21}, "password"),
+            ({"username": "newbie", "password": "p" * 73}, "72 bytes"),
+            ({"username": "newbie", "password": "12345678"}, "too common"),
             ({"username": "newbie", "password": HUGE}, "password"),
-            ({"username": "newbie", "password": "12345678", "email": "not-an-email"}, "email"),
-            ({"username": "newbie", "password": "12345678", "email": HUGE}, "email"),
-            ({"username": 5, "password": "12345678"}, "username"),
+            ({"username": "newbie", "password": "newbie-pass-1", "email": "not-an-email"}, "email"),
+            ({"username": "newbie", "password": "newbie-pass-1", "email": HUGE}, "email"),
+            ({"username": 5, "password": "newbie-pass-1"}, "username"),
             ({"username": "newbie", "password": 12345678}, "password"),
-            ({"username": "newbie", "password": "12345678", "aff_code": []}, "aff_code"),
-            ({"username": "new\nbie", "password": "12345678"}, "control"),
-            ({"username": "taken", "password": "12345678"}, "Username already exists or has been deleted"),
-            ({"username": "gone", "password": "12345678"}, "Username already exists or has been deleted"),
-            ({"username": "taken@example.com", "password": "12345678"}, "Username already exists"),
-            ({"username": "newbie", "password": "12345678", "email": "TAKEN@example.com"}, "already in use"),
+            ({"username": "newbie", "password": "newbie-pass-1", "aff_code": []}, "aff_code"),
+            ({"username": "new\nbie", "password": "newbie-pass-1"}, "control"),
+            ({"username": "taken", "password": "newbie-pass-1"}, "Username already exists or has been deleted"),
+            ({"username": "gone", "password": "newbie-pass-1"}, "Username already exists or has been deleted"),
+            ({"username": "taken@example.com", "password": "newbie-pass-1"}, "Username already exists"),
+            ({"username": "newbie", "password": "newbie-pass-1", "email": "TAKEN@example.com"}, "already in use"),
         ]
         for body, fragment in cases:
             r = await client.post("/api/user/register", json=body)
@@ -214,7 +215,7 @@ async def test_register_refusals_write_nothing(sqlite_config):
         await forget_rate_limits(client)
 
         options = client.app.state.host.options
-        good = {"username": "newbie", "password": "12345678"}
+        good = {"username": "newbie", "password": "newbie-pass-1"}
         await options.set_many({"EmailVerificationEnabled": "true"})
         r = await client.post("/api/user/register", json=good)
         assert r.json()["success"] is False and "verification" in r.json()["message"]
@@ -450,14 +451,16 @@ async def test_manage_actions_log_and_cut_off_keys(db_config):
                 return r.json()
 
             assert (await manage(action="disable"))["data"] == {"role": 1, "status": 2}
-            r = await frank.get("/api/user/self")
-            assert r.status_code == 403 and r.json() == {"success": False, "message": "User has been banned"}
+            r = await frank.get("/api/user/self")  # disabling ended the session
+            assert r.status_code == 401 and r.json()["success"] is False
             refused = await eventually_refused(client, key)
             assert refused.status == 403
             r = await frank.post("/api/user/login", json={"username": "frank", "password": "frank-pass"})
             assert r.json()["success"] is False
 
             await manage(action="enable")
+            assert (await frank.get("/api/user/self")).status_code == 401  # enabling does not revive it
+            await login(frank, "frank", "frank-pass")
             assert (await frank.get("/api/user/self")).json()["success"]
             assert await key_refused(client, key) is None
 

@@ -41,6 +41,7 @@ NEW_API_COLUMNS = {
         "inviter_id",
         "setting",
         "remark",
+        "auth_version",
         "deleted_at",
     },
     "tokens": {

@@ -145,6 +145,11 @@ def test_hold_formula_and_trust_bypass():
     price = prices.quote("gpt-4o", "default", "default")
     assert prices.hold_amount(price, prompt_tokens=100, max_tokens=1000) == int((500 + 1000) * 1.25)
     assert prices.hold_amount(price, prompt_tokens=2000, max_tokens=None) == int(2000 * 1.25)
+    # n answers: room for max_tokens each; the prompt is read once.
+    assert prices.hold_amount(price, prompt_tokens=100, max_tokens=1000, n=3) == int((500 + 3000) * 1.25)
+    assert prices.hold_amount(price, prompt_tokens=2000, max_tokens=None, n=3) == int(2000 * 1.25)
+    per_call = book(ModelPrice='{"flat": 0.002}').quote("flat", "default", "default")
+    assert book().hold_amount(per_call, prompt_tokens=10, max_tokens=100, n=5) == 1000  # one call, one price
     trust = prices.trust_line()
     assert trust == 5_000_000  # 10 USD
     assert decide(5_000_001, None, NO_AMOUNT, trust) is Outcome.TRUSTED  # unlimited key
@@ -169,3 +174,39 @@ def test_stream_counter_memory_stays_flat_on_long_streams():
     assert counter.result() == Usage(prompt_tokens=3, completion_tokens=4) and counter.finished
     with pytest.raises(ValueError):
         counter.feed(SSEEvent(data="{broken"))
+
+
+@pytest.mark.parametrize(
+    ("fields", "n"),
+    [({}, 1), ({"n": None}, 1), ({"n": 1}, 1), ({"n": 128}, 128), ({"n": 2, "best_of": 5}, 5), ({"best_of": 20}, 20)],
+)
+def test_completions_peek_counts_answers(fields, n):
+    from newapi_openai.dialects import peek_chat, peek_completions
+
+    body = json.dumps({"model": "m", **fields}).encode()
+    assert peek_completions(body, {}).n == n
+    if "best_of" not in fields:
+        assert peek_chat(body, {}).n == n
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"n": 0}, "n must be between 1 and 128"),
+        ({"n": 129}, "n must be between 1 and 128"),
+        ({"n": 10**12}, "n must be between 1 and 128"),
+        ({"n": "3"}, r"\$\.n"),
+        ({"n": True}, r"\$\.n"),
+        ({"best_of": 21}, "best_of must be between 1 and 20"),
+    ],
+)
+def test_answer_counts_are_bounded(fields, message):
+    from newapi_host.plugins.contracts import InvalidRequest
+    from newapi_openai.dialects import peek_chat, peek_completions
+
+    body = json.dumps({"model": "m", **fields}).encode()
+    with pytest.raises(InvalidRequest, match=message):
+        peek_completions(body, {})
+    if "best_of" not in fields:
+        with pytest.raises(InvalidRequest, match=message):
+            peek_chat(body, {})

@@ -132,7 +132,9 @@ def test_cli_migrate_plugins_and_create_root(tmp_path: Path):
     assert any(line.startswith("acme ") and " blocked " in line for line in r.stdout.splitlines())
 
     r = run_cli("create-root", "--username", "boss", env=env, stdin="short\n")
-    assert r.returncode == 2 and "8 to 72 bytes" in r.stderr
+    assert r.returncode == 2 and "at least 8 characters" in r.stderr
+    r = run_cli("create-root", "--username", "boss", env=env, stdin="12345678\n")
+    assert r.returncode == 2 and "too common" in r.stderr
     r = run_cli("create-root", "--username", "boss", env=env, stdin="long-enough-pass\n")
     assert r.returncode == 0, r.stderr
     assert "created root user 'boss'" in r.stdout

@@ -3,6 +3,8 @@
 Management routes answer ``{"success", "message", "data"}``. Validation failures are HTTP 200
 with ``success: false`` (as New API does, and as its clients expect); authentication failures
 are 401/403; unknown routes 404; a crash is a 500 with a request-safe message, never a traceback.
+API-key routes answer OpenAI's error shape, or that of the dialect a route names in its
+``opt["error_dialect"]`` (Anthropic's for ``/v1/messages/count_tokens``).
 """
 
 from __future__ import annotations
@@ -51,9 +53,20 @@ def _openai_error(status: int, message: str, type_: str = "new_api_error") -> Re
     return Response({"error": {"message": message, "type": type_, "param": None, "code": None}}, status_code=status)
 
 
+def _dialect_error(request: Request[Any, Any, Any], status: int, message: str) -> Response[Any] | None:
+    """The error in the format of the dialect a route names in ``opt["error_dialect"]``, if any."""
+    handler = request.scope.get("route_handler")
+    name = handler.opt.get("error_dialect") if handler is not None else None
+    dialect = request.app.state.host.registry.dialect(name) if name else None
+    if dialect is None:
+        return None
+    body = dialect.error_body(status, message, "invalid_request_error" if status < 500 else "new_api_error", None)
+    return Response(body, status_code=status, media_type="application/json")
+
+
 def _respond(request: Request[Any, Any, Any], status: int, message: str) -> Response[Any]:
     if request.url.path.startswith(("/v1", "/v1beta", "/dashboard")):
-        return _openai_error(status, message)
+        return _dialect_error(request, status, message) or _openai_error(status, message)
     return _envelope(status, message)
 
 

@@ -26,6 +26,7 @@ from litestar import Request, get
 from litestar.params import FromPath
 from litestar.response import Redirect
 
+from newapi_host.auth.sessions import new_session
 from newapi_host.auth.users import random_key
 from newapi_host.db.engine import write_transaction
 from newapi_host.db.tables import ROLE_COMMON, USER_ENABLED, LoginIdentity, User
@@ -45,7 +46,6 @@ USER_COLUMNS = {
     "telegram": User.telegram_id,
     "linuxdo": User.linux_do_id,
 }
-SESSION_FIELDS = ("id", "username", "role", "status", "group")
 
 
 def _failed(message: str) -> Redirect:
@@ -110,7 +110,7 @@ async def oauth_callback(request: Request[Any, Any, Any], method_id: FromPath[st
     outcome = await _bind(request, method_id, identity)
     if isinstance(outcome, str):
         return _failed(outcome)
-    request.set_session({k: outcome[k] for k in SESSION_FIELDS})
+    request.set_session(new_session(outcome))
     await User.update({User.last_login_at: int(time.time())}).where(User.id == outcome["id"])
     response = Redirect("/console")
     response.delete_cookie(STATE_COOKIE, path="/api/oauth")

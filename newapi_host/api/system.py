@@ -11,6 +11,7 @@ from litestar import Request, Response, get, post
 from pydantic import BaseModel, ValidationError
 
 from newapi_host import __version__
+from newapi_host.auth.passwords import password_problem
 from newapi_host.auth.users import create_user, root_exists
 from newapi_host.db.engine import database_label, write_transaction
 from newapi_host.db.tables import ROLE_ROOT, Setup, User
@@ -155,10 +156,8 @@ async def _post_setup(request: Request[Any, Any, Any]) -> dict[str, Any]:
             return fail("Username must be at most 12 characters")
         if body.password != body.confirmPassword:
             return fail("The two passwords do not match")
-        if len(body.password) < 8:
-            return fail("Password must be at least 8 characters")
-        if len(body.password.encode()) > 72:
-            return fail("Password must be at most 72 bytes")
+        if problem := password_problem(body.password):
+            return fail(problem)
         if await User.exists().where(User.username == username):
             return fail("Username already exists")
         await create_user(username, body.password, role=ROLE_ROOT, display_name="Root User", quota=ROOT_INITIAL_QUOTA)

@@ -11,9 +11,10 @@ Administrators (role 10) list and search every user but only read or change user
 role; the root user (100) may change anyone, and alone may promote or demote. Every admin
 change writes a manage log row, and any change to what the relay allows (status, group, quota,
 role, deletion) is announced on the ``users`` topic so every worker drops its cached API keys:
-a disabled user's keys stop working within the sync interval, and their console session with
-the next request (the user row is read on every request). Deletion is soft (``deleted_at``), so
-a deleted username cannot be registered again, as in New API.
+a disabled user's keys stop working within the sync interval. Disabling, promoting, demoting and
+any password change also end every console session the user holds (``auth_version``, see
+:mod:`newapi_host.auth.sessions`); logout ends the one session. Deletion is soft
+(``deleted_at``), so a deleted username cannot be registered again, as in New API.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from litestar.params import FromPath
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from newapi_host.auth.guards import admin_auth, user_auth
-from newapi_host.auth.passwords import MAX_BYTES, hash_password_async, verify_password_async
+from newapi_host.auth.passwords import hash_password_async, password_problem, verify_password_async
+from newapi_host.auth.sessions import new_session, well_formed
 from newapi_host.auth.users import Caller, random_key
 from newapi_host.db.engine import database_label, write_transaction
 from newapi_host.db.tables import (
@@ -53,7 +55,6 @@ from .envelope import fail, json_object, ok
 MAX_INT = 2**53  # JSON-safe; far above any real quota
 USERNAME_MAX = 20
 DISPLAY_NAME_MAX = 20
-PASSWORD_MIN, PASSWORD_MAX = 8, 20
 EMAIL_MAX = 50
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 LANGUAGE_RE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?$")
@@ -180,11 +181,8 @@ async def _body(model: type[Strict], request: Request[Any, Any, Any]) -> Any:
 
 
 def _check_password(password: str) -> str | None:
-    if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
-        return f"Invalid input: password must be {PASSWORD_MIN} to {PASSWORD_MAX} characters"
-    if len(password.encode()) > MAX_BYTES:
-        return f"Invalid input: password must be at most {MAX_BYTES} bytes"
-    return None
+    problem = password_problem(password)
+    return f"Invalid input: {problem}" if problem else None
 
 
 def _check_username(username: str) -> str | None:
@@ -371,20 +369,26 @@ async def login(request: Request[Any, Any, Any]) -> dict[str, Any]:
         )
     except LoginFailed as exc:
         return fail(str(exc))
-    user = (
-        await User.select(User.id, User.username, User.display_name, User.role, User.status, User.group)
-        .where(User.id == identity.user_id)
-        .first()
-    )
+    user = await _session_user(identity.user_id)
     if user is None:
         return fail("Username or password is incorrect, or user has been banned")
     await User.update({User.last_login_at: int(time.time())}).where(User.id == user["id"])
-    request.set_session({k: user[k] for k in ("id", "username", "role", "status", "group")})
+    request.set_session(new_session(user))
     return ok({k: user[k] for k in ("id", "username", "display_name", "role", "status", "group")})
+
+
+async def _session_user(user_id: int | None) -> dict[str, Any] | None:
+    columns = (User.id, User.username, User.display_name, User.role, User.status, User.group, User.auth_version)
+    return await User.select(*columns).where(User.id == user_id).first()
 
 
 @get("/api/user/logout")
 async def logout(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """End this session: its cookie stops working everywhere, copies included."""
+    session = request.scope.get("session")
+    if well_formed(session):
+        await host_of(request.app.state).sessions.revoke(session)
+        await announce(request, "sessions")
     request.clear_session()
     return ok()
 
@@ -518,6 +522,7 @@ async def update_self(request: Request[Any, Any, Any]) -> dict[str, Any]:
         if not await verify_password_async(data.original_password or "", row["password"]):
             return fail(MSG_ORIGINAL_PASSWORD)
         changes[User.password] = await hash_password_async(data.password)
+        changes[User.auth_version] = User.auth_version + 1  # ends every session of the user
     if changes:
         try:
             await User.update(changes).where((User.id == user_id) & User.deleted_at.is_null())
@@ -525,6 +530,12 @@ async def update_self(request: Request[Any, Any, Any]) -> dict[str, Any]:
             if _unique_violation(exc):
                 return fail(MSG_EMAIL_TAKEN)
             raise
+    if User.auth_version in changes:
+        await announce(request, "users")
+        if not request.state.caller.by_access_token:  # this browser stays signed in, on a new session
+            user = await _session_user(user_id)
+            if user is not None:
+                request.set_session(new_session(user))
     return ok()
 
 
@@ -847,6 +858,7 @@ async def _edit_changes(request: Request[Any, Any, Any], data: UserEdit, row: di
         if problem := _check_password(data.password):
             return problem
         changes[User.password] = await hash_password_async(data.password)
+        changes[User.auth_version] = User.auth_version + 1  # ends every session of the user
     return changes
 
 
@@ -882,7 +894,7 @@ async def update_user(request: Request[Any, Any, Any]) -> dict[str, Any]:
             if _unique_violation(exc):
                 return fail(MSG_EMAIL_TAKEN)
             raise
-        names = sorted(c._meta.name for c in changes)
+        names = sorted(c._meta.name for c in changes if c is not User.auth_version)
         detail = ", ".join(names)
         if User.quota in changes:
             detail += f"; quota {row['quota']} -> {data.quota}"
@@ -963,21 +975,23 @@ async def _adjust_quota(
 
 
 def _status_or_role_change(caller: Caller, row: dict[str, Any], action: str) -> dict[Any, Any] | str:
+    """The columns an action sets; disabling and role changes also end the user's sessions."""
     role = row["role"]
+    ends_sessions = {User.auth_version: User.auth_version + 1}
     if action == "disable":
-        return MSG_ROOT_DISABLE if role >= ROLE_ROOT else {User.status: USER_DISABLED}
+        return MSG_ROOT_DISABLE if role >= ROLE_ROOT else {User.status: USER_DISABLED, **ends_sessions}
     if action == "enable":
         return {User.status: USER_ENABLED}
     if action == "promote":
         if caller.role < ROLE_ROOT:
             return MSG_ADMIN_PROMOTE
-        return MSG_ALREADY_ADMIN if role >= ROLE_ADMIN else {User.role: ROLE_ADMIN}
+        return MSG_ALREADY_ADMIN if role >= ROLE_ADMIN else {User.role: ROLE_ADMIN, **ends_sessions}
     if action == "demote":
         if role >= ROLE_ROOT:
             return MSG_ROOT_DEMOTE
         if caller.role < ROLE_ROOT:
             return MSG_ADMIN_DEMOTE
-        return MSG_ALREADY_COMMON if role <= ROLE_COMMON else {User.role: ROLE_COMMON}
+        return MSG_ALREADY_COMMON if role <= ROLE_COMMON else {User.role: ROLE_COMMON, **ends_sessions}
     return f"{MSG_INVALID}: action must be disable, enable, delete, promote, demote or add_quota"
 
 

@@ -1,9 +1,9 @@
 """Creating users and finding the caller of a management request.
 
-The console authenticates as New API's 2025 releases do: a cookie session set by login, or the
-user's personal access token in ``Authorization`` (``Bearer`` optional); either way the
-``New-Api-User`` header must carry the same user id, which stops a cross-site request from
-riding the cookie.
+The console authenticates as New API's 2025 releases do: a cookie session set by login (which
+the server can end, see :mod:`newapi_host.auth.sessions`), or the user's personal access token
+in ``Authorization`` (``Bearer`` optional); either way the ``New-Api-User`` header must carry the
+same user id, which stops a cross-site request from riding the cookie.
 """
 
 from __future__ import annotations
@@ -74,7 +74,9 @@ async def root_exists() -> bool:
 
 
 async def _load(**where: Any) -> dict[str, Any] | None:
-    query = User.select(User.id, User.username, User.role, User.status, User.group).where(User.deleted_at.is_null())
+    query = User.select(User.id, User.username, User.role, User.status, User.group, User.auth_version).where(
+        User.deleted_at.is_null()
+    )
     for column, value in where.items():
         query = query.where(getattr(User, column) == value)
     return await query.first()
@@ -87,7 +89,9 @@ async def caller_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Caller:
     by_token = False
     if session.get("id"):
         user = await _load(id=int(session["id"]))
-        if user is None:
+        # The cookie backend already refused ended sessions by its per-worker cache; the row read
+        # here makes a password change or role change exact at once, on every worker.
+        if user is None or user["auth_version"] != session.get("av"):
             raise AuthError("Unauthorized, not logged in and no access token provided")
     else:
         auth = connection.headers.get("authorization", "")

@@ -132,11 +132,12 @@ class PriceBook:
     def quota_per_unit(self) -> float:
         return self.options.get_float("QuotaPerUnit", 500000.0)
 
-    def hold_amount(self, price: Price, prompt_tokens: int, max_tokens: int | None) -> int:
-        """New API's pre-consume: (max(prompt, PreConsumedQuota) + max_tokens) x ratio x group."""
+    def hold_amount(self, price: Price, prompt_tokens: int, max_tokens: int | None, n: int = 1) -> int:
+        """New API's pre-consume, (max(prompt, PreConsumedQuota) + max_tokens) x ratio x group, with
+        room for each of the ``n`` answers asked for (a per-call price is charged once per call)."""
         if price.model_price is not None:
             return int(price.model_price * self.quota_per_unit * price.group_ratio)
-        base = max(prompt_tokens, self.options.get_int("PreConsumedQuota", 500)) + (max_tokens or 0)
+        base = max(prompt_tokens, self.options.get_int("PreConsumedQuota", 500)) + (max_tokens or 0) * max(1, n)
         return int(base * price.model_ratio * price.group_ratio)
 
     def charge(self, price: Price, usage: Usage | None) -> int:

@@ -61,6 +61,7 @@ class User(Table, tablename="users"):
     stripe_customer = Varchar(length=64, index=True)
     created_at = BigInt(default=0)
     last_login_at = BigInt(default=0)
+    auth_version = Integer(default=0)  # bumped to end every console session of the user
     deleted_at = Timestamptz(null=True, default=None, index=True)
 
 
@@ -255,6 +256,14 @@ class LoginIdentity(Table, tablename="login_identities"):
     created_at = BigInt(default=0)
 
 
+class RevokedSession(Table, tablename="revoked_sessions"):
+    """A console session ended by logout, kept until its cookie would have expired anyway."""
+
+    sid = Varchar(length=64, unique=True)
+    user_id = Integer(index=True)
+    expires_at = BigInt(default=0, index=True)
+
+
 class Revision(Table, tablename="revisions"):
     """A counter per topic, bumped in the same transaction as the change it announces.
 
@@ -311,4 +320,5 @@ CORE_TABLES: tuple[type[Table], ...] = (
     LoginIdentity,
     HostMeta,
     LedgerJournal,
+    RevokedSession,
 )

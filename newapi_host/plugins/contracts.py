@@ -35,13 +35,16 @@ class Peek:
 
     ``wants_usage`` says whether the client asked for usage in a stream (OpenAI's
     ``stream_options.include_usage``); when the host asks the upstream for usage on its own
-    behalf, it withholds the usage-only events from clients that did not ask.
+    behalf, it withholds the usage-only events from clients that did not ask. ``n`` is how many
+    answers the client asked for (OpenAI's ``n``, Gemini's ``candidateCount``): the hold covers
+    ``max_tokens`` for each, so a dialect must bound it.
     """
 
     model: str
     stream: bool = False
     max_tokens: int | None = None
     wants_usage: bool = True
+    n: int = 1
 
 
 @dataclass(slots=True)

@@ -16,7 +16,10 @@ from urllib.parse import parse_qsl
 
 from litestar.types import Receive, Scope, Send
 
-from .errors import RelayError
+from newapi_host.body_depth import MESSAGE as TOO_DEEP
+from newapi_host.body_depth import TooDeep
+
+from .errors import RelayError, invalid_request
 
 MAX_BODY = 128 * 1024 * 1024  # New API's MAX_REQUEST_BODY_MB default
 
@@ -56,7 +59,10 @@ class Incoming:
         parts: list[bytes] = []
         size = 0
         while True:
-            message = await self._receive()
+            try:
+                message = await self._receive()
+            except TooDeep:
+                raise invalid_request(TOO_DEEP, code="request_too_deep") from None
             if message["type"] == "http.disconnect":
                 raise RelayError(499, "the client closed the connection", code="client_gone")
             chunk = message.get("body", b"")

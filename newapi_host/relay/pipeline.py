@@ -354,7 +354,7 @@ class Relay:
             client_headers=request.headers,
         )
         progress.ctx = ctx
-        await self._take_hold(ctx, peek.max_tokens)
+        await self._take_hold(ctx, peek.max_tokens, peek.n)
         handed_over = False
         try:
             response = await self._attempts(ctx, forced_channel)
@@ -408,7 +408,7 @@ class Relay:
             )
         )
 
-    async def _take_hold(self, ctx: Context, max_tokens: int | None) -> None:
+    async def _take_hold(self, ctx: Context, max_tokens: int | None, n: int = 1) -> None:
         """Reserve New API's pre-consume amount on the shared balances, or refuse the request.
 
         The prompt estimate (a tokenizer pass) is made only when the balances are not above the
@@ -419,11 +419,11 @@ class Relay:
             return
         token_id = None if entry.unlimited_quota else entry.id
         trust = self.prices.trust_line()
-        amount = NO_AMOUNT if entry.trusted else self._hold_for(ctx, max_tokens)
+        amount = NO_AMOUNT if entry.trusted else self._hold_for(ctx, max_tokens, n)
         try:
             result, hold = await self.ledger.reserve(entry.user_id, token_id, amount, trust)
             if result.outcome is Outcome.NEED_AMOUNT:
-                amount = self._hold_for(ctx, max_tokens)
+                amount = self._hold_for(ctx, max_tokens, n)
                 result, hold = await self.ledger.reserve(entry.user_id, token_id, amount, trust)
         except StoreUnavailable as exc:
             log.error("request %s refused: balances unavailable: %s", ctx.request_id, exc)
@@ -443,9 +443,9 @@ class Relay:
             raise RelayError(403, "token quota is not enough", code="pre_consume_token_quota_failed")
         raise RelayError(401, "this API key has no quota left", code="token_quota_exhausted")
 
-    def _hold_for(self, ctx: Context, max_tokens: int | None) -> int:
+    def _hold_for(self, ctx: Context, max_tokens: int | None, n: int) -> int:
         ctx.prompt_estimate = self._estimate_prompt(ctx)
-        return max(1, self.prices.hold_amount(ctx.price, ctx.prompt_estimate, max_tokens))
+        return max(1, self.prices.hold_amount(ctx.price, ctx.prompt_estimate, max_tokens, n))
 
     def _estimate_prompt(self, ctx: Context) -> int:
         if ctx.prompt_estimate is None:

@@ -142,7 +142,7 @@ async def users_page(request: Request[Any, Any, Any]) -> Response[str] | Redirec
 <form class="card inline" data-form="user-create">
 {field(lang, "username", "username", extra='required maxlength="20" autocomplete="off"')}
 {field(lang, "display_name", "users_display_name", extra='maxlength="20"')}
-{field(lang, "password", "password", "password", 'required minlength="8" maxlength="20" autocomplete="new-password"')}
+{field(lang, "password", "password", "password", 'required minlength="8" maxlength="72" autocomplete="new-password"')}
 {_select(lang, "role", "users_role", roles[:2])}
 <button type="submit">{text(lang, "users_add")}</button>
 </form>
@@ -151,7 +151,7 @@ async def users_page(request: Request[Any, Any, Any]) -> Response[str] | Redirec
 <form class="users-form" data-form="user">
 <input name="id" type="hidden">
 {field(lang, "display_name", "users_display_name", extra='maxlength="20"')}
-{field(lang, "password", "users_new_password", "password", 'minlength="8" maxlength="20" autocomplete="new-password"')}
+{field(lang, "password", "users_new_password", "password", 'minlength="8" maxlength="72" autocomplete="new-password"')}
 {field(lang, "email", "users_email", "email", 'maxlength="50"')}
 {_select(lang, "group", "users_group", ())}
 {field(lang, "quota", "users_quota_usd", "number", 'min="0" step="any" required')}

@@ -7,17 +7,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 from litestar import Request, Response, post
 
-from .dialect import error_body, estimate_prompt
+from newapi_host.plugins.contracts import InvalidRequest
+
+from .dialect import check_request, error_body, estimate_prompt
 
 
 def _error(status: int, message: str) -> Response[bytes]:
     return Response(error_body(status, message, "", None), status_code=status, media_type="application/json")
 
 
-@post("/v1/messages/count_tokens", status_code=200, opt={"skip_session": True})
+@post("/v1/messages/count_tokens", status_code=200, opt={"skip_session": True, "error_dialect": "claude.messages"})
 async def count_tokens(request: Request[Any, Any, Any]) -> Response[Any]:
     from newapi_host.relay.errors import RelayError
     from newapi_host.relay.keys import authenticate
@@ -33,9 +34,7 @@ async def count_tokens(request: Request[Any, Any, Any]) -> Response[Any]:
         return _error(exc.status, exc.message)
     body = await request.body()
     try:
-        data = msgspec.json.decode(body)
-    except msgspec.DecodeError:
-        return _error(400, "request body is not valid JSON")
-    if not isinstance(data, dict) or not isinstance(data.get("model"), str) or not data["model"]:
-        return _error(400, "model: Field required")
-    return Response({"input_tokens": estimate_prompt(body, data["model"])}, status_code=200)
+        model = (check_request(body).model or "").strip()
+    except InvalidRequest as exc:
+        return _error(400, exc.message)
+    return Response({"input_tokens": estimate_prompt(body, model)}, status_code=200)

@@ -21,16 +21,30 @@ NAME = "claude.messages"
 # -- peeking ---------------------------------------------------------------------------------
 
 
+_Object = dict[str, msgspec.Raw]  # a JSON object whose values are left unread
+
+
+class _Message(msgspec.Struct):
+    role: str | None = None
+    content: str | list[_Object] | None = None
+
+
 class _Peek(msgspec.Struct):
     model: str | None = None
     stream: bool | None = None
     max_tokens: int | None = None
+    # Shapes only: the estimator and the converters iterate these.
+    messages: list[_Message] | None = None
+    system: str | list[_Object] | None = None
+    tools: list[_Object] | None = None
 
 
 _peek_decoder = msgspec.json.Decoder(_Peek)
 
 
-def peek(body: bytes, params: Mapping[str, str]) -> Peek:
+def check_request(body: bytes) -> _Peek:
+    """The routing fields of a Messages body, after checking the shape of the fields the gateway
+    iterates; :class:`InvalidRequest` names the field that is wrong."""
     if not body.strip():
         raise InvalidRequest("request body is empty; a JSON object is required")
     try:
@@ -39,14 +53,18 @@ def peek(body: bytes, params: Mapping[str, str]) -> Peek:
         raise InvalidRequest(f"invalid request: {exc}") from None
     except msgspec.DecodeError as exc:
         raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
-    model = (p.model or "").strip()
-    if not model:
+    if not (p.model or "").strip():
         raise InvalidRequest("model: Field required", param="model")
+    return p
+
+
+def peek(body: bytes, params: Mapping[str, str]) -> Peek:
+    p = check_request(body)
     if p.max_tokens is None:
         raise InvalidRequest("max_tokens: Field required", param="max_tokens")
     if p.max_tokens < 1:
         raise InvalidRequest("max_tokens: must be greater than or equal to 1", param="max_tokens")
-    return Peek(model=model, stream=bool(p.stream), max_tokens=p.max_tokens, wants_usage=True)
+    return Peek(model=(p.model or "").strip(), stream=bool(p.stream), max_tokens=p.max_tokens, wants_usage=True)
 
 
 # -- errors ----------------------------------------------------------------------------------
@@ -227,13 +245,17 @@ def _text_of(content: Any) -> str:
     return ""
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def as_chat_for_estimate(data: dict[str, Any]) -> dict[str, Any]:
     """A Messages request reshaped so the host's chat estimator counts it the way New API would."""
     messages: list[dict[str, Any]] = []
     system = _text_of(data.get("system"))
     if system:
         messages.append({"role": "system", "content": system})
-    for message in data.get("messages") or ():
+    for message in _list(data.get("messages")):
         if not isinstance(message, dict):
             continue
         content = message.get("content")
@@ -267,7 +289,7 @@ def as_chat_for_estimate(data: dict[str, Any]) -> dict[str, Any]:
         if calls:
             entry["tool_calls"] = calls
         messages.append(entry)
-    tools = [t for t in data.get("tools") or () if isinstance(t, dict)]
+    tools = [t for t in _list(data.get("tools")) if isinstance(t, dict)]
     return {"model": data.get("model"), "messages": messages, "tools": tools}
 
 

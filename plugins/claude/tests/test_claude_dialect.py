@@ -7,7 +7,15 @@ import json
 import pytest
 from claude_sdk_helpers import claude_events
 
-from newapi_claude.dialect import DIALECT, ClaudeStreamCounter, error_body, peek, response_usage, stream_usage
+from newapi_claude.dialect import (
+    DIALECT,
+    ClaudeStreamCounter,
+    as_chat_for_estimate,
+    error_body,
+    peek,
+    response_usage,
+    stream_usage,
+)
 from newapi_host.plugins.contracts import InvalidRequest, Peek, SSEEvent, Usage
 
 
@@ -39,6 +47,14 @@ def test_peek():
         (body(model="m", max_tokens=10, stream="yes"), "stream"),
         (b"{not json", "JSON"),
         (b"", "empty"),
+        (body(model="m", max_tokens=10, messages=7), r"\$\.messages"),
+        (body(model="m", max_tokens=10, messages={"role": "user"}), r"\$\.messages"),
+        (body(model="m", max_tokens=10, messages=[], tools=5), r"\$\.tools"),
+        (body(model="m", max_tokens=10, messages=[], system=3), r"\$\.system"),
+        (body(model="m", max_tokens=10, messages=[7]), r"\$\.messages\[0\]"),
+        (body(model="m", max_tokens=10, messages=[{"role": "user", "content": 7}]), r"\$\.messages\[0\]\.content"),
+        (body(model="m", max_tokens=10, messages=[{"role": "user", "content": [7]}]), r"\$\.messages\[0\]\.content"),
+        (body(model="m", max_tokens=10, messages=[{"role": 1, "content": "hi"}]), r"\$\.messages\[0\]\.role"),
     ],
 )
 def test_peek_rejects(raw, fragment):
@@ -180,6 +196,13 @@ def test_stream_counter_rejects_bad_events():
                 json.dumps({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}), "error"
             )
         )
+
+
+@pytest.mark.parametrize("fields", [{"messages": 7}, {"tools": 5}, {"messages": "hi", "tools": {"a": 1}}])
+def test_estimates_tolerate_wrong_types(fields):
+    """The hold estimator runs on bodies the peek already checked, but must never crash on its own."""
+    assert as_chat_for_estimate({"model": "m", **fields})["messages"] == []
+    assert DIALECT.estimate_prompt(body(model="m", **fields), "m") >= 0
 
 
 def test_estimate_prompt_and_response_text():

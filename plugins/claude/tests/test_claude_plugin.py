@@ -118,8 +118,18 @@ def test_count_tokens_needs_a_valid_key():
         assert missing.status_code == 401
 
 
-def test_count_tokens_bad_body():
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        (b"{nope", "JSON"),
+        (b'{"messages": []}', "model"),
+        (b'{"model": "m", "messages": 7}', "$.messages"),
+        (b'{"model": "m", "messages": [], "tools": 5}', "$.tools"),
+    ],
+)
+def test_count_tokens_bad_body(raw, fragment):
     with client(FakeKeys(entry())) as c:
-        response = c.post("/v1/messages/count_tokens", content=b"{nope", headers={"x-api-key": "sk-abc"})
+        response = c.post("/v1/messages/count_tokens", content=raw, headers={"x-api-key": "sk-abc"})
     assert response.status_code == 400
     assert response.json()["error"]["type"] == "invalid_request_error"
+    assert fragment in response.json()["error"]["message"]

@@ -27,7 +27,10 @@ ROUTE_PATHS = ("/v1beta/models/{model_action:str}", "/v1/models/{model_action:st
 
 class _GenerationConfig(msgspec.Struct):
     maxOutputTokens: int | None = None  # noqa: N815 - wire name
+    candidateCount: int | None = None  # noqa: N815 - wire name
 
+
+MAX_CANDIDATES = 8  # the Gemini API's own limit on candidateCount
 
 class _GeminiPeek(msgspec.Struct):
     contents: list[Any] | None = None
@@ -65,10 +68,17 @@ def peek(body: bytes, params: Mapping[str, str]) -> Peek:
         raise InvalidRequest(f"invalid request: {exc}") from None
     except msgspec.DecodeError as exc:
         raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
-    max_tokens = p.generationConfig.maxOutputTokens if p.generationConfig else None
+    config = p.generationConfig or _GenerationConfig()
+    max_tokens = config.maxOutputTokens
     if max_tokens is not None and max_tokens < 0:
         raise InvalidRequest("generationConfig.maxOutputTokens must not be negative", param="maxOutputTokens")
-    return Peek(model=model, stream=action == "streamGenerateContent", max_tokens=max_tokens, wants_usage=True)
+    candidates = 1 if config.candidateCount is None else config.candidateCount
+    if not 1 <= candidates <= MAX_CANDIDATES:
+        raise InvalidRequest(
+            f"generationConfig.candidateCount must be between 1 and {MAX_CANDIDATES}", param="candidateCount"
+        )
+    stream = action == "streamGenerateContent"
+    return Peek(model=model, stream=stream, max_tokens=max_tokens, wants_usage=True, n=candidates)
 
 
 # -- errors ----------------------------------------------------------------------------------

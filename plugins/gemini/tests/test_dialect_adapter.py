@@ -28,6 +28,8 @@ def test_peek_reads_model_and_action_from_path():
     assert (p.model, p.stream, p.max_tokens) == ("gemini-2.0-flash", False, None)
     # a model name with a colon in it keeps everything before the last one
     assert peek(b"{}", {"model_action": "tuned:v1:generateContent"}).model == "tuned:v1"
+    assert peek(b"{}", {"model_action": "m:generateContent"}).n == 1
+    assert peek(b'{"generationConfig":{"candidateCount":8}}', {"model_action": "m:generateContent"}).n == 8
 
 
 @pytest.mark.parametrize(
@@ -54,6 +56,9 @@ def test_peek_rejects_bad_paths(action, message):
         (b'{"contents":"hi"}', r"\$.contents"),
         (b'{"generationConfig":{"maxOutputTokens":"9"}}', "maxOutputTokens"),
         (b'{"generationConfig":{"maxOutputTokens":-1}}', "must not be negative"),
+        (b'{"generationConfig":{"candidateCount":0}}', "candidateCount must be between 1 and 8"),
+        (b'{"generationConfig":{"candidateCount":1000000000}}', "candidateCount must be between 1 and 8"),
+        (b'{"generationConfig":{"candidateCount":"2"}}', "candidateCount"),
     ],
 )
 def test_peek_rejects_bad_bodies(body, message):

@@ -27,6 +27,11 @@ class _ChatPeek(msgspec.Struct):
     max_tokens: int | None = None
     max_completion_tokens: int | None = None
     stream_options: _StreamOptions | None = None
+    n: int | None = None
+
+
+class _CompletionsPeek(_ChatPeek):
+    best_of: int | None = None
 
 
 class _ResponsesPeek(msgspec.Struct):
@@ -41,8 +46,15 @@ class _ModelOnly(msgspec.Struct):
 
 _decoders = {
     name: msgspec.json.Decoder(t)
-    for name, t in (("chat", _ChatPeek), ("responses", _ResponsesPeek), ("model", _ModelOnly))
+    for name, t in (
+        ("chat", _ChatPeek),
+        ("completions", _CompletionsPeek),
+        ("responses", _ResponsesPeek),
+        ("model", _ModelOnly),
+    )
 }
+MAX_N = 128  # OpenAI's own limit on n
+MAX_BEST_OF = 20  # and on best_of (legacy completions)
 
 
 def _decode(kind: str, body: bytes) -> Any:
@@ -64,14 +76,35 @@ def _model(value: str | None, default: str | None = None) -> str:
     return model
 
 
-def peek_chat(body: bytes, params: Mapping[str, str]) -> Peek:
-    p = _decode("chat", body)
+def _choices(name: str, value: int | None, maximum: int) -> int:
+    """How many answers the client asked for; the hold covers each, so it is bounded."""
+    if value is None:
+        return 1
+    if not 1 <= value <= maximum:
+        raise InvalidRequest(f"{name} must be between 1 and {maximum}", param=name)
+    return value
+
+
+def _peek_chat(p: _ChatPeek, n: int) -> Peek:
     caps = [v for v in (p.max_tokens, p.max_completion_tokens) if v is not None]
     if any(v < 0 for v in caps):
         raise InvalidRequest("max_tokens must not be negative", param="max_tokens")
     stream = bool(p.stream)
     wants = bool(p.stream_options and p.stream_options.include_usage)
-    return Peek(model=_model(p.model), stream=stream, max_tokens=max(caps) if caps else None, wants_usage=wants)
+    max_tokens = max(caps) if caps else None
+    return Peek(model=_model(p.model), stream=stream, max_tokens=max_tokens, wants_usage=wants, n=n)
+
+
+def peek_chat(body: bytes, params: Mapping[str, str]) -> Peek:
+    p = _decode("chat", body)
+    return _peek_chat(p, _choices("n", p.n, MAX_N))
+
+
+def peek_completions(body: bytes, params: Mapping[str, str]) -> Peek:
+    """Legacy completions: ``best_of`` candidates are generated (and billed) server-side."""
+    p = _decode("completions", body)
+    n = _choices("n", p.n, MAX_N)
+    return _peek_chat(p, max(n, _choices("best_of", p.best_of, MAX_BEST_OF)))
 
 
 def peek_responses(body: bytes, params: Mapping[str, str]) -> Peek:
@@ -272,7 +305,7 @@ COMPLETIONS = Dialect(
     name="openai.completions",
     title="OpenAI Completions (legacy)",
     routes=(IngressRoute("POST", "/v1/completions"),),
-    peek=peek_chat,
+    peek=peek_completions,
     error_body=error_body,
     usage=response_usage,
     stream_usage=_counter(ChatStreamCounter),
