@@ -181,6 +181,7 @@ async def start_relay(host: Host) -> Relay:
         streaming_timeout=host.config.streaming_timeout,
         on_channels_changed=channels_changed,
         error_logs=host.config.error_log_enabled,
+        settings_of=host.states.settings,
     )
     # Load the token vocabularies now rather than inside the first request that needs them.
     await anyio.to_thread.run_sync(encoding_for, "gpt-4o")

@@ -238,3 +238,26 @@ def test_switching_a_format_plugin_off_removes_its_dialect_channels_and_converte
         gw.run(host.states.set_enabled("claude", True))
         gw.run(host.watcher.changed("plugins"))
     assert claude.messages.create(model="m-openai", max_tokens=16, messages=ask).content
+
+
+@pytest.mark.parametrize("upstream", list(UPSTREAMS))
+def test_openai_streams_carry_usage_only_when_asked_and_are_billed_either_way(gw: Gateway, upstream: str):
+    """A converted stream withholds the usage chunk from a client that did not ask for it, as a
+    native one does; the gateway still reads the upstream's usage and bills it."""
+    uid = gw.user()
+    client = openai.OpenAI(base_url=gw.base_url, api_key=gw.token(uid), max_retries=0)
+    model = f"m-{upstream}"
+    seen = {}
+    for asked in (False, True):
+        extra = {"stream_options": {"include_usage": True}} if asked else {}
+        chunks = list(
+            client.chat.completions.create(
+                model=model, messages=[{"role": "user", "content": "hi"}], stream=True, **extra
+            )
+        )
+        seen[asked] = [c.usage.total_tokens for c in chunks if c.usage]
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert seen[False] == [] and len(seen[True]) == 1 and seen[True][0] > 0
+    logs = gw.logs(user_id=uid)
+    assert len(logs) == 2 and all(row["quota"] > 0 for row in logs)
+    assert not any(json.loads(row["other"])["usage_estimated"] for row in logs)  # the upstream's own usage

@@ -153,7 +153,7 @@ Long = Annotated[str, Field(max_length=100_000)]
 class ChannelIn(_JsonColumns):
     """A new channel. Fields New API's clients send but the server manages are ignored."""
 
-    type: int = Field(1, ge=1, le=10_000)
+    type: int = Field(1, ge=1, le=MAX_ID)
     key: str = Field(min_length=1, max_length=MAX_KEY_TEXT)
     name: Name = ""
     base_url: Url = ""
@@ -180,7 +180,7 @@ class ChannelPatch(_JsonColumns):
     """``PUT /api/channel/``: ``id`` plus any fields to change (absent or null: unchanged)."""
 
     id: ChannelId
-    type: int | None = Field(None, ge=1, le=10_000)
+    type: int | None = Field(None, ge=1, le=MAX_ID)
     key: str | None = Field(None, max_length=MAX_KEY_TEXT)
     name: Name | None = None
     base_url: Url | None = None
@@ -261,7 +261,7 @@ class KeyManage(BaseModel):
 
 class FetchIn(BaseModel):
     channel_id: int = Field(0, ge=0, le=MAX_ID)
-    type: int = Field(1, ge=1, le=10_000)
+    type: int = Field(1, ge=1, le=MAX_ID)
     base_url: Url | None = None
     key: str = Field("", max_length=MAX_KEY_TEXT)
 

@@ -96,7 +96,10 @@ class ChannelView:
 class UpstreamCall:
     """Everything an adapter needs to build one upstream request.
 
-    ``body`` is already in the upstream dialect, with model mapping and overrides applied.
+    ``body`` is already in the upstream dialect (converted when the client spoke another one), and
+    its ``model`` field already names ``model``, the channel's model mapping applied. The host
+    applies the channel's ``param_override`` to the body the adapter returns, and its
+    ``header_override`` to the headers, after the adapter.
     """
 
     channel: ChannelView
@@ -104,10 +107,11 @@ class UpstreamCall:
     model: str  # the upstream model name, after the channel's model mapping
     body: bytes
     stream: bool
-    body_model: str = ""  # the model name written in ``body`` (the adapter replaces it when it differs)
+    body_model: str = ""  # the model name written in ``body`` (equal to ``model`` unless the body has none)
     wants_usage: bool = True  # the client asked for stream usage itself
     path: str = ""
     client_headers: Mapping[str, str] = field(default_factory=dict)
+    settings: BaseModel | None = None  # the current settings of the plugin that owns the channel type
 
 
 @dataclass(slots=True)
@@ -242,11 +246,21 @@ class StreamConverter(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ConvertContext:
-    """Per-request facts a converter may need (the requested model, channel settings)."""
+    """Per-request facts a converter may need.
+
+    ``model`` is the model the client asked for (answers name it). ``wants_usage`` is False only
+    for the converter facing an OpenAI chat client that did not ask for stream usage
+    (``stream_options.include_usage``): its stream must then end with ``[DONE]`` and no usage
+    chunk; converters further up the chain always get True. ``settings`` are the current
+    settings of the plugin that registered this converter. ``options`` carries channel switches
+    such as ``thinking_to_content``.
+    """
 
     model: str
     stream: bool = False
     options: Mapping[str, Any] = field(default_factory=dict)
+    wants_usage: bool = True
+    settings: BaseModel | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from .contracts import (
     PricingDefaults,
 )
 
+MAX_TYPE_ID = 2**31 - 1
 HOST = "host"
 """Owner name used for routes the host itself serves."""
 
@@ -135,6 +136,11 @@ class Registrar:
 
     def channel_type(self, channel_type: ChannelType) -> None:
         self._check(channel_type, ChannelType, "channel type")
+        if not isinstance(channel_type.id, int) or not 1 <= channel_type.id <= MAX_TYPE_ID:
+            raise ContributionError(
+                f"plugin '{self.plugin}': channel type id {channel_type.id!r} must be a whole number "
+                f"from 1 to {MAX_TYPE_ID} (channels.type is a 32-bit column)"
+            )
         if not isinstance(channel_type.adapter, ChannelAdapter):
             raise ContributionError(
                 f"plugin '{self.plugin}': channel type {channel_type.id} has an adapter "

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
+
+from pydantic import BaseModel
 
 from newapi_host.plugins.contracts import ConvertContext, Converter, SSEEvent
 from newapi_host.plugins.registry import Registry
@@ -40,14 +43,28 @@ def converter_path(registry: Registry, source: str, targets: Iterable[str]) -> l
     return None
 
 
-def convert_request(path: Sequence[Converter], body: dict[str, Any], ctx: ConvertContext) -> dict[str, Any]:
-    for converter in path:
+def step_contexts(
+    path: Sequence[Converter], ctx: ConvertContext, settings: Sequence[BaseModel | None]
+) -> list[ConvertContext]:
+    """One context per converter of ``path``: its own plugin's settings, and ``wants_usage`` only
+    for the first (the one whose answers the client reads); the rest always pass usage on."""
+    return [
+        replace(ctx, settings=settings[i], wants_usage=ctx.wants_usage if i == 0 else True) for i in range(len(path))
+    ]
+
+
+def convert_request(
+    path: Sequence[Converter], body: dict[str, Any], contexts: Sequence[ConvertContext]
+) -> dict[str, Any]:
+    for converter, ctx in zip(path, contexts, strict=True):
         body = converter.request(body, ctx)
     return body
 
 
-def convert_response(path: Sequence[Converter], body: dict[str, Any], ctx: ConvertContext) -> dict[str, Any]:
-    for converter in reversed(path):
+def convert_response(
+    path: Sequence[Converter], body: dict[str, Any], contexts: Sequence[ConvertContext]
+) -> dict[str, Any]:
+    for converter, ctx in zip(reversed(path), reversed(contexts), strict=True):
         body = converter.response(body, ctx)
     return body
 
@@ -55,8 +72,8 @@ def convert_response(path: Sequence[Converter], body: dict[str, Any], ctx: Conve
 class StreamChain:
     """Upstream events in, client events out, through each converter's stream state machine."""
 
-    def __init__(self, path: Sequence[Converter], ctx: ConvertContext) -> None:
-        self.stages = [converter.stream(ctx) for converter in reversed(path)]
+    def __init__(self, path: Sequence[Converter], contexts: Sequence[ConvertContext]) -> None:
+        self.stages = [c.stream(ctx) for c, ctx in zip(reversed(path), reversed(contexts), strict=True)]
 
     def feed(self, event: SSEEvent) -> list[SSEEvent]:
         return self._through(0, [event])

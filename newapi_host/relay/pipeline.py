@@ -57,7 +57,7 @@ from .client import (
     UpstreamResponse,
     UpstreamTimeout,
 )
-from .convert import StreamChain, convert_request, convert_response, converter_path
+from .convert import StreamChain, convert_request, convert_response, converter_path, step_contexts
 from .errors import RelayError, invalid_request
 from .keys import KeyCache, TokenEntry, authenticate
 from .redaction import UNREACHABLE, redact, status_error
@@ -125,11 +125,14 @@ class AttemptFailed(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """How a channel serves a request: its type, the converters in between, the upstream dialect."""
+    """How a channel serves a request: its type, the converters in between, the upstream dialect,
+    and the plugins that own the type and each converter (whose settings they are handed)."""
 
     channel_type: ChannelType
     path: list[Converter]
     upstream: Dialect
+    type_owner: str = ""
+    converter_owners: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -204,6 +207,18 @@ def _send_failed(exc: UpstreamError, *, hide: bool) -> AttemptFailed:
     return AttemptFailed(502, exc.message, retry=True)
 
 
+def _with_model(body: bytes, model: str) -> bytes:
+    """The body with its ``model`` field set (bodies without one, such as Gemini's, are left alone)."""
+    try:
+        data = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return body
+    if not isinstance(data, dict) or "model" not in data:
+        return body
+    data["model"] = model
+    return msgspec.json.encode(data)
+
+
 def _override_body(body: bytes | None, override: dict[str, Any] | None) -> bytes | None:
     if not override or body is None:
         return body
@@ -231,8 +246,10 @@ class Relay:
         streaming_timeout: float = 300.0,
         on_channels_changed: Callable[[], Any] | None = None,
         error_logs: bool = False,
+        settings_of: Callable[[str], Any] = lambda plugin: None,
     ) -> None:
         self.registry = registry
+        self.settings_of = settings_of  # a plugin's current settings, handed to its adapters and converters
         self.error_logs = error_logs  # ERROR_LOG_ENABLED: failed requests leave a type-5 log row
         self.options = options
         self.keys = keys
@@ -472,7 +489,10 @@ class Relay:
         upstream = self.registry.dialect(path[-1].target) if path else dialect
         if upstream is None:
             return None
-        return Route(channel_type, path, upstream)
+        owners = tuple(self.registry.owner_of("converter", f"{c.source} -> {c.target}") or "" for c in path)
+        return Route(
+            channel_type, path, upstream, self.registry.owner_of("channel type", str(entry.type)) or "", owners
+        )
 
     async def _attempts(self, ctx: Context, forced: ChannelEntry | None) -> Reply:
         retries = 0 if forced is not None else max(0, self.options.get_int("RetryTimes", 0))
@@ -533,9 +553,13 @@ class Relay:
         *,
         body_model: str | None = None,
         client_headers: dict[str, str] | None = None,
+        type_owner: str = "",
     ) -> tuple[UpstreamRequest, int, str]:
         """Map the model, pick a key, let the adapter build the request, apply overrides."""
         upstream_model = channel.map_model(model)
+        body_model = model if body_model is None else body_model
+        if upstream_model != body_model:  # the adapter gets the body with the mapped model in it
+            body, body_model = _with_model(body, upstream_model), upstream_model
         key_index, key = channel.pick_key()
         view = ChannelView(
             id=channel.id,
@@ -553,9 +577,10 @@ class Relay:
             model=upstream_model,
             body=body,
             stream=stream,
-            body_model=model if body_model is None else body_model,
+            body_model=body_model,
             wants_usage=wants_usage,
             client_headers=client_headers or {},
+            settings=self.settings_of(type_owner) if type_owner else None,
         )
         request = channel_type.adapter.build_request(call)
         request.body = _override_body(request.body, channel.param_override)
@@ -572,10 +597,16 @@ class Relay:
             model=ctx.model,
             stream=ctx.stream,
             options={"thinking_to_content": bool(channel.setting.get("thinking_to_content"))},
+            wants_usage=ctx.wants_usage,
+        )
+        steps = (
+            step_contexts(route.path, convert_ctx, [self.settings_of(o) if o else None for o in route.converter_owners])
+            if route.path
+            else []
         )
         if route.path:
             try:
-                converted = convert_request(route.path, msgspec.json.decode(ctx.body), convert_ctx)
+                converted = convert_request(route.path, msgspec.json.decode(ctx.body), steps)
             except InvalidRequest as exc:
                 raise invalid_request(exc.message) from None
             except (ValueError, TypeError, KeyError, AttributeError) as exc:
@@ -595,6 +626,7 @@ class Relay:
             channel_type,
             body_model=body_model,
             client_headers=ctx.client_headers,
+            type_owner=route.type_owner,
         )
         guard = fetch_guard.policy(self.options) if guarded else None
         try:
@@ -607,8 +639,8 @@ class Relay:
         if response.status >= 400 or response.status < 200:
             await self._failed_status(ctx, channel, channel_type, key_index, response)
         if ctx.stream:
-            return self._stream(ctx, channel, key_index, upstream_model, response, route, convert_ctx)
-        return await self._complete(ctx, channel, upstream_model, response, route, convert_ctx)
+            return self._stream(ctx, channel, key_index, upstream_model, response, route, steps)
+        return await self._complete(ctx, channel, upstream_model, response, route, steps)
 
     async def _failed_status(
         self, ctx: Context, channel: ChannelEntry, channel_type: ChannelType, key_index: int, response: UpstreamResponse
@@ -676,7 +708,7 @@ class Relay:
         upstream_model: str,
         response: UpstreamResponse,
         route: Route,
-        convert_ctx: ConvertContext,
+        steps: list[ConvertContext],
     ) -> Reply:
         try:
             body = await response.read()
@@ -705,7 +737,7 @@ class Relay:
                 body = msgspec.json.encode(rewrite[0](msgspec.json.decode(body)))
         if route.path:
             try:
-                body = msgspec.json.encode(convert_response(route.path, msgspec.json.decode(body), convert_ctx))
+                body = msgspec.json.encode(convert_response(route.path, msgspec.json.decode(body), steps))
             except (ValueError, TypeError, KeyError, AttributeError) as exc:
                 raise AttemptFailed(
                     502, f"the upstream answer could not be converted: {exc}", code="bad_response_body"
@@ -728,11 +760,11 @@ class Relay:
         upstream_model: str,
         response: UpstreamResponse,
         route: Route,
-        convert_ctx: ConvertContext,
+        steps: list[ConvertContext],
     ) -> Reply:
         injected = not ctx.wants_usage and not route.path
         counter = route.upstream.stream_usage()
-        chain = StreamChain(route.path, convert_ctx) if route.path else None
+        chain = StreamChain(route.path, steps) if route.path else None
         rewrite = self._thinking_rewrite(ctx, channel, route)
         if rewrite is not None:
             chain = _SingleStage(rewrite[1]())

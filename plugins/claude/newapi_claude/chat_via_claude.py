@@ -355,6 +355,9 @@ class ClaudeToChatStream:
                 self.usage[key] = value
 
     def _usage_and_done(self) -> list[SSEEvent]:
+        self.ended = True
+        if not self.ctx.wants_usage:  # the client did not ask for stream_options.include_usage
+            return [SSEEvent(data="[DONE]")]
         payload = {
             "id": self.id,
             "object": "chat.completion.chunk",
@@ -363,7 +366,6 @@ class ClaudeToChatStream:
             "choices": [],
             "usage": openai_usage(self.usage),
         }
-        self.ended = True
         return [SSEEvent(data=_dumps(payload)), SSEEvent(data="[DONE]")]
 
     def _thinking(self, text: str) -> SSEEvent:

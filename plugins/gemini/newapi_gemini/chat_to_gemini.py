@@ -377,6 +377,7 @@ class _Choice:
 class GeminiToChatStream:
     def __init__(self, ctx: ConvertContext) -> None:
         self.model = ctx.model
+        self.wants_usage = ctx.wants_usage
         self.to_content = bool(ctx.options.get("thinking_to_content"))
         self.id = ""
         self.created = int(time.time())
@@ -496,7 +497,7 @@ class GeminiToChatStream:
             return []
         self.done = True
         events: list[SSEEvent] = []
-        if self.usage is not None:
+        if self.usage is not None and self.wants_usage:  # only when the client asked for it
             if not self.id:
                 self.id = f"chatcmpl-{uuid.uuid4().hex}"
             events.append(self._chunk([], self.usage))

@@ -32,6 +32,7 @@ class _GenerationConfig(msgspec.Struct):
 
 MAX_CANDIDATES = 8  # the Gemini API's own limit on candidateCount
 
+
 class _GeminiPeek(msgspec.Struct):
     contents: list[Any] | None = None
     generationConfig: _GenerationConfig | None = None  # noqa: N815 - wire name

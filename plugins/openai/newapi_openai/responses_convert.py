@@ -1085,7 +1085,7 @@ class ResponsesToChatStream:
                 response = {**response, "status": "incomplete"}
             out.append(self._chunk({}, _chat_finish(response, bool(self.calls))))
             usage = _chat_usage(response.get("usage"))
-            if usage is not None:
+            if usage is not None and self.ctx.wants_usage:  # only when the client asked for it
                 out.append(self._chunk(None, usage=usage))
         return out
 
