@@ -10,7 +10,14 @@ import types
 from pydantic import BaseModel
 
 from newapi_host.plugins import hookimpl
-from newapi_host.plugins.contracts import ChannelType, ConvertContext, Converter, UpstreamCall, UpstreamRequest
+from newapi_host.plugins.contracts import (
+    ChannelType,
+    ConvertContext,
+    Converter,
+    ErrorVerdict,
+    UpstreamCall,
+    UpstreamRequest,
+)
 from newapi_host.relay.convert import step_contexts
 
 from .conftest import LOCAL_UPSTREAMS, as_root, running
@@ -33,8 +40,9 @@ class PassThrough:
             call.body,
         )
 
-    def classify_error(self, status: int, body: bytes) -> None:
-        return None
+    def classify_error(self, status: int, body: bytes) -> ErrorVerdict | None:
+        # this vendor answers 429 when it has suspended the account
+        return ErrorVerdict(retry=False, disable_channel=True) if status == 429 else None
 
 
 def passing_plugin() -> types.SimpleNamespace:
@@ -75,6 +83,31 @@ async def test_adapters_get_the_mapped_model_and_their_plugins_settings(sqlite_c
         assert up.requests_for("pass-upstream-m")[-1]["headers"]["x-tag"] == "second"
 
 
+async def test_an_adapters_disable_verdict_is_acted_on_at_once(sqlite_config):
+    """Automatic disabling by status code is off (the default), and the status is a 429, which the
+    status rules never count: the adapter's verdict that the account is unusable still disables."""
+    up = shared_fake_openai()
+    async with running(sqlite_config, extra={"pass": passing_plugin()}) as client:
+        await as_root(client)
+        await client.put("/api/option/", json={"key": "SelfUseModeEnabled", "value": True})
+        model = "pass-fail-429"
+        r = await client.post(
+            "/api/channel/", json={"type": 19_001, "key": "sk-pass", "base_url": up.url, "models": model}
+        )
+        assert r.json()["success"], r.text
+        channel = (await client.get("/api/channel/")).json()["data"]["items"][0]
+        key = (await client.post("/api/token/", json={"name": "k", "unlimited_quota": True})).json()["data"]["key"]
+        chat = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
+        r = await client.post("/v1/chat/completions", json=chat, headers={"authorization": f"Bearer {key}"})
+        assert r.status_code == 429
+        assert (await client.get(f"/api/channel/{channel['id']}")).json()["data"]["status"] == 3
+        r = await client.post("/api/channel/", json={"type": 19_001, "key": "sk-2", "base_url": up.url, "models": model,
+                                                     "auto_ban": 0})  # fmt: skip
+        second = max(c["id"] for c in (await client.get("/api/channel/")).json()["data"]["items"])
+        await client.post("/v1/chat/completions", json=chat, headers={"authorization": f"Bearer {key}"})
+        assert (await client.get(f"/api/channel/{second}")).json()["data"]["status"] == 1  # auto_ban 0: left alone
+
+
 def test_each_converter_gets_its_own_settings_and_only_the_first_the_clients_usage_wish():
     def converter(source: str, target: str) -> Converter:
         return Converter(source, target, lambda b, c: b, lambda b, c: b, lambda c: None)  # type: ignore[arg-type,return-value]
@@ -83,3 +116,24 @@ def test_each_converter_gets_its_own_settings_and_only_the_first_the_clients_usa
     a, b = PassSettings(tag="a"), PassSettings(tag="b")
     steps = step_contexts(path, ConvertContext(model="m", wants_usage=False), [a, b])
     assert [(s.settings, s.wants_usage, s.model) for s in steps] == [(a, False, "m"), (b, True, "m")]
+
+
+async def test_a_switched_off_provider_takes_its_channels_models_with_it(sqlite_config):
+    """Its channels stop serving: the models leave /v1/models and a request says the model is not
+    available (not that it has no price, which went with the plugin's defaults)."""
+    up = shared_fake_openai()
+    async with running(sqlite_config) as client:
+        await as_root(client)
+        model = "claude-3-5-haiku-20241022"  # priced by the Claude plugin's defaults
+        r = await client.post("/api/channel/", json={"type": 14, "key": "sk-ant", "base_url": up.url, "models": model})
+        assert r.json()["success"], r.text
+        key = (await client.post("/api/token/", json={"name": "k", "unlimited_quota": True})).json()["data"]["key"]
+        auth = {"authorization": f"Bearer {key}"}
+        assert model in (await client.get("/v1/models", headers=auth)).text
+        assert (await client.put("/api/plugins/claude", json={"enabled": False})).json()["success"]
+        assert model not in (await client.get("/v1/models", headers=auth)).text
+        chat = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
+        r = await client.post("/v1/chat/completions", json=chat, headers=auth)
+        assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found", r.text
+        assert (await client.put("/api/plugins/claude", json={"enabled": True})).json()["success"]
+        assert model in (await client.get("/v1/models", headers=auth)).text

@@ -180,8 +180,8 @@ class ChannelIndex:
         for row in rows:
             entry = entry_from_row(row, self.registry)
             by_id[entry.id] = entry
-            if entry.status != CHANNEL_ENABLED:
-                continue
+            if entry.status != CHANNEL_ENABLED or self.registry.channel_type(entry.type) is None:
+                continue  # a channel whose type's plugin is off serves nothing until it is back on
             for group in entry.groups:
                 for model in entry.models:
                     index.setdefault(group, {}).setdefault(model, {}).setdefault(entry.priority, []).append(entry)
@@ -198,9 +198,9 @@ class ChannelIndex:
         return sorted(m for m, tiers in self._index.get(group, {}).items() if tiers)
 
     def pick(self, group: str, model: str, tried: set[int]) -> ChannelEntry | None:
-        """The next channel to try: the best tier with untried channels whose type is enabled."""
+        """The next channel to try: the best tier with untried channels."""
         for tier in self._index.get(group, {}).get(model, ()):
-            candidates = [c for c in tier if c.id not in tried and self.registry.channel_type(c.type) is not None]
+            candidates = [c for c in tier if c.id not in tried]
             if candidates:
                 return weighted_choice(candidates)
         return None

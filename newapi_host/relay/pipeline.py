@@ -679,13 +679,27 @@ class Relay:
     async def _maybe_disable(
         self, channel: ChannelEntry, key_index: int, status: int, message: str, forced: bool
     ) -> None:
-        if status == 429 or not channel.auto_ban or not self.options.get_bool("AutomaticDisableChannelEnabled"):
+        """Count a qualifying error toward disabling the channel (key), or disable it at once.
+
+        ``forced``: the adapter's verdict says the account is unusable (suspended, key revoked).
+        That is a fact about the account, not a guess from a status code, so it disables the
+        channel at once whenever the channel allows automatic disabling (``auto_ban``), whatever
+        the status and whether or not the status-code rules are switched on.
+        """
+        if not channel.auto_ban:
+            return
+        if forced:
+            await disable_channel(channel, key_index, f"status {status}: {message[:200]}")
+            if self.on_channels_changed is not None:
+                await self.on_channels_changed()
+            return
+        if status == 429 or not self.options.get_bool("AutomaticDisableChannelEnabled"):
             return
         codes = parse_ranges(self.options.get("AutomaticDisableStatusCodes") or DEFAULT_DISABLE_CODES)
         keywords = self.options.get("AutomaticDisableKeywords")
         words = [w.strip().lower() for w in keywords.split("\n") if w.strip()] if keywords else DEFAULT_DISABLE_KEYWORDS
         lowered = message.lower()
-        if not (forced or in_ranges(status, codes) or any(w in lowered for w in words)):
+        if not (in_ranges(status, codes) or any(w in lowered for w in words)):
             return
         threshold = max(1, self.options.get_int("AutomaticDisableChannelErrorThreshold", 3))
         window = max(1.0, self.options.get_float("AutomaticDisableChannelErrorWindowSeconds", 60.0))
