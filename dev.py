@@ -40,13 +40,16 @@ def uv() -> str:
 
 
 def sync() -> None:
-    """Install exactly what uv.lock pins (host, plugins, test tools) into .venv.
+    """Install what uv.lock pins (host, plugins, test tools) into .venv.
 
+    ``--inexact`` leaves alone what else is installed there: a plugin an author installed into
+    this environment (``pip install -e ../my-plugin``) survives ``dev.py serve`` and ``dev.py test``.
     Dependencies are compiled to bytecode at install: where PYTHONDONTWRITEBYTECODE is set, every
     process (each server worker, each CLI call in the tests) would otherwise recompile Litestar,
     the SDKs and the rest from source, about two seconds per start.
     """
-    subprocess.check_call([uv(), "sync", "--locked", "--all-packages", "--quiet", "--compile-bytecode"], cwd=ROOT)
+    command = [uv(), "sync", "--locked", "--inexact", "--all-packages", "--quiet", "--compile-bytecode"]
+    subprocess.check_call(command, cwd=ROOT)
 
 
 def venv_bin(name: str) -> str:
