@@ -5,6 +5,7 @@ stream usage."""
 from __future__ import annotations
 
 import json
+import logging
 import types
 
 from pydantic import BaseModel
@@ -84,8 +85,9 @@ async def test_adapters_get_the_mapped_model_and_their_plugins_settings(sqlite_c
 
 
 async def test_an_adapters_disable_verdict_is_acted_on_at_once(sqlite_config):
-    """Automatic disabling by status code is off (the default), and the status is a 429, which the
-    status rules never count: the adapter's verdict that the account is unusable still disables."""
+    """The status is a 429, which the status-code rules never count, and the error threshold is
+    three: the adapter's verdict that the account is unusable still disables at once, as long as
+    the admin lets channels be disabled automatically; otherwise it is logged."""
     up = shared_fake_openai()
     async with running(sqlite_config, extra={"pass": passing_plugin()}) as client:
         await as_root(client)
@@ -95,27 +97,26 @@ async def test_an_adapters_disable_verdict_is_acted_on_at_once(sqlite_config):
             "/api/channel/", json={"type": 19_001, "key": "sk-pass", "base_url": up.url, "models": model}
         )
         assert r.json()["success"], r.text
-        channel = (await client.get("/api/channel/")).json()["data"]["items"][0]
+        channel = (await client.get("/api/channel/")).json()["data"]["items"][0]["id"]
         key = (await client.post("/api/token/", json={"name": "k", "unlimited_quota": True})).json()["data"]["key"]
         chat = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
-        r = await client.post("/v1/chat/completions", json=chat, headers={"authorization": f"Bearer {key}"})
-        assert r.status_code == 429
-        assert (await client.get(f"/api/channel/{channel['id']}")).json()["data"]["status"] == 3
-        r = await client.post("/api/channel/", json={"type": 19_001, "key": "sk-2", "base_url": up.url, "models": model,
-                                                     "auto_ban": 0})  # fmt: skip
-        second = max(c["id"] for c in (await client.get("/api/channel/")).json()["data"]["items"])
-        await client.post("/v1/chat/completions", json=chat, headers={"authorization": f"Bearer {key}"})
-        assert (await client.get(f"/api/channel/{second}")).json()["data"]["status"] == 1  # auto_ban 0: left alone
 
+        async def ask_and_status() -> int:
+            r = await client.post("/v1/chat/completions", json=chat, headers={"authorization": f"Bearer {key}"})
+            assert r.status_code == 429
+            return (await client.get(f"/api/channel/{channel}")).json()["data"]["status"]
 
-def test_each_converter_gets_its_own_settings_and_only_the_first_the_clients_usage_wish():
-    def converter(source: str, target: str) -> Converter:
-        return Converter(source, target, lambda b, c: b, lambda b, c: b, lambda c: None)  # type: ignore[arg-type,return-value]
-
-    path = [converter("a", "b"), converter("b", "c")]
-    a, b = PassSettings(tag="a"), PassSettings(tag="b")
-    steps = step_contexts(path, ConvertContext(model="m", wants_usage=False), [a, b])
-    assert [(s.settings, s.wants_usage, s.model) for s in steps] == [(a, False, "m"), (b, True, "m")]
+        warnings: list[str] = []
+        handler = logging.Handler(logging.WARNING)
+        handler.emit = lambda record: warnings.append(record.getMessage())  # type: ignore[method-assign]
+        logging.getLogger("newapi_host.relay.pipeline").addHandler(handler)  # (the app reconfigures the root)
+        try:
+            assert await ask_and_status() == 1  # automatic disabling is off (the default)...
+        finally:
+            logging.getLogger("newapi_host.relay.pipeline").removeHandler(handler)
+        assert any("reports the account unusable" in w for w in warnings)  # ...so the verdict is logged
+        await client.put("/api/option/", json={"key": "AutomaticDisableChannelEnabled", "value": True})
+        assert await ask_and_status() == 3  # on: the first verdict disables
 
 
 async def test_a_switched_off_provider_takes_its_channels_models_with_it(sqlite_config):

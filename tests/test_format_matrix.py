@@ -8,6 +8,7 @@ and checks that the text, the tool call and the usage arrive intact and parse in
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 
@@ -261,3 +262,15 @@ def test_openai_streams_carry_usage_only_when_asked_and_are_billed_either_way(gw
     logs = gw.logs(user_id=uid)
     assert len(logs) == 2 and all(row["quota"] > 0 for row in logs)
     assert not any(json.loads(row["other"])["usage_estimated"] for row in logs)  # the upstream's own usage
+
+
+def test_the_channel_test_reaches_every_upstream_format(gw: Gateway):
+    """The test request is OpenAI chat, converted for Claude and Gemini channels on the way."""
+    gw.option(**{"fetch_setting.allow_private_ip": "true", "fetch_setting.allowed_ports": "[]"})  # llmock is local
+    root = gw.session(f"root-{id(gw)}", role=100)
+    with contextlib.closing(root):
+        channels = root.get("/api/channel/", params={"page_size": 100}).json()["data"]["items"]
+        by_type = {c["type"]: c["id"] for c in channels if c["name"].startswith("ch-")}
+        for type_id, _ in UPSTREAMS.values():
+            r = root.get(f"/api/channel/test/{by_type[type_id]}").json()
+            assert r["success"], (type_id, r)

@@ -292,7 +292,7 @@ async def _fix_mapping(channel_id: int, model: str) -> None:
 
 
 async def _probe(gw: Gateway, channel_id: int, model: str):
-    from newapi_host.relay.pipeline import probe_channel
+    from newapi_host.relay.health import probe_channel
 
     return await probe_channel(gw.host.relay, channel_id, model)
 

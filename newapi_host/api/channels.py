@@ -43,12 +43,12 @@ from newapi_host.plugins.contracts import UpstreamRequest
 from newapi_host.relay import fetch_guard
 from newapi_host.relay.channels import ChannelEntry, entry_from_row
 from newapi_host.relay.client import UpstreamError
+from newapi_host.relay.health import probe_channel
 from newapi_host.relay.pipeline import (
     DEFAULT_DISABLE_CODES,
     DEFAULT_DISABLE_KEYWORDS,
     in_ranges,
     parse_ranges,
-    probe_channel,
 )
 from newapi_host.relay.redaction import UNREACHABLE, status_error
 

@@ -19,7 +19,6 @@ from pydantic import BaseModel, ValidationError
 
 from newapi_host.db.tables import CHANNEL_ENABLED, Channel
 from newapi_host.plugins.registry import Registry
-from newapi_host.store import SharedStore
 
 from .errors import RelayError
 
@@ -204,19 +203,3 @@ class ChannelIndex:
             if candidates:
                 return weighted_choice(candidates)
         return None
-
-
-class ChannelHealth:
-    """Counts qualifying errors per channel (and key) over a sliding window, on every worker at once.
-
-    The counts live in the shared store, so a channel failing on four workers reaches the
-    threshold as fast as one failing on one.
-    """
-
-    def __init__(self, store: SharedStore) -> None:
-        self.store = store
-
-    async def record(self, channel_id: int, key_index: int, threshold: int, window: float) -> bool:
-        """Record one error; True when ``threshold`` errors fall within the last ``window`` seconds."""
-        _, count, _ = await self.store.hit(f"errors:{channel_id}:{key_index}", window)
-        return count >= threshold - 1e-9

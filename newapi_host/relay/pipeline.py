@@ -13,21 +13,17 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import msgspec
 
 from newapi_host.billing.ledger import Charge, Hold, Ledger
 from newapi_host.billing.pricing import Price, PriceBook
-from newapi_host.db.engine import write_transaction
 from newapi_host.db.tables import (
-    CHANNEL_AUTO_DISABLED,
     CHANNEL_ENABLED,
     LOG_CONSUME,
     LOG_ERROR,
     ROLE_ROOT,
-    Ability,
-    Channel,
 )
 from newapi_host.options import Options
 from newapi_host.plugins.contracts import (
@@ -44,11 +40,10 @@ from newapi_host.plugins.contracts import (
 )
 from newapi_host.plugins.registry import Registry
 from newapi_host.store import NO_AMOUNT, Outcome, StoreUnavailable
-from newapi_host.sync import bump
 
 from . import fetch_guard
 from .asgi import Incoming, Reply
-from .channels import ChannelEntry, ChannelHealth, ChannelIndex
+from .channels import ChannelEntry, ChannelIndex
 from .client import (
     UpstreamBlocked,
     UpstreamClient,
@@ -59,8 +54,9 @@ from .client import (
 )
 from .convert import StreamChain, convert_request, convert_response, converter_path, step_contexts
 from .errors import RelayError, invalid_request
+from .health import ChannelHealth, disable_channel
 from .keys import KeyCache, TokenEntry, authenticate
-from .redaction import UNREACHABLE, redact, status_error
+from .redaction import UNREACHABLE, redact
 from .sse import SSEError, SSEParser, encode_event
 
 log = logging.getLogger(__name__)
@@ -168,6 +164,11 @@ class Progress:
 
 # Refusals that are not failures worth an error log (New API does not record them either).
 UNLOGGED_ERRORS = frozenset({"insufficient_user_quota", "pre_consume_token_quota_failed", "model_not_allowed"})
+
+
+def upstream_error_text(body: bytes, status: int) -> str:
+    """The message of an upstream error body, whatever its dialect."""
+    return _upstream_error(body, status)[0]
 
 
 def _upstream_error(body: bytes, status: int) -> tuple[str, str, str | None]:
@@ -683,17 +684,26 @@ class Relay:
 
         ``forced``: the adapter's verdict says the account is unusable (suspended, key revoked).
         That is a fact about the account, not a guess from a status code, so it disables the
-        channel at once whenever the channel allows automatic disabling (``auto_ban``), whatever
-        the status and whether or not the status-code rules are switched on.
+        channel at once, whatever the status, the error threshold and the status-code rules. The
+        admin's switches still decide: ``AutomaticDisableChannelEnabled`` and the channel's
+        ``auto_ban``; when they keep the channel on, the verdict is logged, not dropped.
         """
-        if not channel.auto_ban:
+        if not channel.auto_ban or not self.options.get_bool("AutomaticDisableChannelEnabled"):
+            if forced:
+                log.warning(
+                    "channel #%s: the adapter reports the account unusable (status %s: %s); left on because "
+                    "automatic disabling is off for it",
+                    channel.id,
+                    status,
+                    message[:200],
+                )
             return
         if forced:
             await disable_channel(channel, key_index, f"status {status}: {message[:200]}")
             if self.on_channels_changed is not None:
                 await self.on_channels_changed()
             return
-        if status == 429 or not self.options.get_bool("AutomaticDisableChannelEnabled"):
+        if status == 429:
             return
         codes = parse_ranges(self.options.get("AutomaticDisableStatusCodes") or DEFAULT_DISABLE_CODES)
         keywords = self.options.get("AutomaticDisableKeywords")
@@ -971,111 +981,4 @@ class _SingleStage:
         return list(self.stage.finish())
 
 
-async def disable_channel(channel: ChannelEntry, key_index: int, reason: str) -> None:
-    """Auto-disable a failing key (multi-key channels) or the whole channel."""
-    import json
-
-    now = int(time.time())
-    async with write_transaction():
-        row = await Channel.select(Channel.channel_info, Channel.status).where(Channel.id == channel.id).first()
-        if row is None:
-            return
-        info = {}
-        with contextlib.suppress(ValueError):
-            info = json.loads(row["channel_info"] or "{}") or {}
-        if channel.is_multi_key and isinstance(info, dict):
-            statuses = info.setdefault("multi_key_status_list", {})
-            statuses[str(key_index)] = CHANNEL_AUTO_DISABLED
-            info.setdefault("multi_key_disabled_reason", {})[str(key_index)] = reason
-            info.setdefault("multi_key_disabled_time", {})[str(key_index)] = now
-            all_off = all(statuses.get(str(i)) == CHANNEL_AUTO_DISABLED for i in range(len(channel.keys)))
-            values: dict[Any, Any] = {Channel.channel_info: json.dumps(info)}
-            if all_off:
-                values[Channel.status] = CHANNEL_AUTO_DISABLED
-                values[Channel.other_info] = json.dumps({"status_reason": "all keys are disabled", "status_time": now})
-            await Channel.update(values).where(Channel.id == channel.id)
-            if all_off:
-                await Ability.update({Ability.enabled: False}).where(Ability.channel_id == channel.id)
-        else:
-            await Channel.update(
-                {
-                    Channel.status: CHANNEL_AUTO_DISABLED,
-                    Channel.other_info: json.dumps({"status_reason": reason, "status_time": now}),
-                }
-            ).where((Channel.id == channel.id) & (Channel.status == CHANNEL_ENABLED))
-            await Ability.update({Ability.enabled: False}).where(Ability.channel_id == channel.id)
-        await bump("channels")
-    log.warning("channel #%s (key %s) disabled automatically: %s", channel.id, key_index, reason)
-
-
-__all__ = ["REQUEST_ID_HEADER", "Relay", "disable_channel", "new_request_id"]
-
-
-class ProbeResult(NamedTuple):
-    """A channel test: ``message`` may be shown to any admin, ``detail`` to root only.
-
-    ``message`` has the channel's keys masked, keeps only a JSON error's message of an error answer
-    and says "upstream unreachable" for any connection that failed or was refused; ``detail`` has
-    the upstream's own words and the exact reason.
-    """
-
-    passed: bool
-    message: str
-    seconds: float
-    detail: str
-
-
-async def probe_channel(relay: Relay, channel_id: int, model: str | None = None) -> ProbeResult:
-    """Send a tiny chat request to one channel, bypassing billing and within the SSRF settings.
-
-    A channel that was disabled automatically and passes is enabled again, as in New API.
-    """
-    from newapi_host.db.tables import Channel as ChannelTable
-
-    def failed(message: str, seconds: float = 0.0, detail: str | None = None) -> ProbeResult:
-        return ProbeResult(False, message, seconds, message if detail is None else detail)
-
-    row = await ChannelTable.select().where(ChannelTable.id == channel_id).first()
-    if row is None:
-        return failed(f"channel #{channel_id} does not exist")
-    from .channels import entry_from_row
-
-    channel = entry_from_row(row, relay.registry)
-    channel_type = relay.registry.channel_type(channel.type)
-    if channel_type is None:
-        return failed(f"channel type {channel.type} is not available (plugin missing or disabled)")
-    dialect = relay.registry.dialect("openai.chat")
-    if dialect is None or dialect.name not in channel_type.dialects:
-        return failed("channels of this type cannot be tested with a chat request yet")
-    if not any(channel.keys[i] for i in channel.enabled_keys()):
-        return failed("the channel has no key: set one first")
-    test_model = model or (row.get("test_model") or "") or (channel.models[0] if channel.models else "gpt-4o-mini")
-    body = msgspec.json.encode({"model": test_model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 16})
-    started = time.monotonic()
-    try:
-        request, _, _ = relay._request_for(dialect, test_model, body, False, True, channel, channel_type)
-        response = await relay.client.send(request, proxy=channel.proxy, guard=fetch_guard.policy(relay.options))
-        try:
-            payload = await response.read(ERROR_BODY_LIMIT)
-        finally:
-            await response.close()
-    except UpstreamError as exc:
-        return failed(UNREACHABLE, time.monotonic() - started, exc.message)
-    except RelayError as exc:
-        return failed(exc.message, time.monotonic() - started)
-    elapsed = time.monotonic() - started
-    if response.status >= 400:
-        message, _, _ = _upstream_error(payload, response.status)
-        public = status_error(response.status, payload, channel.keys)
-        return failed(public, elapsed, f"status {response.status}: {message}")
-    await ChannelTable.update(
-        {ChannelTable.test_time: int(time.time()), ChannelTable.response_time: int(elapsed * 1000)}
-    ).where(ChannelTable.id == channel_id)
-    if row["status"] == CHANNEL_AUTO_DISABLED:
-        async with write_transaction():
-            await ChannelTable.update({ChannelTable.status: CHANNEL_ENABLED}).where(ChannelTable.id == channel_id)
-            await Ability.update({Ability.enabled: True}).where(Ability.channel_id == channel_id)
-            await bump("channels")
-        if relay.on_channels_changed is not None:
-            await relay.on_channels_changed()
-    return ProbeResult(True, "", elapsed, "")
+__all__ = ["REQUEST_ID_HEADER", "Relay", "new_request_id"]
