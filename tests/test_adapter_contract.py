@@ -13,13 +13,10 @@ from pydantic import BaseModel
 from newapi_host.plugins import hookimpl
 from newapi_host.plugins.contracts import (
     ChannelType,
-    ConvertContext,
-    Converter,
     ErrorVerdict,
     UpstreamCall,
     UpstreamRequest,
 )
-from newapi_host.relay.convert import step_contexts
 
 from .conftest import LOCAL_UPSTREAMS, as_root, running
 from .upstreams import shared_fake_openai
