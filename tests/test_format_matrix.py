@@ -274,3 +274,16 @@ def test_the_channel_test_reaches_every_upstream_format(gw: Gateway):
         for type_id, _ in UPSTREAMS.values():
             r = root.get(f"/api/channel/test/{by_type[type_id]}").json()
             assert r["success"], (type_id, r)
+
+
+def test_fetch_models_reaches_every_upstream_format(gw: Gateway):
+    """Each provider plugin lists its upstream's models its own way (adapter capability)."""
+    gw.option(**{"fetch_setting.allow_private_ip": "true", "fetch_setting.allowed_ports": "[]"})  # llmock is local
+    root = gw.session(f"lister-{id(gw)}", role=100)
+    with contextlib.closing(root):
+        channels = root.get("/api/channel/", params={"page_size": 100}).json()["data"]["items"]
+        by_type = {c["type"]: c["id"] for c in channels if c["name"].startswith("ch-")}
+        listed = {t: root.get(f"/api/channel/fetch_models/{by_type[t]}").json() for t in (1, 14, 24)}
+    assert all(answer["success"] and answer["data"] for answer in listed.values()), listed
+    assert any(m.startswith("claude") for m in listed[14]["data"])
+    assert any(m.startswith("gemini") for m in listed[24]["data"]) and not any("/" in m for m in listed[24]["data"])

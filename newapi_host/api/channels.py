@@ -15,11 +15,10 @@ every channel write, for New API compatibility and model queries; the relay rout
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal, TypeVar
 
 from litestar import Request, delete, get, post, put
@@ -39,7 +38,7 @@ from newapi_host.db.tables import (
     Channel,
 )
 from newapi_host.host import Host, host_of
-from newapi_host.plugins.contracts import UpstreamRequest
+from newapi_host.plugins.contracts import Balance, ChannelView, Fetch, UpstreamFailed, UpstreamRequest
 from newapi_host.relay import fetch_guard
 from newapi_host.relay.channels import ChannelEntry, entry_from_row
 from newapi_host.relay.client import UpstreamError
@@ -1152,16 +1151,6 @@ async def manage_keys(request: Req) -> dict[str, Any]:
 # -- upstream calls: tests, model lists, balances -------------------------------------------
 
 
-def _openai_helpers() -> tuple[Any, dict[int, Any]] | None:
-    """``api_root`` and the vendor presets of the OpenAI plugin, when it is installed."""
-    try:
-        from newapi_openai.adapter import api_root
-        from newapi_openai.presets import PRESETS_BY_ID
-    except ImportError:
-        return None
-    return api_root, PRESETS_BY_ID
-
-
 def _base_url(host: Host, type_id: int, base: str | None) -> str:
     base = (base or "").strip()
     if base:
@@ -1175,8 +1164,9 @@ def _first_key(entry: ChannelEntry) -> str:
     return entry.keys[usable[0]].strip() if usable else ""
 
 
-def _headers(entry: ChannelEntry, key: str) -> dict[str, str]:
-    headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
+def _header_overrides(entry: ChannelEntry, key: str) -> dict[str, str]:
+    """The channel's own header overrides that make sense outside a relayed request."""
+    headers = {}
     for name, value in (entry.header_override or {}).items():
         if name == "*" or name.startswith("re:") or "{client_header:" in value:
             continue
@@ -1184,16 +1174,9 @@ def _headers(entry: ChannelEntry, key: str) -> dict[str, str]:
     return headers
 
 
-class UpstreamFailed(Exception):
-    """A failed admin fetch: ``detail`` for root, ``public`` (keys masked, no body) for other admins."""
-
-    def __init__(self, detail: str, public: str | None = None) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.public = detail if public is None else public
-
-    def shown_to(self, caller: Caller) -> str:
-        return self.detail if is_root(caller) else self.public
+def _shown(exc: UpstreamFailed, caller: Caller) -> str:
+    """What a failed admin fetch says: the details to root, the safe message to other admins."""
+    return exc.message if is_root(caller) else exc.public
 
 
 async def _get_json(host: Host, url: str, headers: dict[str, str], proxy: str | None, key: str) -> Any:
@@ -1222,27 +1205,48 @@ async def _get_json(host: Host, url: str, headers: dict[str, str], proxy: str | 
         raise UpstreamFailed(detail, "upstream answered something that is not JSON") from None
 
 
-async def _fetch_models(host: Host, entry: ChannelEntry) -> list[str]:
-    helpers = _openai_helpers()
-    preset = helpers[1].get(entry.type) if helpers else None
-    if helpers is None or preset is None or host.registry.channel_type(entry.type) is None:
-        raise UpstreamFailed(f"fetching the model list is not supported for channel type {entry.type}")
-    api_root = helpers[0]
+def _capability(host: Host, entry: ChannelEntry, name: str, what: str) -> Any:
+    """The adapter's ``list_models`` or ``read_balance``, or UpstreamFailed saying it has none."""
+    channel_type = host.registry.channel_type(entry.type)
+    method = getattr(channel_type.adapter, name, None) if channel_type is not None else None
+    if method is None:
+        raise UpstreamFailed(f"{what} is not supported for channel type {entry.type}")
+    return method
+
+
+def _view(host: Host, entry: ChannelEntry) -> ChannelView:
+    """The channel as an adapter sees it, with its first enabled key and its base URL."""
     base = _base_url(host, entry.type, entry.base_url)
     if not base:
         raise UpstreamFailed("the channel has no base URL")
-    path = preset.models_path
-    url = api_root(base) + path[3:] if path.startswith("/v1/") else base + path
     key = _first_key(entry)
     if not key:
         raise UpstreamFailed("the channel has no enabled key")
-    payload = await _get_json(host, url, _headers(entry, key), entry.proxy, key)
-    if isinstance(payload, dict) and isinstance(payload.get("data"), list):
-        names = [m.get("id") for m in payload["data"] if isinstance(m, dict)]
-    elif isinstance(payload, dict) and isinstance(payload.get("models"), list):  # Ollama's /api/tags
-        names = [m.get("name") for m in payload["models"] if isinstance(m, dict)]
-    else:
-        raise UpstreamFailed("the upstream model list has an unexpected shape")
+    return ChannelView(
+        id=entry.id,
+        type=entry.type,
+        name=entry.name,
+        base_url=base,
+        key=key,
+        other=entry.other,
+        settings=entry.typed_settings,
+        openai_organization=entry.openai_organization,
+    )
+
+
+def _fetcher(host: Host, entry: ChannelEntry, key: str) -> Fetch:
+    """The adapter's way to the upstream: the channel's proxy and header overrides, the SSRF rules."""
+
+    async def fetch(url: str, *, headers: Mapping[str, str] | None = None) -> Any:
+        return await _get_json(host, url, {**(headers or {}), **_header_overrides(entry, key)}, entry.proxy, key)
+
+    return fetch
+
+
+async def _fetch_models(host: Host, entry: ChannelEntry) -> list[str]:
+    list_models = _capability(host, entry, "list_models", "fetching the model list")
+    view = _view(host, entry)
+    names = await list_models(view, _fetcher(host, entry, view.key))
     return list(dict.fromkeys(n.strip() for n in names if isinstance(n, str) and n.strip()))
 
 
@@ -1256,14 +1260,14 @@ async def _fetch_for_channel(request: Req, channel_id: int) -> dict[str, Any]:
     row = await Channel.select().where(Channel.id == channel_id).first()
     if row is None:
         return fail(f"channel #{channel_id} does not exist")
-    return await _answer_models(request, entry_from_row(row))
+    return await _answer_models(request, entry_from_row(row, host_of(request.app.state).registry))
 
 
 async def _answer_models(request: Req, entry: ChannelEntry) -> dict[str, Any]:
     try:
         return ok(await _fetch_models(host_of(request.app.state), entry))
     except UpstreamFailed as exc:
-        return fail(f"failed to fetch the model list: {exc.shown_to(request.state.caller)}")
+        return fail(f"failed to fetch the model list: {_shown(exc, request.state.caller)}")
 
 
 @post("/api/channel/fetch_models", guards=[admin_auth], status_code=200)
@@ -1282,7 +1286,7 @@ async def fetch_models(request: Req) -> dict[str, Any]:
     if not key:
         return fail("key is required")
     row = {"id": 0, "type": data.type, "key": key, "base_url": data.base_url or "", "status": CHANNEL_ENABLED}
-    return await _answer_models(request, entry_from_row(row))
+    return await _answer_models(request, entry_from_row(row, host_of(request.app.state).registry))
 
 
 _test_all_lock = asyncio.Lock()
@@ -1375,71 +1379,25 @@ async def channel_test(request: Req, channel_id: ChannelIdPath) -> dict[str, Any
     return {"success": result.passed, "message": message, "time": round(result.seconds, 3)}
 
 
-# Balance readers by channel type: OpenAI's dashboard billing API and a few vendors' own.
-BALANCE_TYPES = {1: "OpenAI", 8: "Custom", 20: "OpenRouter", 25: "Moonshot", 40: "SiliconFlow", 43: "DeepSeek"}
-
-
-def _number(value: Any, what: str) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise UpstreamFailed(f"the upstream answer has no usable {what}") from None
-
-
 async def _read_balance(host: Host, entry: ChannelEntry) -> float:
     """The channel's remaining balance in USD (CNY amounts converted with USDExchangeRate)."""
-    helpers = _openai_helpers()
-    if entry.type not in BALANCE_TYPES or helpers is None:
-        raise UpstreamFailed(f"balance queries are not supported for channel type {entry.type}")
-    base = _base_url(host, entry.type, entry.base_url)
-    if not base:
-        raise UpstreamFailed("the channel has no base URL")
-    root = helpers[0](base)
-    key = _first_key(entry)
-    if not key:
-        raise UpstreamFailed("the channel has no enabled key")
-    headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
-    rate = host.options.get_float("USDExchangeRate", 7.3) or 7.3
+    read_balance = _capability(host, entry, "read_balance", "balance queries")
+    view = _view(host, entry)
+    balance = await read_balance(view, _fetcher(host, entry, view.key))
+    if not isinstance(balance, Balance):
+        raise UpstreamFailed(f"the balance reader of channel type {entry.type} answered {type(balance).__name__}")
+    if balance.currency == "CNY":
+        return balance.amount / (host.options.get_float("USDExchangeRate", 7.3) or 7.3)
+    return balance.amount
 
-    async def get(url: str) -> dict[str, Any]:
-        payload = await _get_json(host, url, headers, entry.proxy, key)
-        if not isinstance(payload, dict):
-            raise UpstreamFailed("the upstream balance answer is not a JSON object")
-        return payload
 
-    if entry.type in (1, 8):
-        sub = await get(f"{root}/dashboard/billing/subscription")
-        today = dt.date.today()
-        start = today.replace(day=1) if sub.get("has_payment_method") else today - dt.timedelta(days=100)
-        usage = await get(f"{root}/dashboard/billing/usage?start_date={start:%Y-%m-%d}&end_date={today:%Y-%m-%d}")
-        return (
-            _number(sub.get("hard_limit_usd"), "hard_limit_usd")
-            - _number(usage.get("total_usage", 0), "total_usage") / 100
-        )
-    if entry.type == 20:
-        data = (await get(f"{root}/credits")).get("data") or {}
-        return _number(data.get("total_credits"), "total_credits") - _number(data.get("total_usage", 0), "total_usage")
-    if entry.type == 25:
-        payload = await get(f"{root}/users/me/balance")
-        if not payload.get("status") or payload.get("code") not in (0, None):
-            raise UpstreamFailed(f"the upstream refused the balance query (code {payload.get('code')})")
-        return _number((payload.get("data") or {}).get("available_balance"), "available_balance") / rate
-    if entry.type == 40:
-        payload = await get(f"{root}/user/info")
-        if payload.get("code") != 20000:
-            raise UpstreamFailed(f"the upstream refused the balance query (code {payload.get('code')})")
-        return _number((payload.get("data") or {}).get("totalBalance"), "totalBalance") / rate
-    infos = (await get(f"{base}/user/balance")).get("balance_infos") or []
-    by_currency = {i.get("currency"): i for i in infos if isinstance(i, dict)}
-    if "USD" in by_currency:
-        return _number(by_currency["USD"].get("total_balance"), "total_balance")
-    if "CNY" in by_currency:
-        return _number(by_currency["CNY"].get("total_balance"), "total_balance") / rate
-    raise UpstreamFailed("the upstream reported no USD or CNY balance")
+def _balance_types(host: Host) -> list[int]:
+    """Channel types whose adapter reads balances."""
+    return [ct.id for ct in host.registry.channel_types() if getattr(ct.adapter, "read_balance", None) is not None]
 
 
 async def _update_balance(host: Host, row: dict[str, Any]) -> float:
-    entry = entry_from_row(row)
+    entry = entry_from_row(row, host.registry)
     if _info(row.get("channel_info")).get("is_multi_key"):
         raise UpstreamFailed("balance queries are not supported for multi-key channels")
     balance = round(await _read_balance(host, entry), 6)
@@ -1459,7 +1417,7 @@ async def update_balance(request: Req, channel_id: ChannelIdPath) -> dict[str, A
     try:
         balance = await _update_balance(host, row)
     except UpstreamFailed as exc:
-        return fail(exc.shown_to(request.state.caller))
+        return fail(_shown(exc, request.state.caller))
     return {**ok({"balance": balance}), "balance": balance}
 
 
@@ -1473,7 +1431,7 @@ async def update_all_balances(request: Req) -> dict[str, Any]:
     rows = [
         r
         for r in await Channel.select().where(
-            Channel.status == CHANNEL_ENABLED, Channel.type.is_in(list(BALANCE_TYPES))
+            Channel.status == CHANNEL_ENABLED, Channel.type.is_in(_balance_types(host) or [0])
         )
         if not _info(r["channel_info"]).get("is_multi_key")
     ]

@@ -135,18 +135,67 @@ class ErrorVerdict:
 # Providers: channel types, dialects, converters, pricing
 
 
+class UpstreamFailed(Exception):
+    """A model-list or balance query that did not work.
+
+    ``message`` is shown to root; ``public`` (default: the same) to other admins, so it must not
+    carry a key or an upstream's page. The host raises it from :class:`Fetch` with both set.
+    """
+
+    def __init__(self, message: str, public: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.public = message if public is None else public
+
+
+class Fetch(Protocol):
+    """What an adapter's admin capabilities use to talk to the upstream; the host sends for them.
+
+    ``await fetch(url, headers={...})`` GETs ``url`` and returns its decoded JSON. The host sends it
+    through the channel's proxy, within the SSRF settings (``fetch_setting``) and a time limit,
+    adding the channel's header overrides; no answer, an error status or a body that is not JSON
+    raise :class:`UpstreamFailed`, with the details for root and a safe message for other admins.
+    """
+
+    async def __call__(self, url: str, *, headers: Mapping[str, str] | None = None) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """What an account has left, in the currency the upstream reports (the host converts CNY)."""
+
+    amount: float
+    currency: Literal["USD", "CNY"] = "USD"
+
+
 @runtime_checkable
 class ChannelAdapter(Protocol):
     """Turns a prepared call into an HTTP request for one kind of upstream.
 
     Adapters never do I/O: the host sends the request with its own pooled client, applies
     timeouts and retries, and hands error bodies back to :meth:`classify_error`.
+
+    Two optional methods give the console's channel tools what the host cannot know about an
+    upstream; define them when the provider offers it (the host checks with ``getattr``):
+
+    - ``async def list_models(self, channel: ChannelView, fetch: Fetch) -> list[str]``: the model
+      ids the account can use ("fetch models" in the channel form);
+    - ``async def read_balance(self, channel: ChannelView, fetch: Fetch) -> Balance``: what the
+      account has left ("update balance"; a balance at or below zero can disable the channel).
+
+    Both talk to the upstream only through ``fetch`` and raise :class:`UpstreamFailed` with a
+    readable message when the answer is not what they expect.
     """
 
     def build_request(self, call: UpstreamCall) -> UpstreamRequest: ...
 
     def classify_error(self, status: int, body: bytes) -> ErrorVerdict | None:
-        """Return a verdict for provider-specific errors, or None to use the host's status rules."""
+        """Return a verdict for provider-specific errors, or None to use the host's status rules.
+
+        ``ErrorVerdict(disable_channel=True)`` says the account is unusable (suspended, key
+        revoked): the channel is disabled at once when automatic disabling is on (the option and
+        the channel's ``auto_ban``), whatever the status and the error threshold.
+        """
         ...
 
 
@@ -416,6 +465,7 @@ class LoginMethod:
 
 __all__ = [
     "BackgroundJob",
+    "Balance",
     "ChannelAdapter",
     "ChannelType",
     "ChannelView",
@@ -423,6 +473,7 @@ __all__ = [
     "Converter",
     "Dialect",
     "ErrorVerdict",
+    "Fetch",
     "Identity",
     "IngressRoute",
     "InvalidRequest",
@@ -440,6 +491,7 @@ __all__ = [
     "StreamConverter",
     "StreamUsageCounter",
     "UpstreamCall",
+    "UpstreamFailed",
     "UpstreamRequest",
     "Usage",
 ]

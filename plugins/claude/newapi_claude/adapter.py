@@ -14,7 +14,14 @@ from typing import Any
 
 import msgspec
 
-from newapi_host.plugins.contracts import ErrorVerdict, UpstreamCall, UpstreamRequest
+from newapi_host.plugins.contracts import (
+    ChannelView,
+    ErrorVerdict,
+    Fetch,
+    UpstreamCall,
+    UpstreamFailed,
+    UpstreamRequest,
+)
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
@@ -129,3 +136,11 @@ class ClaudeAdapter:
         if status == 529:  # overloaded: another channel may well answer
             return ErrorVerdict(retry=True)
         return None
+
+    async def list_models(self, channel: ChannelView, fetch: Fetch) -> list[str]:
+        """Anthropic's ``GET /v1/models``."""
+        url = messages_url(channel.base_url).removesuffix("/messages") + "/models?limit=1000"
+        payload = await fetch(url, headers={"x-api-key": channel.key, "anthropic-version": ANTHROPIC_VERSION})
+        if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
+            raise UpstreamFailed("the upstream model list has an unexpected shape")
+        return [m.get("id") for m in payload["data"] if isinstance(m, dict)]

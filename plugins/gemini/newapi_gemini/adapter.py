@@ -16,7 +16,14 @@ from typing import Any
 import msgspec
 from pydantic import BaseModel, Field
 
-from newapi_host.plugins.contracts import ErrorVerdict, UpstreamCall, UpstreamRequest
+from newapi_host.plugins.contracts import (
+    ChannelView,
+    ErrorVerdict,
+    Fetch,
+    UpstreamCall,
+    UpstreamFailed,
+    UpstreamRequest,
+)
 
 EMBED_DIALECT = "gemini.embed"
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
@@ -141,3 +148,13 @@ class GeminiAdapter:
         if status == 429:
             return ErrorVerdict(retry=True)
         return None
+
+    async def list_models(self, channel: ChannelView, fetch: Fetch) -> list[str]:
+        """The Gemini API's ``GET /v1beta/models`` (names without their ``models/`` prefix)."""
+        version = (channel.other or "").strip() or getattr(channel.settings, "api_version", "") or DEFAULT_API_VERSION
+        url = f"{api_root(channel.base_url, version)}/models?pageSize=1000"
+        payload = await fetch(url, headers={"x-goog-api-key": channel.key})
+        if not isinstance(payload, dict) or not isinstance(payload.get("models"), list):
+            raise UpstreamFailed("the upstream model list has an unexpected shape")
+        names = [m.get("name") for m in payload["models"] if isinstance(m, dict)]
+        return [n.removeprefix("models/") for n in names if isinstance(n, str)]

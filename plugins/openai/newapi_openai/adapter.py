@@ -13,8 +13,9 @@ from typing import Any
 import msgspec
 from pydantic import BaseModel, Field
 
-from newapi_host.plugins.contracts import ErrorVerdict, UpstreamCall, UpstreamRequest
+from newapi_host.plugins.contracts import Balance, ChannelView, ErrorVerdict, Fetch, UpstreamCall, UpstreamRequest
 
+from . import account
 from .dialects import PATHS
 from .presets import REASONING_SUFFIX_MODEL_PREFIXES, VendorPreset, split_reasoning_suffix
 
@@ -114,6 +115,20 @@ class OpenAIAdapter:
 
     def classify_error(self, status: int, body: bytes) -> ErrorVerdict | None:
         return None
+
+    async def list_models(self, channel: ChannelView, fetch: Fetch) -> list[str]:
+        return await account.list_models(self.preset, channel, fetch)
+
+
+class BillingAdapter(OpenAIAdapter):
+    """An OpenAI-compatible vendor whose account balance can be read (see :mod:`.account`)."""
+
+    async def read_balance(self, channel: ChannelView, fetch: Fetch) -> Balance:
+        return await account.BALANCE_READERS[self.preset.id](channel, fetch)
+
+
+def adapter_for(preset: VendorPreset) -> OpenAIAdapter:
+    return BillingAdapter(preset) if preset.id in account.BALANCE_READERS else OpenAIAdapter(preset)
 
 
 class AzureAdapter:

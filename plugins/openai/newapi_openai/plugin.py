@@ -6,7 +6,7 @@ from newapi_host.plugins import hookimpl
 from newapi_host.plugins.contracts import ChannelType
 from newapi_host.plugins.registry import Registrar
 
-from .adapter import AzureAdapter, AzureChannelSettings, OpenAIAdapter, OpenAIChannelSettings
+from .adapter import AzureAdapter, AzureChannelSettings, OpenAIChannelSettings, adapter_for
 from .dialects import ALL
 from .estimate import attach_estimators
 from .presets import PRESETS
@@ -33,7 +33,7 @@ def channel_types() -> list[ChannelType]:
             id=preset.id,
             name=preset.name,
             dialects=DIALECT_NAMES,
-            adapter=OpenAIAdapter(preset),
+            adapter=adapter_for(preset),
             settings_model=OpenAIChannelSettings,
             default_base_url=preset.default_base_url,
             default_models=preset.models,
