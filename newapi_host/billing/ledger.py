@@ -21,11 +21,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import defaultdict
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from piccolo.engine.postgres import PostgresEngine
 
 from newapi_host.db.engine import insert_many, write_transaction
@@ -60,6 +62,49 @@ LOG_COLUMNS = (
     "upstream_request_id",
     "other",
 )
+
+
+def log_row(
+    *,
+    type: int,
+    user_id: int,
+    username: str,
+    token_id: int,
+    token_name: str,
+    group: str,
+    model: str,
+    quota: int = 0,
+    content: str = "",
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+    use_time: int = 0,
+    is_stream: bool = False,
+    channel_id: int = 0,
+    request_id: str = "",
+    other: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One ``logs`` row in New API's shape: the relay, the error log and plugins build theirs here."""
+    return {
+        "user_id": user_id,
+        "created_at": int(time.time()),
+        "type": type,
+        "content": content,
+        "username": username,
+        "token_name": token_name,
+        "model_name": model,
+        "quota": quota,
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "use_time": use_time,
+        "is_stream": is_stream,
+        "channel_id": channel_id,
+        "token_id": token_id,
+        "group": group,
+        "ip": "",
+        "request_id": request_id,
+        "upstream_request_id": "",
+        "other": msgspec.json.encode(dict(other or {})).decode(),
+    }
 
 
 QUOTA_DATA_KEY = ("user_id", "model_name", "created_at", "use_group", "token_id", "channel_id", "node_name")

@@ -20,6 +20,7 @@ import pluggy
 from pydantic import BaseModel
 
 from . import ENTRY_POINT_GROUPS, hookspecs
+from .compat import sdk_mismatch
 from .contracts import BackgroundJob
 from .registry import ConflictError, ContributionError, Contributions, Registrar, Registry
 
@@ -123,6 +124,11 @@ class PluginHost:
     def add(self, name: str, plugin: Any, info: PluginInfo | None = None) -> bool:
         """Register one plugin object and collect its contributions; False if it was rejected."""
         info = info or self.infos.setdefault(name, PluginInfo(name=name, group="", module=repr(plugin)))
+        mismatch = sdk_mismatch(plugin)
+        if mismatch is not None:
+            info.load_error = mismatch
+            log.error("plugin %s not loaded: %s", name, mismatch)
+            return False
         try:
             self.pm.register(plugin, name=name)
         except Exception as exc:

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from newapi_host.billing.ledger import Charge, Hold, Ledger
+from newapi_host.billing.ledger import Charge, Hold, Ledger, log_row
 from newapi_host.billing.pricing import Price, PriceBook
 from newapi_host.db.tables import (
     CHANNEL_ENABLED,
@@ -387,33 +387,26 @@ class Relay:
         entry, ctx = progress.entry, progress.ctx
         assert entry is not None
         tried = ctx.tried if ctx is not None else []
-        other = {
-            "error_type": error.type,
-            "error_code": error.code or "",
-            "status_code": error.status,
-            "admin_info": {"use_channel": [str(c) for c in tried]},
-        }
-        row = {
-            "user_id": entry.user_id,
-            "created_at": int(time.time()),
-            "type": LOG_ERROR,
-            "content": error.message,
-            "username": entry.username,
-            "token_name": entry.name,
-            "model_name": progress.model,
-            "quota": 0,
-            "prompt_tokens": 0,
-            "completion_tokens": 0,
-            "use_time": int(time.monotonic() - progress.started),
-            "is_stream": progress.stream,
-            "channel_id": tried[-1] if tried else 0,
-            "token_id": entry.id,
-            "group": entry.using_group,
-            "ip": "",
-            "request_id": request_id,
-            "upstream_request_id": "",
-            "other": msgspec.json.encode(other).decode(),
-        }
+        row = log_row(
+            type=LOG_ERROR,
+            user_id=entry.user_id,
+            username=entry.username,
+            token_id=entry.id,
+            token_name=entry.name,
+            group=entry.using_group,
+            model=progress.model,
+            content=error.message,
+            use_time=int(time.monotonic() - progress.started),
+            is_stream=progress.stream,
+            channel_id=tried[-1] if tried else 0,
+            request_id=request_id,
+            other={
+                "error_type": error.type,
+                "error_code": error.code or "",
+                "status_code": error.status,
+                "admin_info": {"use_channel": [str(c) for c in tried]},
+            },
+        )
         self.ledger.settle(
             Charge(
                 user_id=entry.user_id,
@@ -920,41 +913,36 @@ class Relay:
             return None  # nothing reached the client: nothing is charged or logged
         quota = self.prices.charge(price, usage)
         entry = ctx.entry
-        use_time = int(time.monotonic() - ctx.started)
         row = None
         if self.options.get_bool("LogConsumeEnabled"):
-            other = {
-                **price.details(),
-                "cache_tokens": usage.cached_tokens,
-                "frt": first_token_ms if first_token_ms is not None else -1,
-                "is_model_mapped": upstream_model != ctx.model,
-                "upstream_model_name": upstream_model,
-                "end_state": state,
-                "usage_estimated": estimated,
-                "admin_info": {"use_channel": [str(c) for c in ctx.tried]},
-            }
-            row = {
-                "user_id": entry.user_id,
-                "created_at": int(time.time()),
-                "type": LOG_CONSUME,
-                "content": f"model ratio {price.model_ratio:g}, completion ratio {price.completion_ratio:g}, "
+            row = log_row(
+                type=LOG_CONSUME,
+                user_id=entry.user_id,
+                username=entry.username,
+                token_id=entry.id,
+                token_name=entry.name,
+                group=entry.using_group,
+                model=ctx.model,
+                quota=quota,
+                content=f"model ratio {price.model_ratio:g}, completion ratio {price.completion_ratio:g}, "
                 f"group ratio {price.group_ratio:g}",
-                "username": entry.username,
-                "token_name": entry.name,
-                "model_name": ctx.model,
-                "quota": quota,
-                "prompt_tokens": usage.prompt_tokens,
-                "completion_tokens": usage.completion_tokens,
-                "use_time": use_time,
-                "is_stream": ctx.stream,
-                "channel_id": channel.id,
-                "token_id": entry.id,
-                "group": entry.using_group,
-                "ip": "",
-                "request_id": ctx.request_id,
-                "upstream_request_id": "",
-                "other": msgspec.json.encode(other).decode(),
-            }
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                use_time=int(time.monotonic() - ctx.started),
+                is_stream=ctx.stream,
+                channel_id=channel.id,
+                request_id=ctx.request_id,
+                other={
+                    **price.details(),
+                    "cache_tokens": usage.cached_tokens,
+                    "frt": first_token_ms if first_token_ms is not None else -1,
+                    "is_model_mapped": upstream_model != ctx.model,
+                    "upstream_model_name": upstream_model,
+                    "end_state": state,
+                    "usage_estimated": estimated,
+                    "admin_info": {"use_channel": [str(c) for c in ctx.tried]},
+                },
+            )
         return self.ledger.settle(
             Charge(
                 user_id=entry.user_id,

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from newapi_host.plugins.contracts import (
+from newapi_host.sdk import (
     ChannelView,
     ErrorVerdict,
     Fetch,

@@ -14,7 +14,7 @@ import time
 import uuid
 from typing import Any
 
-from newapi_host.plugins.contracts import ConvertContext, Converter, SSEEvent
+from newapi_host.sdk import ConvertContext, Converter, SSEEvent
 
 SOURCE = "openai.chat"
 TARGET = "claude.messages"

@@ -11,7 +11,7 @@ import json
 import uuid
 from typing import Any
 
-from newapi_host.plugins.contracts import ConvertContext, Converter, SSEEvent
+from newapi_host.sdk import ConvertContext, Converter, SSEEvent
 
 from .dialect import error_type
 

@@ -13,8 +13,7 @@ from typing import Any
 
 import msgspec
 
-from newapi_host.plugins.contracts import Dialect, IngressRoute, InvalidRequest, Peek, SSEEvent, Usage
-from newapi_host.tokenizer import TextTally
+from newapi_host.sdk import Dialect, IngressRoute, InvalidRequest, Peek, SSEEvent, TextTally, Usage
 
 NAME = "claude.messages"
 
@@ -221,7 +220,7 @@ class ClaudeStreamCounter:
 
 
 def stream_usage() -> ClaudeStreamCounter:
-    from newapi_host.tokenizer import count_tokens
+    from newapi_host.sdk import count_tokens
 
     return ClaudeStreamCounter(count_tokens)
 
@@ -294,7 +293,7 @@ def as_chat_for_estimate(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def estimate_prompt(body: bytes, model: str) -> int:
-    from newapi_host.tokenizer import estimate_chat_prompt_tokens
+    from newapi_host.sdk import estimate_chat_prompt_tokens
 
     return estimate_chat_prompt_tokens(as_chat_for_estimate(_decode(body)), model)
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from newapi_host.plugins import hookimpl
-from newapi_host.plugins.contracts import ChannelType
-from newapi_host.plugins.registry import Registrar
+from newapi_host.sdk import ChannelType, Registrar, hookimpl
 
 from .adapter import DEFAULT_BASE_URL, ClaudeAdapter
 from .chat_via_claude import CONVERTER as CHAT_VIA_CLAUDE

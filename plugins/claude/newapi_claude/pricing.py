@@ -9,7 +9,7 @@ the channel adapter understands get the price of the model they stand for.
 
 from __future__ import annotations
 
-from newapi_host.plugins.contracts import PricingDefaults
+from newapi_host.sdk import PricingDefaults
 
 __all__ = ["CACHE_RATIO", "COMPLETION_RATIO", "CREATE_CACHE_RATIO", "MODEL_RATIO", "PRICING"]
 

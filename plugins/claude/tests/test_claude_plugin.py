@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import time
-from types import SimpleNamespace
-
+import httpx
 import pytest
-from litestar import Litestar
-from litestar.testing import TestClient
 
 from newapi_claude import plugin
-from newapi_claude.count_tokens import count_tokens
 from newapi_claude.pricing import PRICING
-from newapi_host.plugins.registry import Registrar, Registry, routes_of
-from newapi_host.relay.keys import TokenEntry
+from newapi_host.sdk import Registrar
 
 
 def test_registration():
@@ -27,8 +21,7 @@ def test_registration():
         ("claude.messages", "openai.chat"),
         ("openai.chat", "claude.messages"),
     ]
-    assert routes_of(c.route_handlers) == ["POST /v1/messages/count_tokens"]
-    Registry().add(c)  # no conflicts within the plugin
+    assert c.provides()["routes"] == ["POST /v1/messages", "POST /v1/messages/count_tokens"]
 
 
 @pytest.mark.parametrize(
@@ -53,45 +46,6 @@ def test_prices(model, ratio, completion):
     assert tables["CreateCacheRatio"][model] == 1.25
 
 
-class FakeKeys:
-    def __init__(self, entry: TokenEntry | None) -> None:
-        self.entry = entry
-        self.asked: list[str] = []
-
-    async def lookup(self, key: str) -> TokenEntry | None:
-        self.asked.append(key)
-        return self.entry
-
-
-def entry() -> TokenEntry:
-    return TokenEntry(
-        id=1,
-        key="abc",
-        name="t",
-        status=1,
-        expired_time=-1,
-        remain_quota=100,
-        unlimited_quota=True,
-        model_limits=None,
-        networks=(),
-        ip_restricted=False,
-        group="",
-        user_id=1,
-        username="u",
-        user_status=1,
-        role=1,
-        user_group="default",
-        user_quota=1000,
-        loaded_at=time.monotonic(),
-    )
-
-
-def client(keys: FakeKeys) -> TestClient:
-    app = Litestar(route_handlers=[count_tokens])
-    app.state.host = SimpleNamespace(relay=SimpleNamespace(keys=keys))
-    return TestClient(app)
-
-
 REQUEST = {
     "model": "claude-sonnet-4-5",
     "system": "You are helpful.",
@@ -99,23 +53,20 @@ REQUEST = {
 }
 
 
-def test_count_tokens():
-    keys = FakeKeys(entry())
-    with client(keys) as c:
-        response = c.post("/v1/messages/count_tokens", json=REQUEST, headers={"x-api-key": "sk-abc"})
-    assert response.status_code == 200
+def test_count_tokens(newapi_gateway):
+    key = newapi_gateway.key()
+    response = httpx.post(f"{newapi_gateway.url}/v1/messages/count_tokens", json=REQUEST, headers={"x-api-key": key})
+    assert response.status_code == 200, response.text
     assert response.json()["input_tokens"] > 5
-    assert keys.asked == ["abc"]
 
 
-def test_count_tokens_needs_a_valid_key():
-    with client(FakeKeys(None)) as c:
-        response = c.post("/v1/messages/count_tokens", json=REQUEST, headers={"authorization": "Bearer sk-nope"})
-        assert response.status_code == 401
-        assert response.json()["type"] == "error"
-        assert response.json()["error"]["type"] == "authentication_error"
-        missing = c.post("/v1/messages/count_tokens", json=REQUEST)
-        assert missing.status_code == 401
+def test_count_tokens_needs_a_valid_key(newapi_gateway):
+    url = f"{newapi_gateway.url}/v1/messages/count_tokens"
+    response = httpx.post(url, json=REQUEST, headers={"authorization": "Bearer sk-nope"})
+    assert response.status_code == 401
+    assert response.json()["type"] == "error"
+    assert response.json()["error"]["type"] == "authentication_error"
+    assert httpx.post(url, json=REQUEST).status_code == 401
 
 
 @pytest.mark.parametrize(
@@ -127,9 +78,10 @@ def test_count_tokens_needs_a_valid_key():
         (b'{"model": "m", "messages": [], "tools": 5}', "$.tools"),
     ],
 )
-def test_count_tokens_bad_body(raw, fragment):
-    with client(FakeKeys(entry())) as c:
-        response = c.post("/v1/messages/count_tokens", content=raw, headers={"x-api-key": "sk-abc"})
+def test_count_tokens_bad_body(newapi_gateway, raw, fragment):
+    key = newapi_gateway.key()
+    url = f"{newapi_gateway.url}/v1/messages/count_tokens"
+    response = httpx.post(url, content=raw, headers={"x-api-key": key, "content-type": "application/json"})
     assert response.status_code == 400
     assert response.json()["error"]["type"] == "invalid_request_error"
     assert fragment in response.json()["error"]["message"]

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 from pydantic import BaseModel, Field
 
-from newapi_host.plugins.contracts import (
+from newapi_host.sdk import (
     ChannelView,
     ErrorVerdict,
     Fetch,

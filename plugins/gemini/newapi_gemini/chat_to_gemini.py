@@ -13,7 +13,7 @@ import time
 import uuid
 from typing import Any
 
-from newapi_host.plugins.contracts import ConvertContext, Converter, SSEEvent
+from newapi_host.sdk import ConvertContext, Converter, SSEEvent
 
 from .dialect import NAME
 from .schema import to_gemini_schema

@@ -14,8 +14,7 @@ from typing import Any
 
 import msgspec
 
-from newapi_host.plugins.contracts import Dialect, InvalidRequest, Peek, SSEEvent, Usage
-from newapi_host.tokenizer import TextTally
+from newapi_host.sdk import Dialect, InvalidRequest, Peek, SSEEvent, TextTally, Usage
 
 NAME = "gemini.generate"
 GENERATE_ACTIONS = ("generateContent", "streamGenerateContent")
@@ -229,7 +228,7 @@ class GeminiStreamCounter:
 
 
 def stream_usage() -> GeminiStreamCounter:
-    from newapi_host.tokenizer import count_tokens
+    from newapi_host.sdk import count_tokens
 
     return GeminiStreamCounter(count_tokens)
 
@@ -248,7 +247,7 @@ def _decode(body: bytes) -> dict[str, Any]:
 
 
 def estimate_prompt(body: bytes, model: str) -> int:
-    from newapi_host.tokenizer import count_tokens
+    from newapi_host.sdk import count_tokens
 
     data = _decode(body)
     texts: list[str] = []

@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from newapi_host.plugins.contracts import ConvertContext, Converter, Dialect, InvalidRequest, Peek, SSEEvent, Usage
+from newapi_host.sdk import ConvertContext, Converter, Dialect, InvalidRequest, Peek, SSEEvent, Usage
 
 from .dialect import EMBED_ACTIONS, error_body, split_model_action
 
@@ -106,7 +106,7 @@ def _texts(data: dict[str, Any]) -> list[str]:
 
 
 def estimate_prompt(body: bytes, model: str) -> int:
-    from newapi_host.tokenizer import count_tokens
+    from newapi_host.sdk import count_tokens
 
     try:
         data = msgspec.json.decode(body)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from newapi_host.plugins.contracts import ConvertContext, Converter, SSEEvent
+from newapi_host.sdk import ConvertContext, Converter, SSEEvent
 
 from .dialect import NAME, google_status
 from .schema import to_json_schema

@@ -3,9 +3,7 @@ converters."""
 
 from __future__ import annotations
 
-from newapi_host.plugins import hookimpl
-from newapi_host.plugins.contracts import ChannelType
-from newapi_host.plugins.registry import Registrar
+from newapi_host.sdk import ChannelType, Registrar, hookimpl
 
 from . import chat_to_gemini, embed, gemini_to_chat
 from .adapter import DEFAULT_BASE_URL, GeminiAdapter, GeminiChannelSettings

@@ -11,7 +11,7 @@ keys for ``-thinking-<budget>`` model names, kept verbatim.
 
 from __future__ import annotations
 
-from newapi_host.plugins.contracts import PricingDefaults
+from newapi_host.sdk import PricingDefaults
 
 MODEL_RATIO: dict[str, float] = {
     "gemini-1.5-pro-latest": 1.25,

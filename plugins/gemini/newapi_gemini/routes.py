@@ -13,9 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get, post
-from litestar.response import Stream
 
-from .dialect import EMBED_ACTIONS, NAME, ROUTE_PATHS, error_body, split_model_action
+from newapi_host import sdk
+
+from .dialect import EMBED_ACTIONS, NAME, ROUTE_PATHS, split_model_action
 from .embed import NAME as EMBED_NAME
 
 GENERATION_METHODS = ["generateContent", "streamGenerateContent"]
@@ -27,26 +28,11 @@ def model_object(model: str) -> dict[str, Any]:
 
 @get("/v1beta/models", opt={"skip_session": True}, name="gemini:list_models")
 async def list_models(request: Request[Any, Any, Any]) -> Response[Any]:
-    from newapi_host.relay.errors import RelayError
-    from newapi_host.relay.keys import authenticate
-
-    relay = request.app.state.host.relay
-    raw = request.headers.get("x-goog-api-key") or request.query_params.get("key") or ""
-    if not raw:
-        raw = request.headers.get("authorization") or ""
-    client_ip = request.client.host if request.client else ""
     try:
-        entry, _ = await authenticate(relay.keys, raw, client_ip)
-    except RelayError as exc:
-        return Response(
-            error_body(exc.status, exc.message, exc.type, exc.code),
-            status_code=exc.status,
-            media_type="application/json",
-        )
-    models = relay.index.models_for(entry.using_group)
-    if entry.model_limits is not None:
-        models = [m for m in models if m in entry.model_limits]
-    return Response({"models": [model_object(m) for m in models]})
+        caller = await sdk.authenticate(request, NAME)
+    except sdk.ClientError as error:
+        return sdk.error_response(request, NAME, error)
+    return Response({"models": [model_object(m) for m in sdk.models_for(request, caller)]})
 
 
 def dialect_for(model_action: str) -> str:
@@ -57,31 +43,7 @@ def dialect_for(model_action: str) -> str:
 
 def _relay_route(path: str, name: str) -> Any:
     async def relay(request: Request[Any, Any, Any]) -> Response[Any]:
-        from newapi_host.relay.asgi import Incoming
-
-        incoming = Incoming(request.scope, request.receive)
-        dialect = dialect_for(str(request.path_params.get("model_action") or ""))
-        reply = await request.app.state.host.relay.handle(incoming, dialect)
-        if reply is None:  # the plugin is switched off
-            message = f"Invalid URL ({request.method} {request.url.path})"
-            return Response(
-                error_body(404, message, "invalid_request_error", None), status_code=404, media_type="application/json"
-            )
-        if reply.stream is not None:
-            stream = reply.stream
-
-            async def relayed() -> Any:
-                try:
-                    async for chunk in stream:
-                        yield chunk
-                finally:
-                    if reply.on_close is not None:
-                        await reply.on_close()
-
-            return Stream(relayed(), status_code=reply.status, media_type=reply.media_type, headers=reply.headers)
-        if reply.on_close is not None:
-            await reply.on_close()
-        return Response(reply.body, status_code=reply.status, media_type=reply.media_type, headers=reply.headers)
+        return await sdk.relay(request, dialect_for(str(request.path_params.get("model_action") or "")))
 
     relay.__name__ = f"relay_{name}"
     return post(path, status_code=200, opt={"skip_session": True}, name=f"gemini:relay_{name}")(relay)

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
+import httpx
 import pytest
-from litestar import Litestar
-from litestar.testing import TestClient
 
 from newapi_gemini import plugin
 from newapi_gemini.adapter import GeminiAdapter, GeminiChannelSettings, thinking_split
 from newapi_gemini.dialect import GENERATE, estimate_prompt, peek, response_text, response_usage, stream_usage
 from newapi_gemini.pricing import COMPLETION_RATIO, MODEL_RATIO
-from newapi_host.plugins.contracts import ChannelView, InvalidRequest, SSEEvent, UpstreamCall, Usage
-from newapi_host.plugins.registry import Registrar
+from newapi_host.sdk import ChannelView, InvalidRequest, Registrar, SSEEvent, UpstreamCall, Usage
 
 BODY = b'{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"maxOutputTokens":64}}'
 
@@ -231,64 +228,38 @@ def test_registration_and_pricing():
     assert MODEL_RATIO["gemini-2.0-flash"] == 0.05 and COMPLETION_RATIO["gemini-2.0-flash"] == 4
 
 
-def test_list_models_route(monkeypatch):
-    import newapi_host.relay.keys as keys
-    from newapi_host.relay.errors import RelayError
-
-    entry = SimpleNamespace(using_group="default", model_limits=frozenset({"gemini-2.5-pro", "gpt-4o"}))
-    seen = []
-
-    async def fake_authenticate(cache, raw, ip):
-        seen.append(raw)
-        if raw != "sk-good":
-            raise RelayError(401, "invalid API key", code="invalid_api_key")
-        return entry, None
-
-    monkeypatch.setattr(keys, "authenticate", fake_authenticate)
-    index = SimpleNamespace(models_for=lambda group: ["gemini-2.0-flash", "gemini-2.5-pro", "gpt-4o"])
-    app = Litestar(route_handlers=plugin.newapi_routes())
-    app.state.host = SimpleNamespace(relay=SimpleNamespace(keys=object(), index=index))
-    with TestClient(app) as client:
-        r = client.get("/v1beta/models", headers={"x-goog-api-key": "sk-good"})
-        assert r.status_code == 200
-        assert r.json() == {
-            "models": [
-                {
-                    "name": f"models/{m}",
-                    "displayName": m,
-                    "supportedGenerationMethods": ["generateContent", "streamGenerateContent"],
-                }
-                for m in ("gemini-2.5-pro", "gpt-4o")
-            ]
-        }
-        assert client.get("/v1beta/models?key=sk-good").status_code == 200
-        r = client.get("/v1beta/models?key=nope")
-        assert r.status_code == 401
-        assert r.json() == {"error": {"code": 401, "message": "invalid API key", "status": "UNAUTHENTICATED"}}
-    assert seen == ["sk-good", "sk-good", "nope"]
+METHODS = ["generateContent", "streamGenerateContent"]
 
 
-async def test_routes_are_served_by_the_app(tmp_path):
+def test_list_models_route(newapi_gateway):
+    """The key's models in the Gemini API's list shape: its group's channels, narrowed by its allow-list."""
+    gw = newapi_gateway
+    gw.channel(24, base_url="http://127.0.0.1:9", models=["gemini-list-a", "gemini-list-b"])
+    gw.channel(1, base_url="http://127.0.0.1:9", models=["gpt-list-c"])
+    key = gw.key(model_limits_enabled=True, model_limits="gemini-list-b,gpt-list-c")
+    r = httpx.get(f"{gw.url}/v1beta/models", headers={"x-goog-api-key": key})
+    assert r.status_code == 200
+    assert r.json() == {
+        "models": [
+            {
+                "name": f"models/{m}",
+                "displayName": m,
+                "supportedGenerationMethods": ["generateContent", "streamGenerateContent"],
+            }
+            for m in ("gemini-list-b", "gpt-list-c")
+        ]
+    }
+    assert httpx.get(f"{gw.url}/v1beta/models?key={key}").status_code == 200
+    r = httpx.get(f"{gw.url}/v1beta/models?key=nope")
+    assert r.status_code == 401
+    assert r.json()["error"]["status"] == "UNAUTHENTICATED" and r.json()["error"]["code"] == 401
+
+
+def test_routes_are_served_by_the_app(newapi_gateway):
     """With every installed plugin loaded, the Gemini routes exist and answer in Google's error shape."""
-    import importlib.metadata as md
-
-    import httpx
-
-    from newapi_host.app import create_app
-    from newapi_host.config import Config
-
-    eps = list(md.entry_points(group="newapi.providers"))
-    app = create_app(Config(data_dir=tmp_path, session_secret="s", sync_interval=0.1), entry_points=eps)
-    transport = httpx.ASGITransport(app=app)
-    async with app.lifespan(), httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        info = {i.name: i for i in app.state.host.plugins.plugins()}
-        assert info["gemini"].load_error is None
-        for path in (
-            "/v1beta/models/gemini-2.5-pro:generateContent",
-            "/v1/models/gemini-2.5-pro:streamGenerateContent",
-        ):
-            r = await client.post(path, params={"key": "nope"}, content=b"{}")
-            assert r.status_code == 401
-            assert r.json()["error"]["status"] == "UNAUTHENTICATED"
-        r = await client.get("/v1beta/models", headers={"x-goog-api-key": "nope"})
-        assert r.status_code == 401 and r.json()["error"]["code"] == 401
+    for path in ("/v1beta/models/gemini-2.5-pro:generateContent", "/v1/models/gemini-2.5-pro:streamGenerateContent"):
+        r = httpx.post(f"{newapi_gateway.url}{path}", params={"key": "nope"}, content=b"{}")
+        assert r.status_code == 401
+        assert r.json()["error"]["status"] == "UNAUTHENTICATED"
+    r = httpx.get(f"{newapi_gateway.url}/v1beta/models", headers={"x-goog-api-key": "nope"})
+    assert r.status_code == 401 and r.json()["error"]["code"] == 401

@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from newapi_host.plugins.contracts import Balance, ChannelView, Fetch, UpstreamFailed
+from newapi_host.sdk import Balance, ChannelView, Fetch, UpstreamFailed
 
 from .presets import VendorPreset
 

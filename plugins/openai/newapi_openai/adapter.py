@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 from pydantic import BaseModel, Field
 
-from newapi_host.plugins.contracts import Balance, ChannelView, ErrorVerdict, Fetch, UpstreamCall, UpstreamRequest
+from newapi_host.sdk import Balance, ChannelView, ErrorVerdict, Fetch, UpstreamCall, UpstreamRequest
 
 from . import account
 from .dialects import PATHS

@@ -11,8 +11,7 @@ from typing import Any
 
 import msgspec
 
-from newapi_host.plugins.contracts import Dialect, IngressRoute, InvalidRequest, Peek, SSEEvent, Usage
-from newapi_host.tokenizer import TextTally
+from newapi_host.sdk import Dialect, IngressRoute, InvalidRequest, Peek, SSEEvent, TextTally, Usage
 
 # -- peeking ---------------------------------------------------------------------------------
 
@@ -281,7 +280,7 @@ class ResponsesStreamCounter(ChatStreamCounter):
 
 def _counter(cls: type) -> Any:
     def make() -> Any:
-        from newapi_host.tokenizer import count_tokens
+        from newapi_host.sdk import count_tokens
 
         return cls(count_tokens)
 

@@ -7,8 +7,7 @@ from typing import Any
 
 import msgspec
 
-from newapi_host.plugins.contracts import Dialect
-from newapi_host.tokenizer import estimate_chat_prompt_tokens, estimate_text_prompt_tokens
+from newapi_host.sdk import Dialect, estimate_chat_prompt_tokens, estimate_text_prompt_tokens
 
 
 def _decode(body: bytes) -> dict[str, Any]:

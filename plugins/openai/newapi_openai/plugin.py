@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from newapi_host.plugins import hookimpl
-from newapi_host.plugins.contracts import ChannelType
-from newapi_host.plugins.registry import Registrar
+from newapi_host.sdk import ChannelType, Registrar, hookimpl
 
 from .adapter import AzureAdapter, AzureChannelSettings, OpenAIChannelSettings, adapter_for
 from .dialects import ALL

@@ -21,7 +21,7 @@ to whatever the host does for unpriced models.
 
 from __future__ import annotations
 
-from newapi_host.plugins.contracts import PricingDefaults
+from newapi_host.sdk import PricingDefaults
 
 __all__ = ["CACHE_RATIO", "COMPLETION_RATIO", "MODEL_PRICE", "MODEL_RATIO", "PRICING"]
 

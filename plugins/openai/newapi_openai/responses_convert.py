@@ -23,7 +23,7 @@ from typing import Any
 
 import msgspec
 
-from newapi_host.plugins.contracts import ConvertContext, Converter, InvalidRequest, SSEEvent
+from newapi_host.sdk import ConvertContext, Converter, InvalidRequest, SSEEvent
 
 _encode = msgspec.json.Encoder().encode
 

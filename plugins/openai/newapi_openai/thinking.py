@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from newapi_host.plugins.contracts import SSEEvent
+from newapi_host.sdk import SSEEvent
 
 
 def response(body: dict[str, Any]) -> dict[str, Any]:
