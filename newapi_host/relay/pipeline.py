@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from newapi_host.db.tables import (
     Ability,
     Channel,
 )
-from newapi_host.options import Options
+from newapi_host.options import DEFAULT_DISABLE_CODES, DEFAULT_DISABLE_KEYWORDS, DEFAULT_RETRY_CODES, Options
 from newapi_host.plugins.contracts import (
     ChannelType,
     ChannelView,
@@ -43,6 +42,7 @@ from newapi_host.plugins.contracts import (
     Usage,
 )
 from newapi_host.plugins.registry import Registry
+from newapi_host.status_ranges import in_ranges, parse_ranges
 from newapi_host.store import NO_AMOUNT, Outcome, StoreUnavailable
 from newapi_host.sync import bump
 
@@ -61,22 +61,11 @@ from .convert import StreamChain, convert_request, convert_response, converter_p
 from .errors import RelayError, invalid_request
 from .keys import KeyCache, TokenEntry, authenticate
 from .redaction import UNREACHABLE, redact, status_error
+from .request_id import REQUEST_ID_HEADER, new_request_id
 from .sse import SSEError, SSEParser, encode_event
 
 log = logging.getLogger(__name__)
 
-REQUEST_ID_HEADER = "X-Oneapi-Request-Id"
-DEFAULT_RETRY_CODES = "100-199,300-399,401-407,409-499,500-503,505-523,525-599"
-DEFAULT_DISABLE_CODES = "401"
-DEFAULT_DISABLE_KEYWORDS = (
-    "your credit balance is too low",
-    "this organization has been disabled.",
-    "you exceeded your current quota",
-    "permission denied",
-    "the security token included in the request is invalid",
-    "operation not allowed",
-    "your account is not authorized",
-)
 ERROR_BODY_LIMIT = 1 << 20
 
 
@@ -89,28 +78,6 @@ async def landed(pending: Awaitable[None] | None, patience: float = 1.0) -> None
     """
     if pending is not None:
         await asyncio.wait((asyncio.ensure_future(pending),), timeout=patience)
-
-
-def new_request_id() -> str:
-    return time.strftime("%Y%m%d%H%M%S") + secrets.token_hex(6)
-
-
-def parse_ranges(spec: str) -> list[tuple[int, int]]:
-    """``"401,500-503"`` -> [(401, 401), (500, 503)]; bad parts are ignored."""
-    ranges = []
-    for part in spec.replace(" ", "").split(","):
-        if not part:
-            continue
-        lo, _, hi = part.partition("-")
-        try:
-            ranges.append((int(lo), int(hi or lo)))
-        except ValueError:
-            continue
-    return ranges
-
-
-def in_ranges(status: int, ranges: list[tuple[int, int]]) -> bool:
-    return any(lo <= status <= hi for lo, hi in ranges)
 
 
 @dataclass(slots=True)
@@ -962,7 +929,7 @@ async def disable_channel(channel: ChannelEntry, key_index: int, reason: str) ->
     log.warning("channel #%s (key %s) disabled automatically: %s", channel.id, key_index, reason)
 
 
-__all__ = ["REQUEST_ID_HEADER", "Relay", "disable_channel", "new_request_id"]
+__all__ = ["Relay", "disable_channel"]
 
 
 class ProbeResult(NamedTuple):
