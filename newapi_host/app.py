@@ -54,6 +54,7 @@ from newapi_host.host import Host
 from newapi_host.jobs import JobRunner
 from newapi_host.notify import RedisNotifier
 from newapi_host.options import Options
+from newapi_host.plugins.loading import build_plugin_host
 from newapi_host.plugins.manager import PluginHost
 from newapi_host.plugins.registry import routes_of
 from newapi_host.plugins.state import PluginStates
@@ -105,14 +106,8 @@ def load_plugins(
     entry_points: Iterable[md.EntryPoint] | None = None,
     extra_plugins: Mapping[str, object] | None = None,
 ) -> PluginHost:
-    plugins = PluginHost(disabled=config.disabled_plugins)
-    plugins.registry.reserve_routes(routes_of(CORE_ROUTES))
-    plugins.load(entry_points)
-    for name, plugin in (extra_plugins or {}).items():
-        if name in config.disabled_plugins:
-            continue
-        plugins.add(name, plugin)
-    return plugins
+    """The gateway's plugins, none of them allowed to shadow a route of the host's own API."""
+    return build_plugin_host(config, entry_points, extra_plugins, reserved_routes=routes_of(CORE_ROUTES))
 
 
 async def open_store(config: Config) -> SharedStore:

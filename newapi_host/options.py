@@ -13,7 +13,25 @@ from typing import Any
 from newapi_host.db.engine import write_transaction
 from newapi_host.db.tables import Option
 from newapi_host.relay import fetch_guard
+from newapi_host.status_ranges import canonical_ranges
 from newapi_host.sync import bump, version_of
+
+# Defaults that code elsewhere reads by name: the relay and the channel test fall back to them when
+# an option is empty, the console shows them as placeholders.
+DEFAULT_RETRY_CODES = "100-199,300-399,401-407,409-499,500-503,505-523,525-599"
+DEFAULT_DISABLE_CODES = "401"
+# AutomaticDisableKeywords (one a line) when unset; not in DEFAULTS, so not listed until set.
+DEFAULT_DISABLE_KEYWORDS = (
+    "your credit balance is too low",
+    "this organization has been disabled.",
+    "you exceeded your current quota",
+    "permission denied",
+    "the security token included in the request is invalid",
+    "operation not allowed",
+    "your account is not authorized",
+)
+DEFAULT_PRICE = "7.3"  # New API's Price: money per unit (CNY per USD)
+DEFAULT_USABLE_GROUPS = {"default": "Default group", "vip": "VIP group"}
 
 DEFAULTS: dict[str, str] = {
     "SystemName": "New API",
@@ -31,7 +49,7 @@ DEFAULTS: dict[str, str] = {
     "general_setting.custom_currency_exchange_rate": "1",
     "general_setting.docs_link": "",
     "USDExchangeRate": "7.3",
-    "Price": "7.3",
+    "Price": DEFAULT_PRICE,
     "StripeUnitPrice": "8",
     "PasswordLoginEnabled": "true",
     "PasswordRegisterEnabled": "true",
@@ -51,7 +69,7 @@ DEFAULTS: dict[str, str] = {
     "QuotaForNewUser": "0",
     "QuotaForInviter": "0",
     "QuotaForInvitee": "0",
-    "UserUsableGroups": '{"default": "Default group", "vip": "VIP group"}',
+    "UserUsableGroups": json.dumps(DEFAULT_USABLE_GROUPS),
     "AutoGroups": '["default"]',
     "CriticalRateLimitCount": "20",  # login/register/password change: requests per client IP
     "CriticalRateLimitDurationSeconds": "1200",  # ... per this many seconds (0 count: no limit)
@@ -62,8 +80,8 @@ DEFAULTS: dict[str, str] = {
     "AutomaticDisableChannelEnabled": "false",
     "AutomaticEnableChannelEnabled": "false",
     "ChannelDisableThreshold": "5",
-    "AutomaticDisableStatusCodes": "401",
-    "AutomaticRetryStatusCodes": "100-199,300-399,401-407,409-499,500-503,505-523,525-599",
+    "AutomaticDisableStatusCodes": DEFAULT_DISABLE_CODES,
+    "AutomaticRetryStatusCodes": DEFAULT_RETRY_CODES,
     "LogRetentionDays": "0",  # 0: keep logs forever
     **fetch_guard.DEFAULTS,  # SSRF protection of admin-initiated fetches, on by default as in New API
 }
@@ -264,33 +282,6 @@ def _number_table(key: str, table: Any, where: str = "") -> None:
             raise OptionError(f"{key}{where}: the value for {name!r} must be a finite number")
 
 
-def _digits(text: str) -> bool:
-    return text.isascii() and text.isdigit()
-
-
-def status_ranges(key: str, text: str) -> str:
-    """Check a list such as "401,500-503" (codes 100-599) and return it in canonical form."""
-    parts = []
-    bad = []
-    for raw in text.replace("，", ",").split(","):
-        part = raw.replace(" ", "").strip()
-        if not part:
-            continue
-        lo, dash, hi = part.partition("-")
-        if not (_digits(lo) and (_digits(hi) if dash else True)):
-            bad.append(part)
-            continue
-        start, end = int(lo), int(hi or lo)
-        if start > end or start < 100 or end > 599:
-            bad.append(part)
-            continue
-        parts.append(f"{start}-{end}" if start != end else str(start))
-    if bad:
-        rules = ", ".join(bad)
-        raise OptionError(f"{key}: invalid HTTP status code rules: {rules} (use codes 100-599, like 401,500-503)")
-    return ",".join(parts)
-
-
 def _number(key: str, text: str) -> str:
     integer, low, high, low_excluded = NUMBERS[key]
     try:
@@ -333,7 +324,10 @@ def validate_option(key: Any, value: Any) -> tuple[str, str]:
     if key in NUMBERS:
         return key, _number(key, text)
     if key in RANGE_LISTS:
-        return key, status_ranges(key, text)
+        try:
+            return key, canonical_ranges(text)
+        except ValueError as exc:
+            raise OptionError(f"{key}: {exc}") from None
     if key in NUMBER_TABLES and text.strip():
         _number_table(key, _json(key, text))
     elif key == "GroupGroupRatio" and text.strip():

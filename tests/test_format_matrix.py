@@ -231,9 +231,9 @@ def test_switching_a_format_plugin_off_removes_its_dialect_channels_and_converte
     try:
         with pytest.raises(anthropic.NotFoundError):  # /v1/messages is gone
             claude.messages.create(model="m-openai", max_tokens=16, messages=ask)
-        with pytest.raises(openai.InternalServerError) as err:  # its only channel's type is switched off
+        with pytest.raises(openai.NotFoundError) as err:  # its only channel's type is switched off
             chat.chat.completions.create(model="m-anthropic", messages=ask)
-        assert err.value.status_code == 503 and "no channel is available" in err.value.message
+        assert err.value.status_code == 404 and "is not available" in err.value.message
         assert chat.chat.completions.create(model="m-gemini", messages=ask).choices[0].message.content
     finally:
         gw.run(host.states.set_enabled("claude", True))

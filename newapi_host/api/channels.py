@@ -38,18 +38,14 @@ from newapi_host.db.tables import (
     Channel,
 )
 from newapi_host.host import Host, host_of
+from newapi_host.options import DEFAULT_DISABLE_CODES, DEFAULT_DISABLE_KEYWORDS
 from newapi_host.plugins.contracts import Balance, ChannelView, Fetch, UpstreamFailed, UpstreamRequest
 from newapi_host.relay import fetch_guard
 from newapi_host.relay.channels import ChannelEntry, entry_from_row
 from newapi_host.relay.client import UpstreamError
 from newapi_host.relay.health import probe_channel
-from newapi_host.relay.pipeline import (
-    DEFAULT_DISABLE_CODES,
-    DEFAULT_DISABLE_KEYWORDS,
-    in_ranges,
-    parse_ranges,
-)
 from newapi_host.relay.redaction import UNREACHABLE, status_error
+from newapi_host.status_ranges import in_ranges, parse_ranges
 
 from .channel_custody import is_root, keyless_copy, update_refusal
 from .common import announce, manage_log, page_of, paging

@@ -23,10 +23,10 @@ from newapi_host.auth.users import AuthError, Caller, caller_of
 from newapi_host.billing.pricing import SELF_USE_RATIO
 from newapi_host.db.tables import CHANNEL_ENABLED
 from newapi_host.host import Host, host_of
+from newapi_host.options import DEFAULT_USABLE_GROUPS
 
 from .envelope import ok
 
-DEFAULT_USABLE_GROUPS = {"default": "Default group", "vip": "VIP group"}
 OWN_GROUP_DESCRIPTION = "User group"
 AUTO = "auto"
 PRICING_VERSION = "newapi-host-1"

@@ -25,6 +25,7 @@ from newapi_host.auth.users import random_key
 from newapi_host.db.engine import write_transaction
 from newapi_host.db.tables import LOG_TOPUP, Log, TopUp, User
 from newapi_host.host import host_of
+from newapi_host.options import DEFAULT_PRICE
 from newapi_host.plugins.contracts import PaymentCallback, PaymentMethod, PaymentNotice, PaymentOrder
 
 from .common import announce, wallets
@@ -33,7 +34,6 @@ from .redemptions import MAX_QUOTA, _amount_discount
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PRICE = "7.3"  # New API's Price: money per unit (CNY per USD)
 MAX_TOPUP_UNITS = 10_000_000  # one order buys at most this many units (USD)
 ORDER_TIMEOUT = 30.0  # seconds a provider gets to create an order
 UNPAID = ("pending", "failed")  # statuses a genuine paid notice may still complete

@@ -19,9 +19,9 @@ def __getattr__(name: str) -> Any:
     if name == "DB":
         globals()["DB"] = make_engine(config)
     elif name == "APP_REGISTRY":
-        from newapi_host.app import load_plugins
+        from newapi_host.plugins.loading import build_plugin_host
 
-        apps = load_plugins(config).piccolo_apps()
+        apps = build_plugin_host(config).piccolo_apps()
         globals()["APP_REGISTRY"] = AppRegistry(apps=[CORE_APP, *apps])
     else:
         raise AttributeError(name)

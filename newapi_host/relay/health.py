@@ -28,7 +28,7 @@ from . import fetch_guard
 from .channels import ChannelEntry, entry_from_row
 from .client import UpstreamError
 from .convert import convert_request, step_contexts
-from .errors import RelayError
+from .errors import RelayError, upstream_error
 from .redaction import UNREACHABLE, status_error
 
 if TYPE_CHECKING:
@@ -158,9 +158,7 @@ async def probe_channel(relay: Relay, channel_id: int, model: str | None = None)
         return failed(exc.message, time.monotonic() - started)
     elapsed = time.monotonic() - started
     if response.status >= 400:
-        from .pipeline import upstream_error_text
-
-        message = upstream_error_text(payload, response.status)
+        message, _, _ = upstream_error(payload, response.status)
         public = status_error(response.status, payload, channel.keys)
         return failed(public, elapsed, f"status {response.status}: {message}")
     await Channel.update({Channel.test_time: int(time.time()), Channel.response_time: int(elapsed * 1000)}).where(

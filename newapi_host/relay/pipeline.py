@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from newapi_host.db.tables import (
     LOG_ERROR,
     ROLE_ROOT,
 )
-from newapi_host.options import Options
+from newapi_host.options import DEFAULT_DISABLE_CODES, DEFAULT_DISABLE_KEYWORDS, DEFAULT_RETRY_CODES, Options
 from newapi_host.plugins.contracts import (
     ChannelType,
     ChannelView,
@@ -39,6 +38,7 @@ from newapi_host.plugins.contracts import (
     Usage,
 )
 from newapi_host.plugins.registry import Registry
+from newapi_host.status_ranges import in_ranges, parse_ranges
 from newapi_host.store import NO_AMOUNT, Outcome, StoreUnavailable
 
 from . import fetch_guard
@@ -53,26 +53,15 @@ from .client import (
     UpstreamTimeout,
 )
 from .convert import StreamChain, convert_request, convert_response, converter_path, step_contexts
-from .errors import RelayError, invalid_request
+from .errors import RelayError, invalid_request, upstream_error
 from .health import ChannelHealth, disable_channel
 from .keys import KeyCache, TokenEntry, authenticate
 from .redaction import UNREACHABLE, redact
+from .request_id import REQUEST_ID_HEADER, new_request_id
 from .sse import SSEError, SSEParser, encode_event
 
 log = logging.getLogger(__name__)
 
-REQUEST_ID_HEADER = "X-Oneapi-Request-Id"
-DEFAULT_RETRY_CODES = "100-199,300-399,401-407,409-499,500-503,505-523,525-599"
-DEFAULT_DISABLE_CODES = "401"
-DEFAULT_DISABLE_KEYWORDS = (
-    "your credit balance is too low",
-    "this organization has been disabled.",
-    "you exceeded your current quota",
-    "permission denied",
-    "the security token included in the request is invalid",
-    "operation not allowed",
-    "your account is not authorized",
-)
 ERROR_BODY_LIMIT = 1 << 20
 
 
@@ -85,28 +74,6 @@ async def landed(pending: Awaitable[None] | None, patience: float = 1.0) -> None
     """
     if pending is not None:
         await asyncio.wait((asyncio.ensure_future(pending),), timeout=patience)
-
-
-def new_request_id() -> str:
-    return time.strftime("%Y%m%d%H%M%S") + secrets.token_hex(6)
-
-
-def parse_ranges(spec: str) -> list[tuple[int, int]]:
-    """``"401,500-503"`` -> [(401, 401), (500, 503)]; bad parts are ignored."""
-    ranges = []
-    for part in spec.replace(" ", "").split(","):
-        if not part:
-            continue
-        lo, _, hi = part.partition("-")
-        try:
-            ranges.append((int(lo), int(hi or lo)))
-        except ValueError:
-            continue
-    return ranges
-
-
-def in_ranges(status: int, ranges: list[tuple[int, int]]) -> bool:
-    return any(lo <= status <= hi for lo, hi in ranges)
 
 
 @dataclass(slots=True)
@@ -164,33 +131,6 @@ class Progress:
 
 # Refusals that are not failures worth an error log (New API does not record them either).
 UNLOGGED_ERRORS = frozenset({"insufficient_user_quota", "pre_consume_token_quota_failed", "model_not_allowed"})
-
-
-def upstream_error_text(body: bytes, status: int) -> str:
-    """The message of an upstream error body, whatever its dialect."""
-    return _upstream_error(body, status)[0]
-
-
-def _upstream_error(body: bytes, status: int) -> tuple[str, str, str | None]:
-    """(message, type, code) from an upstream error body, whatever its dialect."""
-    try:
-        data = msgspec.json.decode(body)
-    except msgspec.DecodeError:
-        text = body[:300].decode("utf-8", "replace").strip()
-        return (text or f"upstream returned status {status}"), "upstream_error", None
-    err = data.get("error") if isinstance(data, dict) else None
-    if isinstance(err, dict):
-        code = err.get("code")
-        return (
-            str(err.get("message") or f"upstream returned status {status}"),
-            str(err.get("type") or "upstream_error"),
-            str(code) if code is not None else None,
-        )
-    if isinstance(err, str):
-        return err, "upstream_error", None
-    if isinstance(data, dict) and isinstance(data.get("message"), str):
-        return data["message"], "upstream_error", None
-    return f"upstream returned status {status}", "upstream_error", None
 
 
 def _send_failed(exc: UpstreamError, *, hide: bool) -> AttemptFailed:
@@ -649,7 +589,7 @@ class Relay:
         mapped = channel.status_code_mapping.get(str(status))
         if mapped and mapped.isdigit():
             status = int(mapped)
-        message, type_, code = _upstream_error(body, response.status)
+        message, type_, code = upstream_error(body, response.status)
         message = redact(message, channel.keys)  # also kept as a disable reason, which admins read
         verdict = channel_type.adapter.classify_error(response.status, body)
         headers = {}
@@ -786,10 +726,18 @@ class Relay:
         if rewrite is not None:
             chain = _SingleStage(rewrite[1]())
         relay = self
-        finished = False
+        finished = settled = False
+
+        async def settle(state: str, first_token_ms: int | None, delivered: bool) -> None:
+            """Release the hold and charge: exactly once, however and whenever the stream ends."""
+            nonlocal settled
+            if settled:
+                return
+            settled = True
+            await landed(relay._settle_stream(ctx, channel, upstream_model, counter, state, first_token_ms, delivered))
 
         async def finish(state: str, first_token_ms: int | None, delivered: bool) -> None:
-            """Close the upstream, release the hold, settle: exactly once, however the stream ends."""
+            """Close the upstream and settle (if that has not happened yet): exactly once."""
             nonlocal finished
             if finished:
                 return
@@ -798,8 +746,7 @@ class Relay:
             try:
                 await response.close()
             finally:
-                pending = relay._settle_stream(ctx, channel, upstream_model, counter, state, first_token_ms, delivered)
-            await landed(pending)
+                await settle(state, first_token_ms, delivered)
 
         async def events() -> AsyncIterator[bytes]:
             parser = SSEParser()
@@ -826,6 +773,10 @@ class Relay:
                         if first_token_ms is None:
                             first_token_ms = int((time.monotonic() - ctx.started) * 1000)
                         delivered = True
+                        if not settled and bad is None and counter.finished and counter.result() is not None:
+                            # The answer and its usage are in: charge before the client reads its last
+                            # bytes, so its next request already meets the new balance.
+                            await settle("completed", first_token_ms, True)
                         yield b"".join(out)
                     if bad is not None:
                         raise bad
@@ -838,7 +789,7 @@ class Relay:
                     delivered = True
                 if counter.finished:
                     state = "completed"
-                    await finish(state, first_token_ms, delivered)  # billed before the last bytes go out
+                    await settle(state, first_token_ms, delivered)  # billed before the last bytes go out
                 else:
                     state = "upstream_error"
                     error_message = "the upstream stream ended before the answer was complete"
@@ -969,4 +920,4 @@ class _SingleStage:
         return list(self.stage.finish())
 
 
-__all__ = ["REQUEST_ID_HEADER", "Relay", "new_request_id"]
+__all__ = ["Relay"]

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import secrets
+import time
 from typing import Any
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from .pipeline import REQUEST_ID_HEADER, new_request_id
+REQUEST_ID_HEADER = "X-Oneapi-Request-Id"
+
+
+def new_request_id() -> str:
+    """New API's form: the time to the second, then 12 random hex digits."""
+    return time.strftime("%Y%m%d%H%M%S") + secrets.token_hex(6)
+
 
 _HEADER = REQUEST_ID_HEADER.lower().encode()
 

@@ -17,7 +17,7 @@ from newapi_host.plugins.registry import Registry
 from .asgi import Incoming, Reply, send_reply
 from .errors import RelayError
 from .keys import authenticate
-from .pipeline import REQUEST_ID_HEADER, new_request_id
+from .request_id import REQUEST_ID_HEADER, new_request_id
 
 
 def dialect_handlers(registry: Registry) -> list[ASGIRouteHandler]:

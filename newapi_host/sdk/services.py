@@ -7,7 +7,6 @@ the relay's hot path; the relay calls plugins, plugins call these.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,7 @@ from newapi_host.relay.errors import RelayError
 from newapi_host.relay.keys import TokenEntry
 from newapi_host.relay.keys import authenticate as check_key
 from newapi_host.relay.pipeline import landed
+from newapi_host.relay.request_id import new_request_id
 from newapi_host.store import NO_TRUST, Outcome, StoreUnavailable
 
 
@@ -243,7 +243,7 @@ async def _move(
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
         channel_id=channel_id,
-        request_id=time.strftime("%Y%m%d%H%M%S"),
+        request_id=new_request_id(),
         other=other,
     )
     charged = Charge(

@@ -15,7 +15,7 @@ from litestar import Request, Response, get
 from litestar.response import Redirect
 
 from newapi_host.db.tables import ROLE_ROOT
-from newapi_host.relay.pipeline import DEFAULT_DISABLE_CODES, DEFAULT_DISABLE_KEYWORDS, DEFAULT_RETRY_CODES
+from newapi_host.options import DEFAULT_DISABLE_CODES, DEFAULT_DISABLE_KEYWORDS, DEFAULT_RETRY_CODES
 
 from ..i18n import TRANSLATIONS, add_strings, lang_of
 from ..layout import admin_only, page, session_of, text
