@@ -17,7 +17,8 @@ What is here (each documented in docs/plugins.md):
   :class:`BackgroundJob` ...) and the ones the host hands over (:class:`UpstreamCall`,
   :class:`ConvertContext`, :class:`JobContext` ...);
 - **helpers**: token counting (:func:`count_tokens`, :class:`TextTally`, the prompt estimators)
-  and body helpers (:func:`read_object`, :func:`object_or_empty`, :func:`dumps`, :func:`token_count`);
+  and body helpers (:func:`read_object`, :func:`object_or_empty`, :func:`dumps`, :func:`token_count`,
+  :func:`encode_event` for server-sent events);
 - **services** for routes and jobs: :func:`authenticate` an API key (and :func:`models_for` the
   models it may use), :func:`relay` a request
   through the gateway in a dialect, :func:`settings` of a plugin, :func:`error_response` in a
@@ -63,6 +64,7 @@ from newapi_host.plugins.contracts import (
     Usage,
 )
 from newapi_host.plugins.registry import Registrar
+from newapi_host.relay.sse import encode_event
 from newapi_host.tokenizer import TextTally, count_tokens, estimate_chat_prompt_tokens, estimate_text_prompt_tokens
 
 from .bodies import dumps, object_or_empty, read_object, token_count
@@ -118,6 +120,7 @@ __all__ = [
     "TextTally",
     "count_tokens",
     "dumps",
+    "encode_event",
     "estimate_chat_prompt_tokens",
     "estimate_text_prompt_tokens",
     "object_or_empty",

@@ -9,8 +9,7 @@ import anthropic
 import httpx2 as httpx
 import openai
 
-from newapi_host.plugins.contracts import SSEEvent
-from newapi_host.relay.sse import encode_event
+from newapi_host.sdk import SSEEvent, encode_event
 
 
 def openai_events(chunks: list[Any]) -> list[SSEEvent]:

@@ -8,7 +8,7 @@ from claude_sdk_helpers import claude_events, decoded, openai_chunks, openai_fin
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from newapi_claude.chat_via_claude import CONVERTER, convert_request, convert_response, stream
-from newapi_host.plugins.contracts import ConvertContext, SSEEvent
+from newapi_host.sdk import ConvertContext, SSEEvent
 
 CTX = ConvertContext(model="claude-sonnet-4-5", stream=True)
 THINK_CTX = ConvertContext(model="claude-sonnet-4-5", stream=True, options={"thinking_to_content": True})

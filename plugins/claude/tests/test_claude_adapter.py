@@ -8,7 +8,7 @@ import pytest
 
 from newapi_claude.adapter import ClaudeAdapter, messages_url
 from newapi_claude.plugin import ANTHROPIC
-from newapi_host.plugins.contracts import ChannelView, UpstreamCall
+from newapi_host.sdk import ChannelView, UpstreamCall
 
 
 def make_call(

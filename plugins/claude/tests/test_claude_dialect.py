@@ -16,7 +16,7 @@ from newapi_claude.dialect import (
     response_usage,
     stream_usage,
 )
-from newapi_host.plugins.contracts import InvalidRequest, Peek, SSEEvent, Usage
+from newapi_host.sdk import InvalidRequest, Peek, SSEEvent, Usage
 
 
 def body(**fields) -> bytes:

@@ -7,7 +7,7 @@ import pytest
 from claude_sdk_helpers import anthropic_final_message, decoded, openai_events, run
 
 from newapi_claude.claude_via_chat import CONVERTER, convert_request, convert_response, effort_for_budget, stream
-from newapi_host.plugins.contracts import ConvertContext
+from newapi_host.sdk import ConvertContext
 
 CTX = ConvertContext(model="claude-sonnet-4-5", stream=True)
 WEATHER_SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}

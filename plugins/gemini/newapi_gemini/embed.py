@@ -1,4 +1,5 @@
-"""The Gemini embeddings wire format (``gemini.embed``) and its converters to/from ``openai.embeddings``.
+"""The Gemini embeddings wire format (``gemini.embed``); its converters are ``embed_via_embeddings`` and
+``embeddings_via_embed``.
 
 Clients call ``POST /v1beta/models/<model>:embedContent`` (one content, one embedding) or
 ``:batchEmbedContents`` (``requests: [...]``, one embedding each). The dialect has no ingress
@@ -9,14 +10,12 @@ the prompt from :func:`estimate_prompt`.
 
 from __future__ import annotations
 
-import base64
-import struct
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import msgspec
 
-from newapi_host.sdk import ConvertContext, Converter, Dialect, InvalidRequest, Peek, SSEEvent, Usage
+from newapi_host.sdk import ConvertContext, Dialect, InvalidRequest, Peek, SSEEvent, Usage, read_object
 
 from .dialect import EMBED_ACTIONS, error_body, split_model_action
 
@@ -28,18 +27,6 @@ BASE64_OPTION = "openai_embed_base64"
 # -- peeking ---------------------------------------------------------------------------------
 
 
-def _decode_object(body: bytes) -> dict[str, Any]:
-    if not body.strip():
-        raise InvalidRequest("request body is empty; a JSON object is required")
-    try:
-        data = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise InvalidRequest("request body must be a JSON object")
-    return data
-
-
 def peek(body: bytes, params: Mapping[str, str]) -> Peek:
     model, action = split_model_action(params.get("model_action", "") or "")
     if not model:
@@ -48,7 +35,7 @@ def peek(body: bytes, params: Mapping[str, str]) -> Peek:
         raise InvalidRequest(
             f"unknown action '{action or '(none)'}'; use :embedContent or :batchEmbedContents", param="action"
         )
-    data = _decode_object(body)
+    data = read_object(body)
     if action == "batchEmbedContents":
         requests = data.get("requests")
         if not isinstance(requests, list) or not requests:
@@ -135,122 +122,14 @@ EMBED = Dialect(
     response_text=response_text,
 )
 
-# -- converters ------------------------------------------------------------------------------
+
+# -- what both embedding converters share ------------------------------------------------------
 
 
-def _remember(ctx: ConvertContext, key: str, value: Any) -> None:
+def remember(ctx: ConvertContext, key: str, value: Any) -> None:
+    """Note something in the request's converter context for its response (batch or not, base64)."""
     if isinstance(ctx.options, MutableMapping):
         ctx.options[key] = value
-
-
-def _dimensions(value: Any) -> int | None:
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise InvalidRequest("outputDimensionality must be a positive integer", param="outputDimensionality")
-    return value
-
-
-def gemini_to_openai_request(body: dict[str, Any], ctx: ConvertContext) -> dict[str, Any]:
-    """``embedContent`` / ``batchEmbedContents`` -> OpenAI ``/v1/embeddings`` request."""
-    requests = body.get("requests")
-    batch = isinstance(requests, list)
-    if batch:
-        items = [r for r in requests if isinstance(r, dict)]
-        if not items:
-            raise InvalidRequest("requests must be a non-empty list", param="requests")
-        texts: list[str] = [content_text(r.get("content")) for r in items]
-        dims = {_dimensions(r.get("outputDimensionality")) for r in items}
-        if len(dims) > 1:
-            raise InvalidRequest("every request must ask for the same outputDimensionality", param="requests")
-        dimensions = dims.pop()
-    else:
-        texts = [content_text(body.get("content"))]
-        dimensions = _dimensions(body.get("outputDimensionality"))
-    _remember(ctx, BATCH_OPTION, batch)
-    out: dict[str, Any] = {"model": ctx.model, "input": texts if batch else texts[0], "encoding_format": "float"}
-    if dimensions is not None:
-        out["dimensions"] = dimensions
-    return out
-
-
-def _floats(value: Any) -> list[float]:
-    if isinstance(value, str):  # base64 little-endian float32, should an upstream ignore encoding_format
-        raw = base64.b64decode(value)
-        return list(struct.unpack(f"<{len(raw) // 4}f", raw[: len(raw) - len(raw) % 4]))
-    if isinstance(value, list):
-        return value
-    raise ValueError("an embedding is neither a list of numbers nor base64")
-
-
-def openai_to_gemini_response(body: dict[str, Any], ctx: ConvertContext) -> dict[str, Any]:
-    """OpenAI embeddings list -> ``{"embedding": ...}`` (embedContent) or ``{"embeddings": [...]}``."""
-    data = body.get("data")
-    if not isinstance(data, list):
-        raise ValueError("the embeddings response has no data list")
-    items = sorted(
-        (d for d in data if isinstance(d, dict)),
-        key=lambda d: d.get("index") if isinstance(d.get("index"), int) else 0,
-    )
-    embeddings = [{"values": _floats(d.get("embedding"))} for d in items]
-    batch = ctx.options.get(BATCH_OPTION) if isinstance(ctx.options, Mapping) else None
-    if batch is None:
-        batch = len(embeddings) != 1
-    if batch:
-        return {"embeddings": embeddings}
-    if not embeddings:
-        raise ValueError("the embeddings response is empty")
-    return {"embedding": embeddings[0]}
-
-
-def openai_to_gemini_request(body: dict[str, Any], ctx: ConvertContext) -> dict[str, Any]:
-    """OpenAI ``/v1/embeddings`` request -> ``batchEmbedContents`` (one request per input)."""
-    value = body.get("input")
-    if isinstance(value, str):
-        texts = [value]
-    elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        texts = list(value)
-    elif isinstance(value, list) and value:
-        raise InvalidRequest("token-id inputs cannot be sent to Gemini; send text", param="input")
-    else:
-        raise InvalidRequest("input must be a string or a non-empty list of strings", param="input")
-    dimensions = body.get("dimensions")
-    if dimensions is not None and (not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions <= 0):
-        raise InvalidRequest("dimensions must be a positive integer", param="dimensions")
-    _remember(ctx, BASE64_OPTION, body.get("encoding_format") == "base64")
-    requests = []
-    for text in texts:
-        request: dict[str, Any] = {"model": f"models/{ctx.model}", "content": {"parts": [{"text": text}]}}
-        if dimensions is not None:
-            request["outputDimensionality"] = dimensions
-        requests.append(request)
-    return {"requests": requests}
-
-
-def _base64(values: list[float]) -> str:
-    return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
-
-
-def gemini_to_openai_response(body: dict[str, Any], ctx: ConvertContext) -> dict[str, Any]:
-    """``{"embeddings": [...]}`` (or a single ``embedding``) -> OpenAI embeddings list."""
-    embeddings = body.get("embeddings")
-    if embeddings is None and isinstance(body.get("embedding"), dict):
-        embeddings = [body["embedding"]]
-    if not isinstance(embeddings, list):
-        raise ValueError("the Gemini response has no embeddings")
-    as_base64 = bool(ctx.options.get(BASE64_OPTION)) if isinstance(ctx.options, Mapping) else False
-    data = []
-    for i, item in enumerate(embeddings):
-        values = item.get("values") if isinstance(item, dict) else None
-        if not isinstance(values, list):
-            raise ValueError("a Gemini embedding has no values")
-        data.append({"object": "embedding", "index": i, "embedding": _base64(values) if as_base64 else values})
-    return {
-        "object": "list",
-        "data": data,
-        "model": ctx.model,
-        "usage": {"prompt_tokens": 0, "total_tokens": 0},
-    }
 
 
 class _NoStreamConverter:
@@ -261,21 +140,6 @@ class _NoStreamConverter:
         return []
 
 
-def _no_stream(ctx: ConvertContext) -> _NoStreamConverter:
+def no_stream(ctx: ConvertContext) -> _NoStreamConverter:
+    """The stream side of an embedding converter: embeddings never stream."""
     return _NoStreamConverter()
-
-
-GEMINI_TO_OPENAI = Converter(
-    source=NAME,
-    target=OPENAI_EMBEDDINGS,
-    request=gemini_to_openai_request,
-    response=openai_to_gemini_response,
-    stream=_no_stream,
-)
-OPENAI_TO_GEMINI = Converter(
-    source=OPENAI_EMBEDDINGS,
-    target=NAME,
-    request=openai_to_gemini_request,
-    response=gemini_to_openai_response,
-    stream=_no_stream,
-)

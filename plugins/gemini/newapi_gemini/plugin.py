@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from newapi_host.sdk import ChannelType, Registrar, hookimpl
 
-from . import chat_to_gemini, embed, gemini_to_chat
+from . import chat_via_gemini, embed, embed_via_embeddings, embeddings_via_embed, gemini_via_chat
 from .adapter import DEFAULT_BASE_URL, GeminiAdapter, GeminiChannelSettings
 from .dialect import GENERATE
 from .pricing import DEFAULT_MODELS, PRICING
@@ -22,10 +22,10 @@ GEMINI = ChannelType(
 )
 
 CONVERTERS = (
-    gemini_to_chat.CONVERTER,
-    chat_to_gemini.CONVERTER,
-    embed.GEMINI_TO_OPENAI,
-    embed.OPENAI_TO_GEMINI,
+    gemini_via_chat.CONVERTER,
+    chat_via_gemini.CONVERTER,
+    embed_via_embeddings.CONVERTER,
+    embeddings_via_embed.CONVERTER,
 )
 
 

@@ -6,7 +6,6 @@ import base64
 import json
 import struct
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
@@ -16,10 +15,10 @@ import httpx
 import pytest
 from openai.types import CreateEmbeddingResponse
 
-from newapi_gemini import embed
+from newapi_gemini import embed, embed_via_embeddings, embeddings_via_embed
 from newapi_gemini.adapter import GeminiAdapter, GeminiChannelSettings
 from newapi_gemini.routes import dialect_for
-from newapi_host.plugins.contracts import ConvertContext, InvalidRequest, UpstreamCall
+from newapi_host.sdk import ConvertContext, InvalidRequest, UpstreamCall
 
 SINGLE = {
     "content": {"parts": [{"text": "hello"}, {"text": "world"}]},
@@ -98,44 +97,44 @@ def test_dispatch_by_action():
 
 def test_gemini_single_to_openai_and_back():
     c = ctx()
-    out = embed.GEMINI_TO_OPENAI.request(SINGLE, c)
+    out = embed_via_embeddings.CONVERTER.request(SINGLE, c)
     assert out == {"model": "text-embedding-004", "input": "hello\nworld", "encoding_format": "float", "dimensions": 4}
     assert c.options["gemini_embed_batch"] is False
     single = {**OPENAI_RESPONSE, "data": [OPENAI_RESPONSE["data"][1]]}
-    assert embed.GEMINI_TO_OPENAI.response(single, c) == {"embedding": {"values": [0.1, 0.2]}}
+    assert embed_via_embeddings.CONVERTER.response(single, c) == {"embedding": {"values": [0.1, 0.2]}}
 
 
 def test_gemini_batch_to_openai_and_back():
     c = ctx()
-    out = embed.GEMINI_TO_OPENAI.request(BATCH, c)
+    out = embed_via_embeddings.CONVERTER.request(BATCH, c)
     assert out == {"model": "text-embedding-004", "input": ["a", "b"], "encoding_format": "float"}
     assert c.options["gemini_embed_batch"] is True
     # the answer is put back in index order
-    assert embed.GEMINI_TO_OPENAI.response(OPENAI_RESPONSE, c) == {
+    assert embed_via_embeddings.CONVERTER.response(OPENAI_RESPONSE, c) == {
         "embeddings": [{"values": [0.1, 0.2]}, {"values": [0.3, 0.4]}]
     }
     # a batch of one stays a batch
     one = {"requests": BATCH["requests"][:1]}
-    embed.GEMINI_TO_OPENAI.request(one, c)
+    embed_via_embeddings.CONVERTER.request(one, c)
     single = {**OPENAI_RESPONSE, "data": [OPENAI_RESPONSE["data"][1]]}
-    assert embed.GEMINI_TO_OPENAI.response(single, c) == {"embeddings": [{"values": [0.1, 0.2]}]}
+    assert embed_via_embeddings.CONVERTER.response(single, c) == {"embeddings": [{"values": [0.1, 0.2]}]}
 
 
 def test_gemini_to_openai_edge_cases():
     c = ctx()
     with pytest.raises(InvalidRequest, match="same outputDimensionality"):
-        embed.GEMINI_TO_OPENAI.request(
+        embed_via_embeddings.CONVERTER.request(
             {"requests": [{"content": {"parts": [{"text": "a"}]}, "outputDimensionality": 4}, {"content": {}}]}, c
         )
     with pytest.raises(InvalidRequest, match="positive"):
-        embed.GEMINI_TO_OPENAI.request({"content": {"parts": []}, "outputDimensionality": -1}, c)
+        embed_via_embeddings.CONVERTER.request({"content": {"parts": []}, "outputDimensionality": -1}, c)
     # a base64 answer (an upstream ignoring encoding_format) is decoded
     packed = base64.b64encode(struct.pack("<2f", 0.5, 0.25)).decode()
-    embed.GEMINI_TO_OPENAI.request(SINGLE, c)
+    embed_via_embeddings.CONVERTER.request(SINGLE, c)
     body = {"data": [{"index": 0, "embedding": packed}]}
-    assert embed.GEMINI_TO_OPENAI.response(body, c) == {"embedding": {"values": [0.5, 0.25]}}
+    assert embed_via_embeddings.CONVERTER.response(body, c) == {"embedding": {"values": [0.5, 0.25]}}
     with pytest.raises(ValueError):
-        embed.GEMINI_TO_OPENAI.response({"error": "x"}, c)
+        embed_via_embeddings.CONVERTER.response({"error": "x"}, c)
 
 
 # -- openai.embeddings -> gemini.embed (an OpenAI client on a Gemini channel) ----------------
@@ -143,25 +142,25 @@ def test_gemini_to_openai_edge_cases():
 
 def test_openai_to_gemini_request():
     c = ctx("gemini-embedding-001")
-    out = embed.OPENAI_TO_GEMINI.request({"model": "gemini-embedding-001", "input": "hi", "dimensions": 8}, c)
+    out = embeddings_via_embed.CONVERTER.request({"model": "gemini-embedding-001", "input": "hi", "dimensions": 8}, c)
     assert out == {
         "requests": [
             {"model": "models/gemini-embedding-001", "content": {"parts": [{"text": "hi"}]}, "outputDimensionality": 8}
         ]
     }
-    out = embed.OPENAI_TO_GEMINI.request({"model": "x", "input": ["a", "b"]}, c)
+    out = embeddings_via_embed.CONVERTER.request({"model": "x", "input": ["a", "b"]}, c)
     assert [r["content"]["parts"][0]["text"] for r in out["requests"]] == ["a", "b"]
     assert all(r["model"] == "models/gemini-embedding-001" for r in out["requests"])
     for bad in ([1, 2, 3], [[1, 2], [3]], [], None, 5):
         with pytest.raises(InvalidRequest):
-            embed.OPENAI_TO_GEMINI.request({"model": "x", "input": bad}, c)
+            embeddings_via_embed.CONVERTER.request({"model": "x", "input": bad}, c)
 
 
 def test_openai_to_gemini_response():
     c = ctx("gemini-embedding-001")
-    embed.OPENAI_TO_GEMINI.request({"model": "x", "input": ["a", "b"]}, c)
+    embeddings_via_embed.CONVERTER.request({"model": "x", "input": ["a", "b"]}, c)
     gemini = {"embeddings": [{"values": [0.1, 0.2]}, {"values": [0.3, 0.4]}]}
-    out = embed.OPENAI_TO_GEMINI.response(gemini, c)
+    out = embeddings_via_embed.CONVERTER.response(gemini, c)
     assert out == {
         "object": "list",
         "data": [
@@ -173,8 +172,8 @@ def test_openai_to_gemini_response():
     }
     CreateEmbeddingResponse.model_validate(out)
     # a single embedContent answer works too; base64 is honoured when the client asked for it
-    embed.OPENAI_TO_GEMINI.request({"model": "x", "input": "a", "encoding_format": "base64"}, c)
-    out = embed.OPENAI_TO_GEMINI.response({"embedding": {"values": [0.5, 0.25]}}, c)
+    embeddings_via_embed.CONVERTER.request({"model": "x", "input": "a", "encoding_format": "base64"}, c)
+    out = embeddings_via_embed.CONVERTER.response({"embedding": {"values": [0.5, 0.25]}}, c)
     raw = base64.b64decode(out["data"][0]["embedding"])
     assert struct.unpack("<2f", raw) == (0.5, 0.25)
 
@@ -257,87 +256,54 @@ def upstream() -> Iterator[str]:
     server.shutdown()
 
 
-async def test_embed_end_to_end(tmp_path, upstream):
-    import importlib.metadata as md
+def test_embed_end_to_end(newapi_gateway, upstream):
+    gw = newapi_gateway
+    # an unknown key gets Google's 401 for both kinds of action, on both API versions
+    for path in (
+        "/v1beta/models/text-embedding-004:embedContent",
+        "/v1/models/text-embedding-004:batchEmbedContents",
+        "/v1beta/models/gemini-2.5-pro:generateContent",
+    ):
+        r = httpx.post(f"{gw.url}{path}", params={"key": "nope"}, json=SINGLE)
+        assert r.status_code == 401 and r.json()["error"]["status"] == "UNAUTHENTICATED", path
 
-    from newapi_host.app import create_app
-    from newapi_host.auth.users import create_user, random_key
-    from newapi_host.config import Config
-    from newapi_host.db.tables import Channel, Token
-
-    eps = list(md.entry_points(group="newapi.providers"))
-    app = create_app(Config(data_dir=tmp_path, session_secret="s", sync_interval=0.1), entry_points=eps)
-    transport = httpx.ASGITransport(app=app)
-    async with app.lifespan(), httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        host = app.state.host
-        # an unknown key gets Google's 401 for both kinds of action, on both API versions
-        for path in (
-            "/v1beta/models/text-embedding-004:embedContent",
-            "/v1/models/text-embedding-004:batchEmbedContents",
-            "/v1beta/models/gemini-2.5-pro:generateContent",
-        ):
-            r = await client.post(path, params={"key": "nope"}, json=SINGLE)
-            assert r.status_code == 401 and r.json()["error"]["status"] == "UNAUTHENTICATED", path
-
-        await host.options.set_many({"SelfUseModeEnabled": "true"})
-        host.relay.prices.reload()
-        user = await create_user(f"u{random_key(6)}", "password-123", role=1, quota=100_000_000, group="default")
-        key = random_key(48)
-        await Token(
-            user_id=user["id"],
-            key=key,
-            name="t",
-            status=1,
-            created_time=int(time.time()),
-            expired_time=-1,
-            remain_quota=0,
-            unlimited_quota=True,
-            group="",
-        ).save()
-        for type_id, base, model in ((1, f"{upstream}/v1", "oa-emb"), (24, upstream, "gm-emb")):
-            await Channel(
-                type=type_id,
-                key="up-key",
-                name=f"c{type_id}",
-                base_url=base,
-                models=model,
-                group="default",
-                created_time=int(time.time()),
-            ).save()
-        await host.relay.index.load()
-        goog = {"x-goog-api-key": f"sk-{key}"}
-
+    gw.option("ModelRatio", {"oa-emb": 0.01, "gm-emb": 0.01})
+    gw.channel(1, base_url=f"{upstream}/v1", models=["oa-emb"], key="up-key")
+    gw.channel(24, base_url=upstream, models=["gm-emb"], key="up-key")
+    key = gw.key()
+    goog = {"x-goog-api-key": key}
+    with httpx.Client(base_url=gw.url, timeout=30) as client:
         # unknown action: a Google-shaped 400
-        r = await client.post("/v1beta/models/gm-emb:countTokens", headers=goog, json={})
+        r = client.post("/v1beta/models/gm-emb:countTokens", headers=goog, json={})
         assert r.status_code == 400 and r.json()["error"]["status"] == "INVALID_ARGUMENT"
 
         # Gemini client -> OpenAI channel (converted)
         _Upstream.journal.clear()
-        r = await client.post("/v1beta/models/oa-emb:embedContent", headers=goog, json=SINGLE)
+        r = client.post("/v1beta/models/oa-emb:embedContent", headers=goog, json=SINGLE)
         assert r.status_code == 200, r.text
         assert r.json() == {"embedding": {"values": [0.0, 0.5]}}
         assert _Upstream.journal[-1] == (
             "/v1/embeddings",
             {"model": "oa-emb", "input": "hello\nworld", "encoding_format": "float", "dimensions": 4},
         )
-        r = await client.post("/v1beta/models/oa-emb:batchEmbedContents", headers=goog, json=BATCH)
+        r = client.post("/v1beta/models/oa-emb:batchEmbedContents", headers=goog, json=BATCH)
         assert r.status_code == 200, r.text
         assert r.json() == {"embeddings": [{"values": [0.0, 0.5]}, {"values": [1.0, 0.5]}]}
 
         # Gemini client -> Gemini channel (native)
-        r = await client.post("/v1beta/models/gm-emb:embedContent", headers=goog, json=SINGLE)
+        r = client.post("/v1beta/models/gm-emb:embedContent", headers=goog, json=SINGLE)
         assert r.status_code == 200 and r.json() == {"embedding": {"values": [0.75, 0.25]}}
         assert _Upstream.journal[-1] == ("/v1beta/models/gm-emb:embedContent", SINGLE)
-        r = await client.post("/v1/models/gm-emb:batchEmbedContents", headers=goog, json=BATCH)
+        r = client.post("/v1/models/gm-emb:batchEmbedContents", headers=goog, json=BATCH)
         assert r.status_code == 200 and len(r.json()["embeddings"]) == 2
         path, body = _Upstream.journal[-1]
         assert path == "/v1beta/models/gm-emb:batchEmbedContents"
         assert [q["model"] for q in body["requests"]] == ["models/gm-emb"] * 2
 
         # OpenAI client -> Gemini channel (converted to batchEmbedContents)
-        r = await client.post(
+        r = client.post(
             "/v1/embeddings",
-            headers={"authorization": f"Bearer sk-{key}"},
+            headers={"authorization": f"Bearer {key}"},
             json={"model": "gm-emb", "input": ["x", "y", "z"], "encoding_format": "float"},
         )
         assert r.status_code == 200, r.text
@@ -346,7 +312,7 @@ async def test_embed_end_to_end(tmp_path, upstream):
         assert parsed.model == "gm-emb"
         path, body = _Upstream.journal[-1]
         assert path == "/v1beta/models/gm-emb:batchEmbedContents" and len(body["requests"]) == 3
-        r = await client.post(
-            "/v1/embeddings", headers={"authorization": f"Bearer sk-{key}"}, json={"model": "gm-emb", "input": [1, 2]}
+        r = client.post(
+            "/v1/embeddings", headers={"authorization": f"Bearer {key}"}, json={"model": "gm-emb", "input": [1, 2]}
         )
         assert r.status_code == 400

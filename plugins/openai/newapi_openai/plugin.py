@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from newapi_host.sdk import ChannelType, Registrar, hookimpl
 
+from . import chat_via_responses, responses_via_chat
 from .adapter import AzureAdapter, AzureChannelSettings, OpenAIChannelSettings, adapter_for
 from .dialects import ALL
 from .estimate import attach_estimators
 from .presets import PRESETS
 from .pricing import PRICING
-from .responses_convert import register_converters
 
 DIALECTS = attach_estimators(ALL)
 DIALECT_NAMES = tuple(d.name for d in DIALECTS)
@@ -49,4 +49,5 @@ def newapi_register_providers(registry: Registrar) -> None:
     for channel_type in channel_types():
         registry.channel_type(channel_type)
     registry.pricing(PRICING)
-    register_converters(registry)
+    registry.converter(responses_via_chat.CONVERTER)
+    registry.converter(chat_via_responses.CONVERTER)

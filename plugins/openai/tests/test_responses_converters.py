@@ -12,8 +12,10 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
-from newapi_host.plugins.contracts import ConvertContext, InvalidRequest, SSEEvent
-from newapi_openai.responses_convert import CHAT_TO_RESPONSES, CONVERTERS, RESPONSES_TO_CHAT
+from newapi_host.sdk import ConvertContext, InvalidRequest, Registrar, SSEEvent
+from newapi_openai import plugin
+from newapi_openai.chat_via_responses import CONVERTER as CHAT_TO_RESPONSES
+from newapi_openai.responses_via_chat import CONVERTER as RESPONSES_TO_CHAT
 
 CTX = ConvertContext(model="gpt-client")
 SCTX = ConvertContext(model="gpt-client", stream=True)
@@ -161,7 +163,7 @@ def envelope(**overrides: Any) -> dict:
 
 
 def test_converter_objects():
-    assert [(c.source, c.target) for c in CONVERTERS] == [
+    assert [(c.source, c.target) for c in (RESPONSES_TO_CHAT, CHAT_TO_RESPONSES)] == [
         ("openai.responses", "openai.chat"),
         ("openai.chat", "openai.responses"),
     ]
@@ -1119,10 +1121,8 @@ def test_c2r_thinking_to_content():
     ]
 
 
-def test_register_converters():
-    from newapi_host.plugins.registry import Registrar
-    from newapi_openai.responses_convert import register_converters
-
+def test_both_converters_are_registered():
     registrar = Registrar("openai")
-    register_converters(registrar)
-    assert registrar.contributions.converters == list(CONVERTERS)
+    plugin.newapi_register_providers(registry=registrar)
+    converters = registrar.contributions.converters
+    assert RESPONSES_TO_CHAT in converters and CHAT_TO_RESPONSES in converters

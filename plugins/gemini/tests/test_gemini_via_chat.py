@@ -6,8 +6,8 @@ import json
 
 from google.genai import types as gtypes
 
-from newapi_gemini.gemini_to_chat import CONVERTER, ChatToGeminiStream
-from newapi_host.plugins.contracts import ConvertContext, SSEEvent
+from newapi_gemini.gemini_via_chat import CONVERTER, ChatToGeminiStream
+from newapi_host.sdk import ConvertContext, SSEEvent
 
 CTX = ConvertContext(model="gpt-4o")
 STREAM_CTX = ConvertContext(model="gpt-4o", stream=True)

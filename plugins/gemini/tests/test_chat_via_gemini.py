@@ -8,8 +8,8 @@ import re
 from openai.lib.streaming.chat._completions import ChatCompletionStreamState
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from newapi_gemini.chat_to_gemini import CONVERTER, THOUGHT_SIGNATURE_BYPASS
-from newapi_host.plugins.contracts import ConvertContext, SSEEvent
+from newapi_gemini.chat_via_gemini import CONVERTER, THOUGHT_SIGNATURE_BYPASS
+from newapi_host.sdk import ConvertContext, SSEEvent
 
 CTX = ConvertContext(model="gemini-2.5-pro")
 CALL_ID = re.compile(r"^call_[0-9a-f]{24}$")
