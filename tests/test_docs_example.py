@@ -41,3 +41,28 @@ async def test_example_route_serves_its_settings(sqlite_config):
         assert list(r.json()["data"]["errors"]) == ["poll_seconds"]
         await client.put("/api/plugins/hello/settings", json={"greeting": "hi"})
         assert (await client.get("/hello/ping")).json() == {"greeting": "hi"}
+
+
+async def test_example_adapter_gets_the_mapped_model_and_its_settings(sqlite_config):
+    """The guide's claims about the adapter hold: a channel of the example type with a model
+    mapping sends the mapped model upstream, and the plugin's settings reach the adapter."""
+    from .conftest import LOCAL_UPSTREAMS
+    from .upstreams import shared_fake_openai
+
+    up = shared_fake_openai()
+    async with running(sqlite_config, extra={"hello": example_module()}) as client:
+        await as_root(client)
+        await client.app.state.host.options.set_many(LOCAL_UPSTREAMS)
+        r = await client.post(
+            "/api/channel/",
+            json={"type": 10001, "key": "sk-hello", "base_url": up.url, "models": "hello-1",
+                  "model_mapping": '{"hello-1": "hello-upstream"}'},
+        )  # fmt: skip
+        assert r.json()["success"], r.text
+        await client.put("/api/plugins/hello/settings", json={"greeting": "bonjour"})
+        key = (await client.post("/api/token/", json={"name": "k", "unlimited_quota": True})).json()["data"]["key"]
+        chat = {"model": "hello-1", "messages": [{"role": "user", "content": "hi"}]}
+        r = await client.post("/v1/chat/completions", json=chat, headers={"authorization": f"Bearer {key}"})
+        assert r.status_code == 200, r.text
+        sent = up.requests_for("hello-upstream")[-1]
+        assert sent["json"]["model"] == "hello-upstream" and sent["headers"]["x-greeting"] == "bonjour"
