@@ -121,3 +121,28 @@ def test_hook_that_raises_is_contained():
     host = PluginHost()
     assert not host.add("exploding", Exploding())
     assert host.infos["exploding"].load_error.startswith("RuntimeError: boom")
+
+
+def test_a_plugin_for_another_sdk_version_is_refused_before_its_hooks_run():
+    import types
+
+    from newapi_host.sdk import SDK_VERSION, hookimpl
+
+    ran = []
+
+    def plugin(wanted: str) -> types.SimpleNamespace:
+        @hookimpl
+        def newapi_register_providers(registry):  # type: ignore[no-untyped-def]
+            ran.append(wanted)
+
+        return types.SimpleNamespace(NEWAPI_SDK=wanted, newapi_register_providers=newapi_register_providers)
+
+    host = PluginHost()
+    assert not host.add("future", plugin(">=2,<3"))
+    assert host.infos["future"].load_error == (
+        f"needs plugin SDK >=2,<3 but this host provides SDK {SDK_VERSION}: install a matching plugin release"
+    )
+    assert not host.add("garbled", plugin("one point oh"))
+    assert "is not a version range" in host.infos["garbled"].load_error
+    assert host.add("current", plugin(">=1.0,<2"))
+    assert ran == [">=1.0,<2"]  # the refused ones never ran a hook

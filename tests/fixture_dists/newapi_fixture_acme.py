@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from litestar import Request, get
 from pydantic import BaseModel, Field, SecretStr
 
-from newapi_host.plugins import hookimpl
-from newapi_host.plugins.contracts import (
+from newapi_host import sdk
+from newapi_host.sdk import (
     BackgroundJob,
     ChannelType,
     ChannelView,
@@ -25,6 +25,7 @@ from newapi_host.plugins.contracts import (
     UpstreamCall,
     UpstreamRequest,
     Usage,
+    hookimpl,
 )
 
 TICKS: list[str] = []
@@ -139,7 +140,7 @@ def newapi_plugin_settings():
 
 @get("/acme/hello", sync_to_thread=False)
 def hello(request: Request) -> dict:
-    settings = request.app.state.host.states.settings("acme")
+    settings = sdk.settings(request, "acme")
     return {"greeting": settings.greeting, "max_items": settings.max_items}
 
 

@@ -2,8 +2,7 @@
 
 from newapi_fixture_acme import AcmeAdapter
 
-from newapi_host.plugins import hookimpl
-from newapi_host.plugins.contracts import ChannelType
+from newapi_host.sdk import ChannelType, hookimpl
 
 
 @hookimpl

@@ -2,7 +2,7 @@
 
 from litestar import get
 
-from newapi_host.plugins import hookimpl
+from newapi_host.sdk import hookimpl
 
 
 @get("/api/status")

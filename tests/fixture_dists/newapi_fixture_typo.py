@@ -1,6 +1,6 @@
 """Misspells a hook name; the host must say so rather than silently ignore it."""
 
-from newapi_host.plugins import hookimpl
+from newapi_host.sdk import hookimpl
 
 
 @hookimpl

@@ -4,8 +4,7 @@ from urllib.parse import urlencode
 
 from pydantic import BaseModel, SecretStr
 
-from newapi_host.plugins import hookimpl
-from newapi_host.plugins.contracts import Identity, LoginMethod, PaymentMethod, PaymentNotice
+from newapi_host.sdk import Identity, LoginMethod, PaymentMethod, PaymentNotice, hookimpl
 
 
 class WalletSettings(BaseModel):
