@@ -12,6 +12,8 @@ from .claude_via_chat import CONVERTER as CLAUDE_VIA_CHAT
 from .dialect import DIALECT
 from .pricing import DEFAULT_MODELS, PRICING
 
+NEWAPI_SDK = ">=1.0,<2"  # the plugin SDK versions this plugin is written for
+
 ANTHROPIC = ChannelType(
     id=14,
     name="Anthropic",

@@ -10,6 +10,8 @@ from .adapter import DEFAULT_BASE_URL, GeminiAdapter, GeminiChannelSettings
 from .dialect import GENERATE
 from .pricing import DEFAULT_MODELS, PRICING
 
+NEWAPI_SDK = ">=1.0,<2"  # the plugin SDK versions this plugin is written for
+
 GEMINI = ChannelType(
     id=24,
     name="Gemini",

@@ -11,6 +11,8 @@ from .estimate import attach_estimators
 from .presets import PRESETS
 from .pricing import PRICING
 
+NEWAPI_SDK = ">=1.0,<2"  # the plugin SDK versions this plugin is written for
+
 DIALECTS = attach_estimators(ALL)
 DIALECT_NAMES = tuple(d.name for d in DIALECTS)
 
