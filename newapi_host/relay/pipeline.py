@@ -119,6 +119,18 @@ class Context:
 
 
 @dataclass(slots=True)
+class Attempt:
+    """One try of a request on one channel: what relaying and settling its answer needs."""
+
+    ctx: Context
+    channel: ChannelEntry
+    route: Route
+    steps: list[ConvertContext]  # one context per converter on the route (none when native)
+    key_index: int = 0  # which of the channel's keys was sent
+    upstream_model: str = ""  # the model the upstream was asked for (after mapping)
+
+
+@dataclass(slots=True)
 class Progress:
     """How far a request got, for the error log: filled in by ``_handle`` as it learns more."""
 
@@ -469,11 +481,11 @@ class Relay:
             )
         raise RelayError(last.status, last.message, type_=last.error_type, code=last.code, headers=last.headers)
 
-    def _thinking_rewrite(self, ctx: Context, channel: ChannelEntry, route: Route) -> Any:
+    def _thinking_rewrite(self, attempt: Attempt) -> Any:
         """The dialect's reasoning-into-content rewrite, when the channel asks for it and nothing converts."""
-        if route.path or not channel.setting.get("thinking_to_content"):
+        if attempt.route.path or not attempt.channel.setting.get("thinking_to_content"):
             return None
-        return ctx.dialect.thinking_to_content
+        return attempt.ctx.dialect.thinking_to_content
 
     def _request_for(
         self,
@@ -569,16 +581,15 @@ class Relay:
             )
         except UpstreamError as exc:
             raise _send_failed(exc, hide=guarded and ctx.entry.role < ROLE_ROOT) from None
-
+        attempt = Attempt(ctx, channel, route, steps, key_index, upstream_model)
         if response.status >= 400 or response.status < 200:
-            await self._failed_status(ctx, channel, channel_type, key_index, response)
+            await self._failed_status(attempt, response)
         if ctx.stream:
-            return self._stream(ctx, channel, key_index, upstream_model, response, route, steps)
-        return await self._complete(ctx, channel, upstream_model, response, route, steps)
+            return self._stream(attempt, response)
+        return await self._complete(attempt, response)
 
-    async def _failed_status(
-        self, ctx: Context, channel: ChannelEntry, channel_type: ChannelType, key_index: int, response: UpstreamResponse
-    ) -> None:
+    async def _failed_status(self, attempt: Attempt, response: UpstreamResponse) -> None:
+        channel = attempt.channel
         try:
             body = await response.read(ERROR_BODY_LIMIT)
         except UpstreamError:
@@ -591,12 +602,13 @@ class Relay:
             status = int(mapped)
         message, type_, code = upstream_error(body, response.status)
         message = redact(message, channel.keys)  # also kept as a disable reason, which admins read
-        verdict = channel_type.adapter.classify_error(response.status, body)
+        verdict = attempt.route.channel_type.adapter.classify_error(response.status, body)
         headers = {}
         retry_after = response.headers.get("retry-after")
         if retry_after:
             headers["Retry-After"] = retry_after
-        await self._maybe_disable(channel, key_index, status, message, verdict.disable_channel if verdict else False)
+        disable = verdict.disable_channel if verdict else False
+        await self._maybe_disable(channel, attempt.key_index, status, message, disable)
         if verdict is not None and verdict.status is not None:
             status = verdict.status
         retry = verdict.retry if verdict is not None else self._retryable(status)
@@ -658,15 +670,8 @@ class Relay:
 
     # -- success ----------------------------------------------------------------------------
 
-    async def _complete(
-        self,
-        ctx: Context,
-        channel: ChannelEntry,
-        upstream_model: str,
-        response: UpstreamResponse,
-        route: Route,
-        steps: list[ConvertContext],
-    ) -> Reply:
+    async def _complete(self, attempt: Attempt, response: UpstreamResponse) -> Reply:
+        ctx, route = attempt.ctx, attempt.route
         try:
             body = await response.read()
         except UpstreamError as exc:
@@ -688,41 +693,30 @@ class Relay:
             completion = count_tokens(text, ctx.model) if text else 0
             usage = Usage(prompt_tokens=self._estimate_prompt(ctx), completion_tokens=completion, estimated=True)
             estimated = True
-        rewrite = self._thinking_rewrite(ctx, channel, route)
+        rewrite = self._thinking_rewrite(attempt)
         if rewrite is not None:
             with contextlib.suppress(ValueError, TypeError, AttributeError):
                 body = msgspec.json.encode(rewrite[0](msgspec.json.decode(body)))
         if route.path:
             try:
-                body = msgspec.json.encode(convert_response(route.path, msgspec.json.decode(body), steps))
+                body = msgspec.json.encode(convert_response(route.path, msgspec.json.decode(body), attempt.steps))
             except (ValueError, TypeError, KeyError, AttributeError) as exc:
                 raise AttemptFailed(
                     502, f"the upstream answer could not be converted: {exc}", code="bad_response_body"
                 ) from None
-        pending = self._settle(
-            ctx, channel, upstream_model, usage, "completed", first_token_ms=None, estimated=estimated
-        )
-        await landed(pending)
+        await landed(self._settle(attempt, usage, "completed", first_token_ms=None, estimated=estimated))
         headers = {REQUEST_ID_HEADER: ctx.request_id}
         upstream_id = response.headers.get("x-request-id")
         if upstream_id:
             headers["X-Upstream-Request-Id"] = upstream_id
         return Reply(status=response.status, headers=headers, body=body)
 
-    def _stream(
-        self,
-        ctx: Context,
-        channel: ChannelEntry,
-        key_index: int,
-        upstream_model: str,
-        response: UpstreamResponse,
-        route: Route,
-        steps: list[ConvertContext],
-    ) -> Reply:
+    def _stream(self, attempt: Attempt, response: UpstreamResponse) -> Reply:
+        ctx, route = attempt.ctx, attempt.route
         injected = not ctx.wants_usage and not route.path
         counter = route.upstream.stream_usage()
-        chain = StreamChain(route.path, steps) if route.path else None
-        rewrite = self._thinking_rewrite(ctx, channel, route)
+        chain = StreamChain(route.path, attempt.steps) if route.path else None
+        rewrite = self._thinking_rewrite(attempt)
         if rewrite is not None:
             chain = _SingleStage(rewrite[1]())
         relay = self
@@ -734,7 +728,7 @@ class Relay:
             if settled:
                 return
             settled = True
-            await landed(relay._settle_stream(ctx, channel, upstream_model, counter, state, first_token_ms, delivered))
+            await landed(relay._settle_stream(attempt, counter, state, first_token_ms, delivered))
 
         async def finish(state: str, first_token_ms: int | None, delivered: bool) -> None:
             """Close the upstream and settle (if that has not happened yet): exactly once."""
@@ -804,7 +798,7 @@ class Relay:
             finally:
                 await finish(state, first_token_ms, delivered)
             if error_message is not None:
-                error_message = redact(error_message, channel.keys)  # an upstream error event quoted
+                error_message = redact(error_message, attempt.channel.keys)  # an upstream error event quoted
                 body = ctx.dialect.error_body(
                     502, f"{error_message} (request id: {ctx.request_id})", "upstream_error", "bad_response_body"
                 )
@@ -821,15 +815,9 @@ class Relay:
     # -- settlement -------------------------------------------------------------------------
 
     def _settle_stream(
-        self,
-        ctx: Context,
-        channel: ChannelEntry,
-        upstream_model: str,
-        counter: Any,
-        state: str,
-        first_token_ms: int | None,
-        delivered: bool,
+        self, attempt: Attempt, counter: Any, state: str, first_token_ms: int | None, delivered: bool
     ) -> Awaitable[None] | None:
+        ctx = attempt.ctx
         usage = counter.result()
         estimated = False
         if usage is None:
@@ -842,22 +830,13 @@ class Relay:
                 completion = counted + (count_tokens(rest, ctx.model) if rest else 0)
                 usage = Usage(prompt_tokens=self._estimate_prompt(ctx), completion_tokens=completion, estimated=True)
                 estimated = True
-        return self._settle(
-            ctx, channel, upstream_model, usage, state, first_token_ms=first_token_ms, estimated=estimated
-        )
+        return self._settle(attempt, usage, state, first_token_ms=first_token_ms, estimated=estimated)
 
     def _settle(
-        self,
-        ctx: Context,
-        channel: ChannelEntry,
-        upstream_model: str,
-        usage: Usage | None,
-        state: str,
-        *,
-        first_token_ms: int | None,
-        estimated: bool,
+        self, attempt: Attempt, usage: Usage | None, state: str, *, first_token_ms: int | None, estimated: bool
     ) -> Awaitable[None] | None:
         """Queue the charge and its log row; an awaitable while its balance move is on its way."""
+        ctx, channel, upstream_model = attempt.ctx, attempt.channel, attempt.upstream_model
         price = ctx.price
         if usage is None:
             self.ledger.release(ctx.hold)
