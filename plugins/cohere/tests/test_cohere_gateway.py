@@ -351,3 +351,38 @@ def test_an_invalid_key_disables_the_channel_at_once(newapi_gateway, fake_cohere
         gw.option("AutomaticDisableChannelEnabled", "false")
     status = gw.admin.get(f"/api/channel/{channel}").json()["data"]["status"]
     assert status == 3  # disabled automatically, after one error
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_llmock_cohere_emulation_is_served_too(newapi_gateway, llmock, stream):
+    """A second Cohere emulation, written by others (llmock's ``/cohere/v2``), through the same plugin."""
+    gw, model = newapi_gateway, "command-r7b-12-2024"
+    gw.channel(34, name=f"cohere-llmock-{stream}", base_url=f"{llmock.url}/cohere", key="co-any", models=[model])
+    token = f"co-llmock-{stream}"
+    client = openai.OpenAI(base_url=gw.base_url, api_key=gw.key(name=token), max_retries=0)
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": WEATHER}}]
+    messages: list = [{"role": "user", "content": QUESTION}]
+    usages = []
+
+    def ask():
+        if not stream:
+            answer = client.chat.completions.create(model=model, messages=messages, tools=tools)
+            usages.append((answer.usage.prompt_tokens, answer.usage.completion_tokens))
+            return answer.choices[0].message
+        options = {"include_usage": True}
+        with client.chat.completions.stream(model=model, messages=messages, tools=tools, stream_options=options) as s:
+            for _ in s:
+                pass
+            final = s.get_final_completion()
+        usages.append((final.usage.prompt_tokens, final.usage.completion_tokens))
+        return final.choices[0].message
+
+    first = ask()
+    [call] = first.tool_calls
+    assert call.function.name == "get_weather" and isinstance(json.loads(call.function.arguments), dict)
+    messages.append(first.model_dump(exclude_none=True))
+    messages.append({"role": "tool", "tool_call_id": call.id, "content": RESULT})
+    assert ask().content
+    rows = gw.logs(token_name=token)
+    assert [(r["prompt_tokens"], r["completion_tokens"]) for r in rows] == usages
+    assert [r["quota"] for r in rows] == [expected_quota(model, u) for u in usages]
