@@ -58,19 +58,36 @@ def _decode(body: bytes) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+class _ChatFlags(msgspec.Struct):
+    """The fields ``chat_body`` looks at; the rest of the body is skipped, not built."""
+
+    stream: Any = None
+    safety_mode: Any = None
+    tools: msgspec.Raw | None = None
+    documents: msgspec.Raw | None = None
+
+
+_flags_decoder = msgspec.json.Decoder(_ChatFlags)
+_EMPTY = (b"", b"null", b"[]")
+
+
 def chat_body(call: UpstreamCall) -> bytes:
-    data = _decode(call.body)
-    if data is None:
+    """The body with ``stream`` as the call says and the channel's ``safety_mode``; decoded whole
+    only when one of them changes it (a converted request already says the right ``stream``)."""
+    try:
+        flags = _flags_decoder.decode(call.body)
+    except (msgspec.DecodeError, msgspec.ValidationError):
         return call.body  # Cohere answers a bad body better than we can
-    changed = False
-    if bool(data.get("stream")) != call.stream:
-        data["stream"] = call.stream
-        changed = True
     mode = getattr(call.channel.settings, "safety_mode", "")
-    if mode and "safety_mode" not in data and not data.get("tools") and not data.get("documents"):
+    no_tools = all(bytes(raw or b"").strip() in _EMPTY for raw in (flags.tools, flags.documents))
+    add_mode = bool(mode) and flags.safety_mode is None and no_tools
+    if bool(flags.stream) == call.stream and not add_mode:
+        return call.body
+    data = msgspec.json.decode(call.body)
+    data["stream"] = call.stream
+    if add_mode:
         data["safety_mode"] = mode
-        changed = True
-    return msgspec.json.encode(data) if changed else call.body
+    return msgspec.json.encode(data)
 
 
 def embed_body(call: UpstreamCall) -> bytes:
