@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,16 @@ def test_the_plugin_and_its_tests_import_nothing_of_the_host_but_the_sdk():
         if name != "newapi_host.sdk" and not name.startswith("newapi_host.sdk.")
     }
     assert not wrong, wrong
+
+
+def test_the_tutorial_quotes_the_code_as_it_is():
+    """Every line of the Python and TOML excerpts in docs/plugin-tutorial.md is in the plugin
+    (lines with an ellipsis elide, and are skipped)."""
+    tutorial = (PLUGIN_ROOT.parent.parent / "docs" / "plugin-tutorial.md").read_text()
+    blocks = re.findall(r"```(?:python|toml)\n(.*?)```", tutorial, re.S)
+    assert len(blocks) > 8
+    source = {line.strip() for path in PLUGIN_ROOT.rglob("*.py") for line in path.read_text().splitlines()}
+    source |= {line.strip() for line in (PLUGIN_ROOT / "pyproject.toml").read_text().splitlines()}
+    quoted = [line.strip() for block in blocks for line in block.splitlines() if line.strip()]
+    missing = [line for line in quoted if "..." not in line and line not in source]
+    assert not missing, missing
