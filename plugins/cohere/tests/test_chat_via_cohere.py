@@ -282,14 +282,10 @@ TEXT_STREAM = [
 ]
 
 
-def chunks(events: list[SSEEvent]) -> list:
-    return payloads(events)
-
-
 @pytest.mark.parametrize("wants_usage", [True, False])
 def test_stream_ends_with_done_and_a_usage_chunk_only_when_asked(wants_usage):
     ctx = ConvertContext(model="command-a-03-2025", stream=True, wants_usage=wants_usage)
-    out = chunks(run(CONVERTER.stream(ctx), cohere_events(TEXT_STREAM)))
+    out = payloads(run(CONVERTER.stream(ctx), cohere_events(TEXT_STREAM)))
     assert out[-1] == "[DONE]"
     body = out[:-1]
     assert all(c["id"] == "chatcmpl-s1" and c["object"] == "chat.completion.chunk" for c in body)
@@ -368,12 +364,12 @@ def thinking_stream() -> list[dict]:
 
 def test_stream_thinking_as_reasoning_content_or_in_think_tags():
     ctx = ConvertContext(model="m", stream=True, wants_usage=False)
-    out = chunks(run(CONVERTER.stream(ctx), cohere_events(thinking_stream())))
+    out = payloads(run(CONVERTER.stream(ctx), cohere_events(thinking_stream())))
     deltas = [c["choices"][0]["delta"] for c in out[:-1]]
     assert "".join(d.get("reasoning_content", "") for d in deltas) == "Hmm."
     assert "".join(d.get("content", "") for d in deltas) == "Yes."
     ctx = ConvertContext(model="m", stream=True, wants_usage=False, options={"thinking_to_content": True})
-    out = chunks(run(CONVERTER.stream(ctx), cohere_events(thinking_stream())))
+    out = payloads(run(CONVERTER.stream(ctx), cohere_events(thinking_stream())))
     text = "".join(c["choices"][0]["delta"].get("content", "") for c in out[:-1])
     assert text == "<think>\nHmm.\n</think>\nYes."
 
