@@ -53,3 +53,7 @@ def test_every_hook_has_a_section_in_the_guide():
 def test_every_sdk_name_is_documented_in_the_guide():
     missing = [name for name in sdk.__all__ if not re.search(rf"`(sdk\.)?{name}\b", GUIDE)]
     assert not missing, f"docs/plugins.md never mentions these names of newapi_host.sdk: {missing}"
+
+
+def test_token_counts_read_from_usage():
+    assert [sdk.token_count(v) for v in (12, 12.0, 0, -1, 2.5, True, "3", None)] == [12, 12, 0, 0, 0, 0, 0, 0]

@@ -44,5 +44,8 @@ def dumps(value: Any) -> str:
 
 
 def token_count(value: Any) -> int:
-    """A token count read from an upstream's usage: a whole number >= 0, anything else is 0."""
+    """A token count read from an upstream's usage: a whole number >= 0 (``12.0`` counts, as some
+    APIs type counts as numbers), anything else is 0."""
+    if isinstance(value, float) and value.is_integer() and value >= 0:
+        return int(value)
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
