@@ -32,6 +32,7 @@ from newapi_host.sdk import (
     Usage,
     estimate_chat_prompt_tokens,
     object_or_empty,
+    token_count,
 )
 
 NAME = "cohere.chat"
@@ -79,15 +80,6 @@ def error_body(status: int, message: str, type_: str, code: str | None) -> bytes
 # -- usage -----------------------------------------------------------------------------------
 
 
-def count(value: Any) -> int:
-    """A token count from Cohere: its schema types counts as numbers, so ``12.0`` counts as 12."""
-    if isinstance(value, bool):
-        return 0
-    if isinstance(value, int):
-        return max(value, 0)
-    if isinstance(value, float) and value.is_integer() and value >= 0:
-        return int(value)
-    return 0
 
 
 def billed(usage: Any) -> tuple[int, int] | None:
@@ -97,7 +89,7 @@ def billed(usage: Any) -> tuple[int, int] | None:
     for key in ("billed_units", "tokens"):
         units = usage.get(key)
         if isinstance(units, dict) and ("input_tokens" in units or "output_tokens" in units):
-            return count(units.get("input_tokens")), count(units.get("output_tokens"))
+            return token_count(units.get("input_tokens")), token_count(units.get("output_tokens"))
     return None
 
 

@@ -21,9 +21,10 @@ from newapi_host.sdk import (
     estimate_text_prompt_tokens,
     object_or_empty,
     read_object,
+    token_count,
 )
 
-from .dialect import count, error_body
+from .dialect import error_body
 
 NAME = "cohere.embed"
 
@@ -47,7 +48,7 @@ def input_tokens(response: Any) -> int | None:
     for key in ("billed_units", "tokens"):
         units = meta.get(key) if isinstance(meta, dict) else None
         if isinstance(units, dict) and "input_tokens" in units:
-            return count(units["input_tokens"])
+            return token_count(units["input_tokens"])
     return None
 
 
