@@ -117,7 +117,7 @@ def check_channel_types(s: PluginUnderTest) -> list[Finding]:
         if not found.failed_for(subject):
             found.ok(subject, f"speaks {', '.join(dialects)}")
     if not found.items:
-        found.skip("channel types", "the plugin registers no channel types")
+        found.none("the plugin registers no channel types")
     return found.items
 
 
@@ -202,7 +202,7 @@ def check_adapters(s: PluginUnderTest) -> list[Finding]:
             if method is not None and not is_async(method):
                 found.fail(subject, f"{name} must be a coroutine function: async def {name}(self, channel, fetch)")
     if not found.items:
-        found.skip("adapters", "the plugin registers no channel types")
+        found.none("the plugin registers no channel types")
     return found.items
 
 
@@ -259,7 +259,7 @@ def check_errors(s: PluginUnderTest) -> list[Finding]:
         else:
             found.ok(subject, f"{len(ERROR_STATUSES)} statuses with JSON, HTML, empty and broken bodies")
     if not found.items:
-        found.skip("errors", "the plugin registers no channel types")
+        found.none("the plugin registers no channel types")
     return found.items
 
 
@@ -285,7 +285,7 @@ def check_pricing(s: PluginUnderTest) -> list[Finding]:
         if not any(f.failed for f in found.items):
             found.ok("pricing defaults", f"{count} prices")
     if not found.items:
-        found.skip("pricing", "the plugin registers no pricing defaults")
+        found.none("the plugin registers no pricing defaults")
     return found.items
 
 
@@ -328,5 +328,5 @@ def check_settings(s: PluginUnderTest) -> list[Finding]:
     if s.setup.settings and s.settings() is None and s.settings_model is not None:
         found.fail("NEWAPI_CONFORMANCE settings", f"kit.plugin_settings({s.setup.settings}) do not validate")
     if not found.items:
-        found.skip("settings", "the plugin has no settings models")
+        found.none("the plugin has no settings models")
     return found.items

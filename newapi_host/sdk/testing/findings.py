@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-Outcome = Literal["pass", "fail", "warn", "skip"]
+Outcome = Literal["pass", "fail", "warn", "skip", "n/a"]
 
 CHECKS: dict[str, str] = {
     "load": "the host loads the plugin: it imports, its hooks exist and are marked, its contributions are accepted",
@@ -40,7 +40,8 @@ CHECKS: dict[str, str] = {
 class Finding:
     """One verdict: ``check`` (a name from :data:`CHECKS`), what was looked at, and the outcome.
 
-    ``warn`` does not fail the suite; ``skip`` says why something could not be checked here.
+    ``warn`` does not fail the suite; ``skip`` says why something could not be checked here;
+    ``n/a`` says the plugin has nothing the check applies to (no channel types, say).
     """
 
     check: str
@@ -76,6 +77,10 @@ class Findings:
     def skip(self, subject: str, message: str) -> None:
         self.add(subject, "skip", message)
 
+    def none(self, message: str) -> None:
+        """The plugin has nothing this check applies to."""
+        self.add(self.check, "n/a", message)
+
     def failed_for(self, subject: str) -> bool:
         return any(f.failed and f.subject == subject for f in self.items)
 
@@ -95,7 +100,7 @@ class Report:
         return [f for f in self.findings if f.check == check]
 
     def counts(self) -> dict[str, int]:
-        totals = dict.fromkeys(("pass", "fail", "warn", "skip"), 0)
+        totals = dict.fromkeys(("pass", "fail", "warn", "skip", "n/a"), 0)
         for f in self.findings:
             totals[f.outcome] += 1
         return totals
@@ -114,7 +119,8 @@ class Report:
         verdict = "PASSED" if self.ok else "FAILED"
         lines = [
             f"conformance of plugin '{self.plugin}': {verdict} "
-            f"({c['pass']} passed, {c['fail']} failed, {c['warn']} warnings, {c['skip']} skipped)",
+            f"({c['pass']} passed, {c['fail']} failed, {c['warn']} warnings, {c['skip']} skipped, "
+            f"{c['n/a']} not applicable)",
             "",
         ]
         for check in CHECKS:
@@ -123,24 +129,39 @@ class Report:
                 continue
             status = _status(mine)
             lines.append(f"  {status:<5} {check:<18} {CHECKS[check]}")
-        shown = [f for f in self.findings if verbose or f.outcome != "pass"]
+        shown = [f for f in self.findings if f.outcome in ("fail", "warn", "skip") or verbose and f.outcome == "pass"]
         if shown:
             lines.append("")
-        for f in _ordered(shown):
-            lines.append(f"{f.outcome.upper():<5} [{f.check}] {f.subject}")
-            if f.message:
-                lines.extend(f"      {line}" for line in f.message.splitlines())
+        for outcome, where, message in _grouped(_ordered(shown)):
+            lines.append(f"{outcome.upper():<5} {where}")
+            lines.extend(f"      {line}" for line in message.splitlines())
         return "\n".join(lines)
 
 
 def _status(findings: Iterable[Finding]) -> str:
     outcomes = {f.outcome for f in findings}
-    for outcome in ("fail", "warn", "pass"):
+    for outcome in ("fail", "warn", "pass", "skip"):
         if outcome in outcomes:
             return outcome.upper()
-    return "SKIP"
+    return "N/A"
 
 
 def _ordered(findings: list[Finding]) -> list[Finding]:
-    rank = {"fail": 0, "warn": 1, "skip": 2, "pass": 3}
+    rank = {"fail": 0, "warn": 1, "skip": 2, "pass": 3, "n/a": 4}
     return sorted(findings, key=lambda f: rank[f.outcome])
+
+
+def _grouped(findings: list[Finding]) -> list[tuple[str, str, str]]:
+    """(outcome, where, message) lines; skips for the same reason share one line."""
+    lines: list[tuple[str, str, str]] = []
+    skips: dict[str, list[Finding]] = {}
+    for f in findings:
+        if f.outcome == "skip":
+            skips.setdefault(f.message, []).append(f)
+        else:
+            lines.append((f.outcome, f"[{f.check}] {f.subject}", f.message))
+    for message, group in skips.items():
+        where = ", ".join(f"[{f.check}] {f.subject}" if f.subject != f.check else f"[{f.check}]" for f in group)
+        lines.append(("skip", where, message))
+    rank = {"fail": 0, "warn": 1, "pass": 3}
+    return sorted(lines, key=lambda line: rank.get(line[0], 2))

@@ -9,7 +9,8 @@
   that the loaded plugins' ``NEWAPI_CONFORMANCE`` set-ups add.
 - ``newapi_key`` (session): an API key of a user with ample quota.
 - ``newapi_channel``: a factory, ``newapi_channel(type_id, models=("kit-model",), **fields)``, that
-  adds a channel of a type pointed at ``newapi_upstream`` with its models priced; its id.
+  adds a channel of a type pointed at ``newapi_upstream`` and returns its id; models without a
+  default price get ratio 1 (completion ratio 1).
 - ``newapi_conformance`` (session): ``newapi_conformance(plugin, live=True)``, the plugin's
   conformance :class:`~.findings.Report`, run once per session (``conformance_tests`` uses it).
 """
@@ -72,7 +73,10 @@ def newapi_channel(newapi_gateway: KitGateway, newapi_upstream: MockUpstream) ->
         models = list(models)
         fields.setdefault("base_url", newapi_upstream.url)
         channel = newapi_gateway.channel(type_id, models=models, **fields)
-        newapi_gateway.price(models)
+        defaults = newapi_gateway.app.state.host.registry.pricing_defaults()
+        priced = {*defaults.get("ModelRatio", {}), *defaults.get("ModelPrice", {})}
+        if unpriced := [m for m in models if m not in priced]:
+            newapi_gateway.price(unpriced)
         newapi_upstream.models.extend(m for m in models if m not in newapi_upstream.models)
         return channel
 

@@ -92,7 +92,7 @@ def check_dialects(s: PluginUnderTest) -> list[Finding]:
         if not found.failed_for(subject):
             found.ok(subject, "peek, garbage, error_body" + (", estimates" if dialect.estimate_prompt else ""))
     if not found.items:
-        found.skip("dialects", "the plugin registers no dialects")
+        found.none("the plugin registers no dialects")
     return found.items
 
 
@@ -155,7 +155,7 @@ def check_usage(s: PluginUnderTest) -> list[Finding]:
         if not found.failed_for(subject):
             found.ok(subject, "answer" + (" and stream" if sample.stream is not None else ""))
     if not found.items:
-        found.skip("usage", "the plugin registers no dialects")
+        found.none("the plugin registers no dialects")
     return found.items
 
 

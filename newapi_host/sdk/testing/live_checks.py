@@ -201,7 +201,7 @@ def check_live_http(live: Live, s: PluginUnderTest) -> list[Finding]:
                 else:
                     found.ok(where, f"POST {path.split('?')[0]}")
     if not s.channel_types:
-        found.skip("live-http", "the plugin registers no channel types")
+        found.none("the plugin registers no channel types")
     return found.items
 
 
@@ -222,7 +222,7 @@ def check_channel_tools(live: Live, s: PluginUnderTest) -> list[Finding]:
         else:
             found.ok(subject, f"{len(answer['data'])} models")
     if not found.items:
-        found.skip("channel-tools", "no adapter of the plugin offers list_models")
+        found.none("no adapter of the plugin offers list_models")
     return found.items
 
 
@@ -267,7 +267,7 @@ def check_switch(live: Live, s: PluginUnderTest) -> list[Finding]:
     before_types = {ct.id: _probe(live, s, ct) for ct in types}
     before_methods = _method_state(live, s)
     if not routes and not types and not before_methods:
-        found.skip("switch", "the plugin has no routes, channel types or methods to switch")
+        found.none("the plugin has no routes, channel types or methods to switch")
         return found.items
     live.gateway.switch(s.name, False)
     try:
