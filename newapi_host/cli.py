@@ -231,13 +231,16 @@ def cmd_plugin_check(args: argparse.Namespace, config: Config) -> int:
 
     if not args.verbose:  # the report says it all; the gateway's own log would only repeat it
         logging.disable(logging.CRITICAL)
-    with ConformanceRun(live=not args.offline) as run:
-        missing = [name for name in args.names if name not in run.host.infos]
-        if missing:
-            installed = ", ".join(sorted(run.host.infos)) or "none"
-            print(f"error: not installed: {', '.join(missing)} (installed plugins: {installed})", file=sys.stderr)
-            return 2
-        reports = [run.check(name) for name in args.names]
+    try:
+        with ConformanceRun(live=not args.offline) as run:
+            missing = [name for name in args.names if name not in run.host.infos]
+            if missing:
+                installed = ", ".join(sorted(run.host.infos)) or "none"
+                print(f"error: not installed: {', '.join(missing)} (installed plugins: {installed})", file=sys.stderr)
+                return 2
+            reports = [run.check(name) for name in args.names]
+    finally:
+        logging.disable(logging.NOTSET)
     if args.json:
         print(json.dumps([r.as_json() for r in reports], indent=2))
     else:
