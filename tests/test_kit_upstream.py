@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import base64
+import re
 import struct
+from pathlib import Path
 
 import httpx
 import openai
 import pytest
 
-from newapi_host.sdk.testing import KIT_TEXT, MockUpstream, Recorded, Reply, Stream
+from newapi_host.sdk.testing import KIT_TEXT, ConformanceSetup, MockUpstream, Recorded, Reply, Stream
 from newapi_host.sdk.testing.live_checks import parse_sse
 from newapi_host.sdk.testing.samples import event
 
@@ -133,3 +135,22 @@ def test_the_fixtures_give_a_channel_a_key_and_the_upstream(
     assert answer.choices[0].message.content == KIT_TEXT
     assert newapi_upstream.requests_for("kit-fixture-model")[-1].headers["authorization"] == "Bearer sk-kit"
     assert newapi_gateway.logs(model_name="kit-fixture-model")[-1]["quota"] == 18  # ratio 1 for an unpriced model
+
+
+def test_the_guides_set_up_example_works():
+    """docs/plugin-testing.md's NEWAPI_CONFORMANCE example, run as written."""
+    guide = (Path(__file__).parents[1] / "docs" / "plugin-testing.md").read_text()
+    code = re.search(r"<!-- kit-example:start -->\n```python\n(.*?)```\n<!-- kit-example:end -->", guide, re.S)
+    assert code, "the example markers are missing from docs/plugin-testing.md"
+    example: dict = {}
+    exec(compile(code.group(1), "plugin-testing.md", "exec"), example)
+    with MockUpstream() as upstream, httpx.Client(base_url=upstream.url, timeout=10) as http:
+        kit = ConformanceSetup("acme", upstream)
+        example["setup"](kit)
+        sample = kit.samples["acme.chat"]
+        assert sample.path_for("a-1", True) == "/acme/v2/chat" and sample.max_tokens == 64
+        assert http.post("/v2/chat", json=sample.request("a-1", False)).json() == sample.response("a-1")
+        events = parse_sse(http.post("/v2/chat", json=sample.request("a-1", True)).text)
+        assert [e.data for e in events] == [e.data for e in sample.stream("a-1")]
+        failed = http.post("/v2/chat", json={"model": "acme-1-fail-429"})
+        assert failed.status_code == 429 and "injected failure" in failed.json()["message"]
