@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import os
 import re
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -126,6 +129,11 @@ def test_a_plugin_adds_its_own_endpoints(http, upstream):
     assert http.post("/v2/unknown", json={}).status_code == 404
 
 
+AUTHOR_TEST = """
+import openai
+from newapi_host.sdk.testing import KIT_TEXT
+
+
 def test_the_fixtures_give_a_channel_a_key_and_the_upstream(
     newapi_gateway, newapi_channel, newapi_key, newapi_upstream
 ):
@@ -134,7 +142,32 @@ def test_the_fixtures_give_a_channel_a_key_and_the_upstream(
     answer = client.chat.completions.create(model="kit-fixture-model", messages=[{"role": "user", "content": "hi"}])
     assert answer.choices[0].message.content == KIT_TEXT
     assert newapi_upstream.requests_for("kit-fixture-model")[-1].headers["authorization"] == "Bearer sk-kit"
-    assert newapi_gateway.logs(model_name="kit-fixture-model")[-1]["quota"] == 18  # ratio 1 for an unpriced model
+    assert newapi_gateway.logs(model_name="kit-fixture-model")[-1]["quota"] == 18  # ratio 1: unpriced model
+
+
+def test_the_root_fixture_is_signed_in(newapi_root):
+    assert newapi_root.get("/api/user/self").json()["data"]["username"] == "root"
+"""
+
+
+def test_the_fixtures_in_an_authors_own_test_run(tmp_path):
+    """The pytest plugin as an author meets it: a test file outside this repository, its own session.
+
+    (A session-scoped gateway kept alive here would share Piccolo's process-wide engine with the
+    tests that switch it to PostgreSQL later in this session.)
+    """
+    (tmp_path / "test_author.py").write_text(AUTHOR_TEST)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWAPI_") and k != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_author.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "2 passed" in done.stdout
 
 
 def test_the_guides_set_up_example_works():

@@ -12,7 +12,8 @@
   adds a channel of a type pointed at ``newapi_upstream`` and returns its id; models without a
   default price get ratio 1 (completion ratio 1).
 - ``newapi_conformance`` (session): ``newapi_conformance(plugin, live=True)``, the plugin's
-  conformance :class:`~.findings.Report`, run once per session (``conformance_tests`` uses it).
+  conformance :class:`~.findings.Report`, run once per session in ``newapi_gateway``
+  (``conformance_tests`` uses it).
 """
 
 from __future__ import annotations
@@ -84,12 +85,17 @@ def newapi_channel(newapi_gateway: KitGateway, newapi_upstream: MockUpstream) ->
 
 
 @pytest.fixture(scope="session")
-def newapi_conformance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Report]]:
+def newapi_conformance(
+    tmp_path_factory: pytest.TempPathFactory, newapi_gateway: KitGateway
+) -> Iterator[Callable[..., Report]]:
+    """The suite's live checks run in ``newapi_gateway``: one gateway per process (Piccolo binds
+    its tables process-wide), which keeps the suite's channels, prices and user afterwards."""
     runs: dict[bool, ConformanceRun] = {}
 
     def report(plugin: str, live: bool = True) -> Report:
         if live not in runs:
-            runs[live] = ConformanceRun(live=live, data_dir=tmp_path_factory.mktemp("newapi-conformance"))
+            data_dir = tmp_path_factory.mktemp("newapi-conformance")
+            runs[live] = ConformanceRun(live=live, data_dir=data_dir, gateway=newapi_gateway if live else None)
         return runs[live].check(plugin)
 
     yield report

@@ -15,6 +15,7 @@ import time
 
 import httpx
 
+from newapi_host.plugins.registry import Registry
 from newapi_host.sdk import ChannelType, Dialect, SSEEvent
 
 from . import samples
@@ -65,6 +66,11 @@ class Live:
         self.http = httpx.Client(base_url=gateway.url, timeout=30)
         self.channels: dict[int, int | str] = {}  # type id -> channel id, or why there is none
         self._last_log = 0
+
+    @property
+    def registry(self) -> Registry:
+        """What the gateway serves: its plugins' formats and converters, enabled ones only."""
+        return self.gateway.app.state.host.registry
 
     def close(self) -> None:
         self.http.close()

@@ -16,7 +16,7 @@ from . import samples
 from .findings import Finding, Findings
 from .live_checks import Live, what
 from .samples import KIT_TEXT, KIT_USAGE, kit_model
-from .subject import PluginUnderTest
+from .subject import PluginUnderTest, reaches
 
 # -- the official SDKs -------------------------------------------------------------------------
 
@@ -106,11 +106,11 @@ def check_sdk(live: Live, s: PluginUnderTest, check: str) -> list[Finding]:
     except ImportError:
         found.skip(package, f"the {package} package is not installed here: pip install {package} to check its clients")
         return found.items
-    if s.dialect(client_dialect) is None:
+    if live.registry.dialect(client_dialect) is None:
         found.skip(
             package,
-            f"no installed plugin defines {client_dialect}, so {package} clients cannot call this gateway: "
-            "install the plugin that serves it to check them",
+            f"the gateway serves no {client_dialect}, so {package} clients cannot call it: install (and load) "
+            "the plugin that defines it to check them",
         )
         return found.items
     for ct in s.channel_types:
@@ -118,7 +118,7 @@ def check_sdk(live: Live, s: PluginUnderTest, check: str) -> list[Finding]:
         if problem := live.channel_problem(ct):
             found.fail(subject, problem)
             continue
-        if not s.reaches(client_dialect, ct.dialects):
+        if not reaches(live.registry.converters(), client_dialect, ct.dialects):
             found.skip(
                 subject,
                 f"{client_dialect} clients cannot reach it (it speaks {', '.join(ct.dialects)}); if it serves chat, "

@@ -152,23 +152,24 @@ class PluginUnderTest:
         ]
         return theirs + mine
 
-    def reaches(self, source: str, targets: Iterable[str]) -> bool:
-        """Whether clients of ``source`` reach an upstream speaking one of ``targets`` (native or
-        through a chain of converters), as the relay finds its way."""
-        goals = set(targets)
-        seen, queue = {source}, deque([source])
-        edges: dict[str, set[str]] = {}
-        for c in self.converters():
-            edges.setdefault(c.source, set()).add(c.target)
-        while queue:
-            here = queue.popleft()
-            if here in goals:
-                return True
-            for nxt in edges.get(here, ()) - seen:
-                seen.add(nxt)
-                queue.append(nxt)
-        return False
-
 
 def _pair(converter: Converter) -> str:
     return f"{converter.source} -> {converter.target}"
+
+
+def reaches(converters: Iterable[Converter], source: str, targets: Iterable[str]) -> bool:
+    """Whether clients of ``source`` reach an upstream speaking one of ``targets`` (natively or
+    through a chain of ``converters``), as the relay finds its way."""
+    goals = set(targets)
+    seen, queue = {source}, deque([source])
+    edges: dict[str, set[str]] = {}
+    for c in converters:
+        edges.setdefault(c.source, set()).add(c.target)
+    while queue:
+        here = queue.popleft()
+        if here in goals:
+            return True
+        for nxt in edges.get(here, ()) - seen:
+            seen.add(nxt)
+            queue.append(nxt)
+    return False
