@@ -21,7 +21,8 @@ METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
 
 
 def what(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+    """An exception as a report shows it: its type and (the start of) its message."""
+    return f"{type(exc).__name__}: {str(exc)[:400]}"
 
 
 def tokens_of(usage: Any) -> tuple[int, int] | None:

@@ -1,8 +1,7 @@
-"""The offline checks of a plugin's wire formats: dialects, usage counting and converters.
+"""The offline checks of a plugin's wire formats: its dialects, and how they count usage.
 
 Everything is fed the canonical traffic of :mod:`.samples` (or the plugin's own samples, from its
-``NEWAPI_CONFORMANCE`` set-up): a converter is checked against the very answers and streams the
-mock upstream sends in the live checks.
+``NEWAPI_CONFORMANCE`` set-up), the very requests, answers and streams of the live checks.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from newapi_host.plugins.registry import Registry
 from newapi_host.sdk import ChannelType, Dialect, SSEEvent
 
 from . import samples
+from .checking import what
 from .findings import Finding, Findings
 from .gateway import KitGateway
 from .samples import KIT_PIECES, KIT_TEXT, DialectSample, kit_model
@@ -51,10 +52,6 @@ def parse_sse(text: str) -> list[SSEEvent]:
             elif field == "data":
                 data.append(value)
     return events
-
-
-def what(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {str(exc)[:400]}"
 
 
 class Live:

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 from . import samples
+from .checking import what
 from .findings import Finding, Findings
-from .live_checks import Live, what
+from .live_checks import Live
 from .samples import KIT_TEXT, KIT_USAGE, kit_model
 from .subject import PluginUnderTest, reaches
 
