@@ -1,4 +1,4 @@
-"""The ``newapi`` command: serve, migrate, plugins, create-root."""
+"""The ``newapi`` command: serve, migrate, plugins, plugin check|new, create-root."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from newapi_host import __version__
 from newapi_host.config import Config
@@ -224,6 +225,44 @@ def cmd_create_root(args: argparse.Namespace, config: Config) -> int:
     return asyncio.run(run())
 
 
+def cmd_plugin_check(args: argparse.Namespace, config: Config) -> int:
+    """Exit 0 when every check passes, 1 with a report of what to fix, 2 for a plugin not installed."""
+    from newapi_host.sdk.testing.conformance import ConformanceRun
+
+    if not args.verbose:  # the report says it all; the gateway's own log would only repeat it
+        logging.disable(logging.CRITICAL)
+    try:
+        with ConformanceRun(live=not args.offline) as run:
+            missing = [name for name in args.names if name not in run.host.infos]
+            if missing:
+                installed = ", ".join(sorted(run.host.infos)) or "none"
+                print(f"error: not installed: {', '.join(missing)} (installed plugins: {installed})", file=sys.stderr)
+                return 2
+            reports = [run.check(name) for name in args.names]
+    finally:
+        logging.disable(logging.NOTSET)
+    if args.json:
+        print(json.dumps([r.as_json() for r in reports], indent=2))
+    else:
+        print("\n\n".join(r.text(verbose=args.verbose) for r in reports))
+    return 0 if all(r.ok for r in reports) else 1
+
+
+def cmd_plugin_new(args: argparse.Namespace, config: Config) -> int:
+    from newapi_host.sdk.skeleton import SkeletonError, write_skeleton
+
+    try:
+        root, files = write_skeleton(args.name, args.kind, args.dir)
+    except SkeletonError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote a {args.kind} plugin '{args.name}' in {root}:")
+    for path in files:
+        print(f"  {path.relative_to(root)}")
+    print(f"\nnext: pip install -e '{root}[test]' && newapi plugin check {args.name} && pytest {root}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="newapi", description="Self-hosted LLM gateway compatible with New API.")
     parser.add_argument("--version", action="version", version=f"newapi {__version__}")
@@ -243,6 +282,23 @@ def build_parser() -> argparse.ArgumentParser:
     plugins = sub.add_parser("plugins", help="list installed plugins and what each provides")
     plugins.add_argument("--json", action="store_true", help="print JSON instead of a table")
     plugins.set_defaults(func=cmd_plugins)
+
+    plugin = sub.add_parser("plugin", help="check a plugin against the SDK's contracts, or start a new one")
+    plugin_sub = plugin.add_subparsers(dest="plugin_command", required=True)
+    check = plugin_sub.add_parser(
+        "check",
+        help="run the conformance suite against installed plugins (exit 1 if a check fails, 2 if not installed)",
+    )
+    check.add_argument("names", nargs="+", metavar="NAME", help="plugin (entry point) name")
+    check.add_argument("--json", action="store_true", help="print the findings as JSON")
+    check.add_argument("--offline", action="store_true", help="only the checks that need no gateway")
+    check.add_argument("--verbose", action="store_true", help="list passed checks too, and show the gateway's log")
+    check.set_defaults(func=cmd_plugin_check)
+    new = plugin_sub.add_parser("new", help="write a plugin distribution whose tests pass as generated")
+    new.add_argument("name", metavar="NAME", help="the plugin's name (entry point), e.g. hello")
+    new.add_argument("--kind", choices=["provider", "payment", "login"], default="provider")
+    new.add_argument("--dir", type=Path, help="where to write it (default: ./newapi-plugin-NAME)")
+    new.set_defaults(func=cmd_plugin_new)
 
     root = sub.add_parser("create-root", help="create the first root (super-admin) user")
     root.add_argument("--username", default="root")

@@ -48,7 +48,7 @@ LAYERS: dict[str, str] = {
     # Entry points: the only importers of the surfaces; only the CLI imports the app.
     "app": "config db store sync notify auth options plugins jobs billing relay tokenizer body_depth proxy_headers "
     "host api web",
-    "cli": "config db store auth plugins billing api app",
+    "cli": "config db store auth plugins billing api app sdk.testing sdk.skeleton",
 }
 GRANTS = {row: set(allowed.split()) for row, allowed in LAYERS.items()}
 

@@ -1,36 +1,47 @@
-"""Testing a plugin: pytest fixtures for a real gateway with the plugin installed.
+"""The plugin test kit: a real gateway, a mock upstream and the conformance suite.
 
-Installed with the host as the pytest plugin ``newapi`` (entry point ``pytest11``), so a plugin's
-own test suite has these fixtures without any set-up:
+Installing the host installs its pytest plugin ``newapi`` (:mod:`.fixtures`), so a plugin's own
+tests get the fixtures ``newapi_gateway``, ``newapi_upstream``, ``newapi_channel``,
+``newapi_key``, ``newapi_root`` and ``newapi_conformance`` with no set-up, and run the whole
+conformance suite with one line::
 
-- ``newapi_plugins``: the plugins the gateway loads; all installed ones unless a ``conftest.py``
-  overrides it (``return ["cohere", "openai"]``). The host's built-ins always load.
-- ``newapi_gateway``: a :class:`KitGateway` serving on 127.0.0.1 with those plugins, SQLite in a
-  temporary directory and root signed in (``newapi_gateway.admin``); one per test session.
+    from newapi_host.sdk.testing import conformance_tests
 
-``from newapi_host.sdk.testing import KitGateway`` builds one by hand (another scope, another
-configuration).
+    test_conformance = conformance_tests("hello")
+
+``newapi plugin check NAME`` runs the same suite from the command line. docs/plugin-testing.md
+describes the kit; this package imports nothing of pytest itself, so the command works without it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
+from .conformance import ConformanceRun, PluginNotInstalled, check_plugin, conformance_tests
+from .extension import ConformanceSetup
+from .findings import CHECKS, Finding, Report
 from .gateway import KitGateway, plugin_entry_points
+from .samples import KIT_PIECES, KIT_SAMPLES, KIT_TEXT, KIT_USAGE, DialectSample, kit_model
+from .upstream import Behaviour, MockUpstream, Recorded, Reply, Stream
 
-__all__ = ["KitGateway", "plugin_entry_points"]
-
-
-@pytest.fixture(scope="session")
-def newapi_plugins() -> list[str] | None:
-    """Plugins for ``newapi_gateway`` to load: None means every installed one."""
-    return None
-
-
-@pytest.fixture(scope="session")
-def newapi_gateway(tmp_path_factory: pytest.TempPathFactory, newapi_plugins: list[str] | None) -> Iterator[KitGateway]:
-    gateway = KitGateway(tmp_path_factory.mktemp("newapi-gateway"), newapi_plugins).start()
-    yield gateway
-    gateway.stop()
+__all__ = [
+    "CHECKS",
+    "KIT_PIECES",
+    "KIT_SAMPLES",
+    "KIT_TEXT",
+    "KIT_USAGE",
+    "Behaviour",
+    "ConformanceRun",
+    "ConformanceSetup",
+    "DialectSample",
+    "Finding",
+    "KitGateway",
+    "MockUpstream",
+    "PluginNotInstalled",
+    "Recorded",
+    "Reply",
+    "Report",
+    "Stream",
+    "check_plugin",
+    "conformance_tests",
+    "kit_model",
+    "plugin_entry_points",
+]

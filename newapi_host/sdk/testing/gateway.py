@@ -114,6 +114,16 @@ class KitGateway:
         text = json.dumps(value) if isinstance(value, (dict, list)) else value
         self._ok(self.admin.put("/api/option/", json={"key": key, "value": text}))
 
+    def price(self, models: Iterable[str], ratio: float = 1.0, completion_ratio: float = 1.0) -> None:
+        """Price ``models`` (``ModelRatio`` and ``CompletionRatio``), keeping the other models' prices."""
+        current = {o["key"]: o["value"] for o in self._ok(self.admin.get("/api/option/"))}
+        for table, value in (("ModelRatio", ratio), ("CompletionRatio", completion_ratio)):
+            try:
+                prices = json.loads(current.get(table) or "{}")
+            except ValueError:
+                prices = {}
+            self.option(table, {**(prices if isinstance(prices, dict) else {}), **dict.fromkeys(models, value)})
+
     def plugin_settings(self, plugin: str, **values: Any) -> None:
         self._ok(self.admin.put(f"/api/plugins/{plugin}/settings", json=values))
 
