@@ -24,12 +24,12 @@ def newapi(*args: str, pythonpath: Path | None = None) -> subprocess.CompletedPr
 
 
 def test_the_shipped_plugins_pass_the_whole_suite():
-    """One process checks all three, live: a gateway, the mock upstream and the three SDKs."""
-    done = newapi("plugin", "check", "openai", "claude", "gemini")
+    """One process checks all four, live: a gateway, the mock upstream and the three SDKs."""
+    done = newapi("plugin", "check", "openai", "claude", "gemini", "cohere")
     assert done.returncode == 0, done.stdout + done.stderr
-    for plugin in ("openai", "claude", "gemini"):
+    for plugin in ("openai", "claude", "gemini", "cohere"):
         assert f"conformance of plugin '{plugin}': PASSED" in done.stdout
-    assert done.stdout.count("PASS  live-google-genai") == 3
+    assert done.stdout.count("PASS  live-google-genai") == 4
     assert "FAIL" not in done.stdout and done.stderr == ""
 
 

@@ -66,8 +66,7 @@ class ConformanceRun:
 
     ``live=False`` runs the offline checks only. ``data_dir`` holds the gateway's database
     (a temporary directory by default). ``gateway`` reuses a running :class:`KitGateway` instead
-    of starting one: Piccolo binds its tables process-wide, so two gateways in one process would
-    share one database (the pytest fixture hands over ``newapi_gateway`` for that reason). The
+    of starting one (the pytest fixture hands over ``newapi_gateway``, which saves a start). The
     live checks leave their channels (models ``kit-t<type id>``), prices and a user behind in it.
     """
 

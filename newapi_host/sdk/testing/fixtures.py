@@ -53,9 +53,9 @@ def newapi_root(newapi_gateway: KitGateway) -> httpx.Client:
 @pytest.fixture(scope="session")
 def newapi_upstream(newapi_gateway: KitGateway) -> Iterator[MockUpstream]:
     upstream = MockUpstream().start()
-    host = newapi_gateway.app.state.host
-    for contributions in host.registry.plugins():
-        plugin = host.plugins.pm.get_plugin(contributions.plugin)
+    plugins = newapi_gateway.plugins
+    for contributions in plugins.registry.plugins():
+        plugin = plugins.pm.get_plugin(contributions.plugin)
         function = setup_function(plugin) if plugin is not None else None
         if function is not None:
             function(ConformanceSetup(contributions.plugin, upstream))
@@ -74,7 +74,7 @@ def newapi_channel(newapi_gateway: KitGateway, newapi_upstream: MockUpstream) ->
         models = list(models)
         fields.setdefault("base_url", newapi_upstream.url)
         channel = newapi_gateway.channel(type_id, models=models, **fields)
-        defaults = newapi_gateway.app.state.host.registry.pricing_defaults()
+        defaults = newapi_gateway.registry.pricing_defaults()
         priced = {*defaults.get("ModelRatio", {}), *defaults.get("ModelPrice", {})}
         if unpriced := [m for m in models if m not in priced]:
             newapi_gateway.price(unpriced)
@@ -88,8 +88,8 @@ def newapi_channel(newapi_gateway: KitGateway, newapi_upstream: MockUpstream) ->
 def newapi_conformance(
     tmp_path_factory: pytest.TempPathFactory, newapi_gateway: KitGateway
 ) -> Iterator[Callable[..., Report]]:
-    """The suite's live checks run in ``newapi_gateway``: one gateway per process (Piccolo binds
-    its tables process-wide), which keeps the suite's channels, prices and user afterwards."""
+    """The suite's live checks run in ``newapi_gateway`` (no second gateway to start), which keeps
+    the suite's channels, prices and user afterwards."""
     runs: dict[bool, ConformanceRun] = {}
 
     def report(plugin: str, live: bool = True) -> Report:

@@ -1,26 +1,32 @@
-"""A real gateway for a plugin's tests: the app with the chosen plugins, on a real port.
+"""A real gateway for a plugin's tests: ``newapi serve`` with the chosen plugins, on a real port.
 
-The app runs under uvicorn in a background thread with its own event loop and a SQLite database
-in a temporary directory, so a test talks to it over real HTTP with any client (the official
-SDKs included) from any fixture scope. :class:`KitGateway` sets up what a test needs through the
-management API, as an admin would: the root account, channels, users and API keys, options and
-plugin settings.
+The gateway runs in a process of its own (one worker, SQLite in a temporary directory), exactly
+as an operator runs it, so a test talks to it over real HTTP with any client (the official SDKs
+included), from any fixture scope, and as many gateways as a session wants can run side by side:
+nothing of one leaks into another or into the test process. :class:`KitGateway` sets up what a test
+needs through the management API, as an admin would (root account, channels, users and keys,
+options, plugin settings), and reads the logs from the gateway's database once the ledger has
+written them.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import importlib.metadata as md
 import json
+import os
+import signal
 import socket
-import threading
+import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
+import msgspec
 
 ROOT_PASSWORD = "kit-root-password-1"
 USER_PASSWORD = "kit-user-password-1"
@@ -50,22 +56,44 @@ def plugin_entry_points(names: Iterable[str] | None) -> list[md.EntryPoint]:
 
 
 class KitGateway:
-    """The gateway under test. ``url`` is its root, ``base_url`` the OpenAI-style ``/v1``."""
+    """The gateway under test. ``url`` is its root, ``base_url`` the OpenAI-style ``/v1``.
 
-    def __init__(self, data_dir: Path, plugins: Iterable[str] | None = None, **config: Any) -> None:
-        from newapi_host.app import create_app
+    ``registry`` holds the same plugins' contributions, loaded in the test process (it does not
+    need the gateway's database): what the kit's checks read about channel types and formats.
+    ``switch()`` keeps its on/off state in step with the gateway's.
+    """
+
+    LEDGER_INTERVAL = 0.05  # the gateway writes settled charges this often, so logs appear at once
+
+    def __init__(self, data_dir: Path, plugins: Iterable[str] | None = None, **env: str) -> None:
         from newapi_host.config import Config
+        from newapi_host.plugins.loading import build_plugin_host
 
-        self.config = Config(data_dir=data_dir, session_secret="kit-session-secret", sync_interval=0.1, **config)
-        self.app = create_app(self.config, entry_points=plugin_entry_points(plugins))
+        self.data_dir = Path(data_dir)
+        chosen = plugin_entry_points(plugins)
+        self.plugins = build_plugin_host(Config(data_dir=self.data_dir), chosen)
+        installed = {ep.name for ep in plugin_entry_points(None)}
+        blocked = sorted(installed - {ep.name for ep in chosen})
         self.port = free_port()
-        self.server = uvicorn.Server(
-            uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
-        )
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self._thread = threading.Thread(target=self._serve, name="kit-gateway", daemon=True)
+        self._env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("NEWAPI_", "SQL_DSN", "REDIS_CONN"))},
+            "NEWAPI_DATA_DIR": str(self.data_dir),
+            "NEWAPI_DISABLED_PLUGINS": ",".join(blocked),
+            "NEWAPI_SYNC_INTERVAL": "0.1",
+            "NEWAPI_LEDGER_INTERVAL": str(self.LEDGER_INTERVAL),
+            "NEWAPI_LOG_LEVEL": "WARNING",
+            "SESSION_SECRET": "kit-session-secret",
+            # the test process's import path: plugins it can import, the gateway can too
+            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+            **env,
+        }
+        self._proc: subprocess.Popen[bytes] | None = None
         self.admin = httpx.Client(base_url=self.url, timeout=30)
         self._users = 0
+
+    @property
+    def registry(self) -> Any:
+        return self.plugins.registry
 
     @property
     def url(self) -> str:
@@ -75,30 +103,39 @@ class KitGateway:
     def base_url(self) -> str:
         return f"{self.url}/v1"
 
-    def _serve(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self.server.serve())
-
     def start(self) -> KitGateway:
-        self._thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the gateway did not start (see the log above)")
-            time.sleep(0.02)
+        command = [sys.executable, "-m", "newapi_host.cli", "serve", "--host", "127.0.0.1"]
+        command += ["--port", str(self.port), "--workers", "1", "--shutdown-timeout", "5"]
+        self._proc = subprocess.Popen(command, env=self._env, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    break
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("the gateway did not start (its log is above)")
+            time.sleep(0.1)
         setup = {"username": "root", "password": ROOT_PASSWORD, "confirmPassword": ROOT_PASSWORD}
         self._ok(self.admin.post("/api/setup", json=setup))
         login = self._ok(self.admin.post("/api/user/login", json={"username": "root", "password": ROOT_PASSWORD}))
         self.admin.headers["New-Api-User"] = str(login["id"])
-        for key, value in LOCAL_FETCH.items():
+        for key, value in {**LOCAL_FETCH, "CriticalRateLimitCount": 0}.items():  # each key() signs in
             self.option(key, value)
         return self
 
     def stop(self) -> None:
         self.admin.close()
-        self.server.should_exit = True
-        self._thread.join(15)
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 5)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._proc.pid, sig)
+            try:
+                self._proc.wait(wait)
+                return
+            except subprocess.TimeoutExpired:
+                continue
 
     # -- set-up through the management API ------------------------------------------------------
 
@@ -130,6 +167,7 @@ class KitGateway:
     def switch(self, plugin: str, enabled: bool) -> None:
         """Switch a plugin on or off, as root does on the Plugins page."""
         self._ok(self.admin.put(f"/api/plugins/{plugin}", json={"enabled": enabled}))
+        self.registry.set_enabled(plugin, enabled)
 
     def channel(self, type: int, *, base_url: str, models: Iterable[str], key: str = "sk-kit", **fields: Any) -> int:
         """Add a channel of ``type`` serving ``models`` (through ``POST /api/channel/``); its id."""
@@ -158,28 +196,42 @@ class KitGateway:
 
     # -- looking at what happened ---------------------------------------------------------------
 
-    def run(self, awaitable: Any, timeout: float = 30) -> Any:
-        """Run a coroutine on the gateway's own event loop and return its result."""
-        assert self.loop is not None
+    def _database(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.data_dir / "newapi.db", timeout=30)
 
-        async def wrapper() -> Any:
-            return await awaitable
-
-        return asyncio.run_coroutine_threadsafe(wrapper(), self.loop).result(timeout)
-
-    def flush(self) -> None:
-        """Write every settled charge now (the ledger otherwise writes within a second)."""
-        self.run(self.app.state.host.relay.ledger.flush())
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until the gateway has written every charge it settled so far (charges are in its
+        journal before an answer ends; the database has them once the ledger wrote that far)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            journaled = _journaled(self.data_dir / "journal")
+            with contextlib.closing(self._database()) as db:
+                written = {name: seq for name, seq in db.execute("SELECT name, seq FROM ledger_journals")}
+            if all(written.get(name, 0) >= seq for name, seq in journaled.items()):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the gateway's ledger did not write its charges within {timeout} s")
+            time.sleep(self.LEDGER_INTERVAL)
 
     def logs(self, **filters: Any) -> list[dict[str, Any]]:
-        """Log rows (New API's fields) after a flush, oldest first; filter by column, e.g. ``type=2``."""
-        from newapi_host.db.tables import Log
+        """Log rows (New API's fields) once written, oldest first; filter by column, e.g. ``type=2``."""
+        self.flush()
+        where = " AND ".join(f'"{column}" = ?' for column in filters) or "1 = 1"
+        with contextlib.closing(self._database()) as db:
+            db.row_factory = sqlite3.Row
+            rows = db.execute(f"SELECT * FROM logs WHERE {where} ORDER BY id", list(filters.values()))
+            return [dict(row) for row in rows]
 
-        async def read() -> list[dict[str, Any]]:
-            await self.app.state.host.relay.ledger.flush()
-            query = Log.select().order_by(Log.id)
-            for column, value in filters.items():
-                query = query.where(getattr(Log, column) == value)
-            return await query
 
-        return self.run(read())
+def _journaled(directory: Path) -> dict[str, int]:
+    """The last charge number in each journal of the gateway, by the name the ledger records."""
+    node = (directory.parent / ".node_id").read_text().strip() if (directory.parent / ".node_id").exists() else ""
+    last: dict[str, int] = {}
+    for path in directory.glob("*.jnl"):
+        for line in path.read_bytes().splitlines():
+            with contextlib.suppress(msgspec.DecodeError, IndexError, KeyError, TypeError):
+                record = msgspec.json.decode(line)
+                if record[0] == "C":
+                    name = f"{node}/{path.stem}"
+                    last[name] = max(last.get(name, 0), int(record[1]["seq"]))
+    return last

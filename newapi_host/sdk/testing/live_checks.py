@@ -67,7 +67,7 @@ class Live:
     @property
     def registry(self) -> Registry:
         """What the gateway serves: its plugins' formats and converters, enabled ones only."""
-        return self.gateway.app.state.host.registry
+        return self.gateway.registry
 
     def close(self) -> None:
         self.http.close()

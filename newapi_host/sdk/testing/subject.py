@@ -169,7 +169,7 @@ def reaches(converters: Iterable[Converter], source: str, targets: Iterable[str]
         here = queue.popleft()
         if here in goals:
             return True
-        for nxt in edges.get(here, ()) - seen:
+        for nxt in edges.get(here, set()) - seen:
             seen.add(nxt)
             queue.append(nxt)
     return False

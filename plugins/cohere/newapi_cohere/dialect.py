@@ -80,8 +80,6 @@ def error_body(status: int, message: str, type_: str, code: str | None) -> bytes
 # -- usage -----------------------------------------------------------------------------------
 
 
-
-
 def billed(usage: Any) -> tuple[int, int] | None:
     """(input, output) tokens to bill from a Cohere ``usage`` object: ``billed_units``, else ``tokens``."""
     if not isinstance(usage, dict):

@@ -16,6 +16,7 @@ from .embed import DIALECT as EMBED
 from .pricing import DEFAULT_MODELS, PRICING
 
 NEWAPI_SDK = ">=1.0,<2"
+NEWAPI_CONFORMANCE = "newapi_cohere.conformance:setup"  # Cohere traffic for `newapi plugin check`
 
 COHERE = ChannelType(
     id=34,
