@@ -17,7 +17,7 @@ from newapi_host.billing.journal import Journal, recover, recover_all
 from newapi_host.billing.ledger import Charge, Ledger
 from newapi_host.billing.wallets import Wallets
 from newapi_host.config import Config
-from newapi_host.db.tables import LOG_CONSUME, LedgerJournal, Log, Token, User
+from newapi_host.db.tables import LOG_CONSUME, LedgerJournal, Log, QuotaData, Token, User
 from newapi_host.store import NO_TRUST, Outcome
 from newapi_host.store.memory import MemoryStore
 
@@ -179,3 +179,76 @@ async def test_a_journal_is_compacted_to_what_is_still_open(sqlite_config: Confi
         contents = journals.read(ledger.journal.path)
         assert list(contents.holds) == [hold.id] and contents.charges == []
         ledger.release(hold)
+
+
+async def test_a_released_hold_is_not_given_back_again_by_a_replay(sqlite_config: Config):
+    async with running(sqlite_config) as client:
+        store = client.app.state.host.wallets.store
+        user = await create_user("dan", "dan-pass-123", quota=10_000)
+        journal = await Journal.open(sqlite_config.data_dir, store)
+        worker = Ledger(Wallets(store), journal)
+        _, kept = await worker.reserve(user["id"], None, 700, NO_TRUST)
+        _, given_back = await worker.reserve(user["id"], None, 2_000, NO_TRUST)
+        worker.release(given_back)  # the request ended without a charge
+        crash(journal)
+        assert await store.get(f"u{user['id']}") == 10_000 - 700
+        assert await recover_all(sqlite_config.data_dir, store) == (0, 1)  # only the open hold
+        assert await store.get(f"u{user['id']}") == 10_000
+        assert kept is not None and await recover_all(sqlite_config.data_dir, store) == (0, 0)
+
+
+async def test_nothing_to_replay(tmp_path: Path):
+    assert await recover_all(tmp_path / "never-served", MemoryStore()) == (0, 0)
+
+
+class AsyncStore(MemoryStore):
+    """A store whose moves land a moment later, as Redis's do, and say so when they have."""
+
+    immediate = False
+
+    def add_soon(self, deltas):  # type: ignore[no-untyped-def]
+        landed = asyncio.get_running_loop().create_future()
+
+        def land() -> None:
+            self._add(deltas)
+            landed.set_result(None)
+
+        asyncio.get_running_loop().call_soon(land)
+        return landed
+
+
+async def test_a_replay_does_not_repeat_balance_moves_that_landed(sqlite_config: Config):
+    async with running(sqlite_config):
+        user = await create_user("eve", "eve-pass-123", quota=10_000)
+        store = AsyncStore()
+        journal = await Journal.open(sqlite_config.data_dir, store)
+        worker = Ledger(Wallets(store), journal)
+        _, hold = await worker.reserve(user["id"], None, 500, NO_TRUST)
+        pending = worker.settle(charge(user, 120, 1), hold)
+        assert pending is not None
+        await pending  # the hold went back and the charge was taken: 10_000 - 120
+        await asyncio.sleep(0)  # the journal notes that the move landed
+        crash(journal)
+        assert await recover_all(sqlite_config.data_dir, store) == (1, 0)
+        assert await store.get(f"u{user['id']}") == 10_000 - 120  # not moved a second time
+        assert await wallet_and_logs(user["id"]) == (10_000 - 120, 1, 120)
+
+
+async def test_a_replay_adds_to_the_dashboard_unless_data_export_is_off(sqlite_config: Config, tmp_path: Path):
+    async with running(sqlite_config) as client:
+        user = await create_user("fay", "fay-pass-123", quota=10_000)
+
+        async def replay(n: int) -> int:
+            c = charge(user, 10, n)
+            c.seq = n
+            path = tmp_path / f"{n}.jnl"
+            path.write_bytes(msgspec.json.encode(("C", c)) + b"\n")
+            assert await recover(path, f"dead/{n}", None) == (1, 0)
+            return sum(row["quota"] for row in await QuotaData.select(QuotaData.quota))  # the dashboard's total
+
+        assert await replay(1) == 10  # no DataExportEnabled row: on, as New API's default
+        await client.app.state.host.options.set_many({"DataExportEnabled": "false"})
+        assert await replay(2) == 10
+        await client.app.state.host.options.set_many({"DataExportEnabled": "true"})
+        assert await replay(3) == 20
+        assert await wallet_and_logs(user["id"]) == (10_000 - 30, 3, 30)

@@ -114,6 +114,33 @@ def test_ratio_formula_with_cache_and_group_ratios():
     assert prices.charge(prices.quote("text-embedding-3-small", "default", "default"), Usage(prompt_tokens=1)) == 1
 
 
+def test_rounding_is_half_away_from_zero():
+    assert [round_half_away(v) for v in (0, 0.49, 0.5, 1.5, 2.5, 37.5)] == [0, 0, 1, 2, 3, 38]
+    assert [round_half_away(v) for v in (-0.49, -0.5, -1.5, -2.4, -2.5)] == [0, -1, -2, -2, -3]
+
+
+def test_openai_prompts_include_their_cache_tokens():
+    prices = book(ModelRatio='{"m": 1}', CacheRatio='{"m": 0.1}', CreateCacheRatio='{"m": 2}')
+    price = prices.quote("m", "default", "default")
+    # base = 1000 - 200 read - 300 written = 500; + 200 x 0.1 + 300 x 2 + 10 completion
+    usage = Usage(prompt_tokens=1000, completion_tokens=10, cached_tokens=200, cache_creation_tokens=300)
+    assert prices.charge(price, usage) == 500 + 20 + 600 + 10
+    # a prompt read entirely from the cache pays the cache ratio only; the base never goes below 0
+    assert prices.charge(price, Usage(prompt_tokens=300, cached_tokens=300)) == 30
+    assert prices.charge(price, Usage(prompt_tokens=100, cached_tokens=150)) == 15
+
+
+def test_a_priced_call_costs_at_least_one_and_a_free_one_nothing():
+    prices = book(ModelRatio='{"m": 1, "free": 0}', CacheRatio='{"m": 0.1}', GroupRatio='{"default": 1, "gift": 0}')
+    tiny = Usage(prompt_tokens=2, cached_tokens=2)  # 2 x 0.1 = 0.2 rounds to 0
+    assert prices.charge(prices.quote("m", "default", "default"), tiny) == 1
+    usage = Usage(prompt_tokens=500, completion_tokens=50)
+    assert prices.charge(prices.quote("free", "default", "default"), usage) == 0  # model ratio 0
+    assert prices.charge(prices.quote("m", "default", "gift"), usage) == 0  # group ratio 0
+    assert prices.quote("free", "default", "default").free and prices.quote("m", "default", "gift").free
+    assert not prices.quote("m", "default", "default").free
+
+
 def test_anthropic_semantics_and_one_hour_cache_writes():
     prices = book(ModelRatio='{"claude-x": 1.5}', CompletionRatio='{"claude-x": 5}', CacheRatio='{"claude-x": 0.1}')
     price = prices.quote("claude-x", "default", "default")
