@@ -422,3 +422,16 @@ async def test_order_addresses_and_what_counts_as_a_payment_page(sqlite_config: 
         started = time.monotonic()
         assert not await opened()
         assert time.monotonic() - started < 4
+
+
+async def test_only_real_discounts_lower_a_price(sqlite_config: Config) -> None:
+    """payment_setting.amount_discount holds price factors in (0, 1]; anything else is dropped, never charged."""
+    async with running(sqlite_config, "wallet") as client:
+        await as_user(client)
+        await client.app.state.host.options.set_many(
+            {"Price": "10", "payment_setting.amount_discount": '{"2": 1, "3": 1.5, "4": 0, "5": 0.5, "x": 0.5}'}
+        )
+        assert (await client.get("/api/user/topup/info")).json()["data"]["discount"] == {"2": 1.0, "5": 0.5}
+        for amount, money in ((2, 20.0), (3, 30.0), (4, 40.0), (5, 25.0)):
+            trade_no = (await pay(client, amount))["data"]["trade_no"]
+            assert (await order(trade_no))["money"] == money, amount
