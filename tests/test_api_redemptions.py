@@ -270,6 +270,8 @@ async def test_codes_as_new_api_lists_them(sqlite_config):
         await make_codes(client, name="promo", quota=5000, count=2)
         listed = (await client.get("/api/redemption/", params={"p": 1, "page_size": 10})).json()["data"]
         assert (listed["page"], listed["page_size"], listed["total"]) == (1, 10, 2)
+        second = (await client.get("/api/redemption/", params={"p": 2, "page_size": 1})).json()["data"]
+        assert [x["id"] for x in second["items"]] == [listed["items"][1]["id"]]  # newest first, page by page
         item = listed["items"][0]
         assert set(item) == {
             "id", "user_id", "key", "status", "name", "quota", "created_time", "redeemed_time", "used_user_id",
@@ -296,13 +298,21 @@ async def test_editing_a_code(sqlite_config):
             assert r.json()["success"] and r.json()["data"]["name"] == "old" and r.json()["data"]["quota"] == 20, flag
         r = (await client.put("/api/redemption/?status_only=1", json={"id": rid, "status": 2})).json()
         assert r["success"] and r["data"]["status"] == 2
+        assert (await client.put("/api/redemption/?status_only=1", json={"id": rid, "status": 1})).json()["success"]
+        await create_user("joy", "joy-pass-123")
+        async with another(client) as joy:
+            await login(joy, "joy", "joy-pass-123")
+            assert (await joy.post("/api/user/topup", json={"key": key})).json()["data"] == 20
+        r = (await client.put("/api/redemption/?status_only=true", json={"id": rid, "status": 2})).json()
+        assert r == {"success": False, "message": "this redemption code has been used; its status cannot change"}
 
 
 async def test_search_by_name_is_literal_and_status_filters_apply(sqlite_config):
     async with running(sqlite_config) as client:
         await as_root(client)
-        for name in ("a_b", "axb", "x!y", "x!!y", "gone"):
+        for name in ("a_b", "axb", "x!y", "x!!y", "gone", "half%off", "old"):
             await make_codes(client, name=name, quota=10)
+        await Redemption.update({Redemption.expired_time: int(time.time()) - 5}).where(Redemption.name == "old")
         ids = {r["name"]: r["id"] for r in await Redemption.select(Redemption.name, Redemption.id)}
 
         async def search(**params) -> list[str]:
@@ -317,10 +327,12 @@ async def test_search_by_name_is_literal_and_status_filters_apply(sqlite_config)
         assert (await client.delete(f"/api/redemption/{ids['gone']}")).json()["success"]
         # deleted codes are found by no search; each status shows only its own codes
         assert await search(keyword="gon") == [] and await search(keyword=str(ids["gone"])) == []
-        assert await search(status="1") == ["a_b", "x!!y", "x!y"]
+        assert await search(keyword="half%") == ["half%off"]  # "%" is not a wildcard either
+        assert await search(status="1") == ["a_b", "half%off", "x!!y", "x!y"]
         assert await search(status="2") == ["axb"]
-        assert await search(status="3") == [] and await search(status="expired") == []
+        assert await search(status="3") == [] and await search(status="expired") == ["old"]
         assert await search(keyword="a", status="1") == ["a_b"]
+        assert await search(keyword="a_", status="2") == [] and await search(keyword="x", status="expired") == []
 
 
 async def test_a_code_is_valid_through_its_expiry_second(sqlite_config, monkeypatch):

@@ -247,8 +247,10 @@ async def test_a_replay_adds_to_the_dashboard_unless_data_export_is_off(sqlite_c
             return sum(row["quota"] for row in await QuotaData.select(QuotaData.quota))  # the dashboard's total
 
         assert await replay(1) == 10  # no DataExportEnabled row: on, as New API's default
+        await client.app.state.host.options.set_many({"Notice": "maintenance at noon"})  # other options are no switch
+        assert await replay(4) == 20
         await client.app.state.host.options.set_many({"DataExportEnabled": "false"})
-        assert await replay(2) == 10
+        assert await replay(2) == 20
         await client.app.state.host.options.set_many({"DataExportEnabled": "true"})
-        assert await replay(3) == 20
-        assert await wallet_and_logs(user["id"]) == (10_000 - 30, 3, 30)
+        assert await replay(3) == 30
+        assert await wallet_and_logs(user["id"]) == (10_000 - 40, 4, 40)

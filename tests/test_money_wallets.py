@@ -61,10 +61,10 @@ async def test_a_key_edit_moves_the_live_key_balance(sqlite_config: Config) -> N
     async with running(sqlite_config) as client:
         uid = (await create_user("hal", "hal-pass-123", quota=10**6))["id"]
         other = (await create_user("ida", "ida-pass-123"))["id"]
-        await login(client, "hal", "hal-pass-123")
-        made = (await client.post("/api/token/", json={"name": "k", "remain_quota": 1000})).json()["data"]
         theirs = Token(user_id=other, key="o" * 48, name="o", remain_quota=7, unlimited_quota=False)
         await theirs.save()
+        await login(client, "hal", "hal-pass-123")
+        made = (await client.post("/api/token/", json={"name": "k", "remain_quota": 1000})).json()["data"]
         host = client.app.state.host
         await host.wallets.seed(uid, made["id"])
         await host.wallets.seed(other, theirs.id)

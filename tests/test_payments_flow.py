@@ -429,9 +429,14 @@ async def test_only_real_discounts_lower_a_price(sqlite_config: Config) -> None:
     async with running(sqlite_config, "wallet") as client:
         await as_user(client)
         await client.app.state.host.options.set_many(
-            {"Price": "10", "payment_setting.amount_discount": '{"2": 1, "3": 1.5, "4": 0, "5": 0.5, "x": 0.5}'}
+            {
+                "Price": "10",
+                "payment_setting.amount_discount": '{"2": 1, "3": 1.5, "4": 0, "5": 0.5, "x": 0.5}',
+                "payment_setting.amount_options": "[0, 1, 5, -5]",
+            }
         )
-        assert (await client.get("/api/user/topup/info")).json()["data"]["discount"] == {"2": 1.0, "5": 0.5}
+        info = (await client.get("/api/user/topup/info")).json()["data"]
+        assert info["discount"] == {"2": 1.0, "5": 0.5} and info["amount_options"] == [1, 5]
         for amount, money in ((2, 20.0), (3, 30.0), (4, 40.0), (5, 25.0)):
             trade_no = (await pay(client, amount))["data"]["trade_no"]
             assert (await order(trade_no))["money"] == money, amount
