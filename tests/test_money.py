@@ -130,3 +130,18 @@ def test_per_call_hold_and_a_wallet_spent_down_in_one_worker(gw):
     assert answers == [200, 200, 200, 403]
     gw.flush()
     assert gw.user_row(uid)["quota"] == 0 and gw.balance(f"u{uid}") == 0
+
+
+@pytest.mark.parametrize(
+    ("user_group", "key_group", "wallet", "status"),
+    [
+        # hold = trunc(0.003 x 500000 x group): the whole price of the call, before it is made
+        ("vip", "", 3000, 200),
+        ("vip", "", 2999, 403),
+        ("vip", "svip", 375, 200),
+        ("vip", "svip", 374, 403),
+    ],
+)
+def test_the_hold_of_a_per_call_model(gw, user_group, key_group, wallet, status):
+    result, paid = spend(gw, quota=wallet, user_group=user_group, key_group=key_group, model=CALL_MODEL)
+    assert (result, paid) == (status, wallet * (status == 200))

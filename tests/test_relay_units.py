@@ -163,7 +163,7 @@ def test_per_call_price_and_admin_overrides():
     assert prices.quote("gpt-4o-mini", "default", "default").model_ratio == 0.075  # other defaults stay
     with pytest.raises(RelayError) as err:
         prices.quote("unpriced-model", "default", "default")
-    assert err.value.status == 403 and err.value.code == "model_price_error"
+    assert err.value.status == 403 and err.value.code == "model_price_error" and "unpriced-model" in str(err.value)
     assert book(SelfUseModeEnabled="true").quote("unpriced-model", "default", "default").model_ratio == 37.5
 
 
@@ -178,6 +178,16 @@ def test_hold_formula_and_trust_bypass():
     assert decide(5_000_000, None, NO_AMOUNT, trust) is Outcome.NEED_AMOUNT
     assert decide(9_000_000, 100, NO_AMOUNT, trust) is Outcome.NEED_AMOUNT  # a limited key below the line
     assert decide(9_000_000, 5_000_001, NO_AMOUNT, trust) is Outcome.TRUSTED
+
+
+def test_options_that_move_holds_and_per_call_charges():
+    prices = book(PreConsumedQuota="100", QuotaPerUnit="1000", ModelPrice='{"flat": 0.04}', GroupRatio='{"vip": 2}')
+    price = prices.quote("gpt-4o", "default", "default")
+    assert price.group_ratio == 1  # a group missing from GroupRatio counts as 1
+    assert prices.hold_amount(price, prompt_tokens=10, max_tokens=None) == int(100 * 1.25)
+    flat = prices.quote("flat", "vip", "vip")
+    assert prices.charge(flat, Usage()) == 80 and prices.hold_amount(flat, 0, None) == 80  # 0.04 x 1000 x 2
+    assert prices.trust_line() == 10_000
 
 
 def test_stream_counter_memory_stays_flat_on_long_streams():
