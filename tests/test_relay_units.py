@@ -139,6 +139,8 @@ def test_a_priced_call_costs_at_least_one_and_a_free_one_nothing():
     assert prices.charge(prices.quote("m", "default", "gift"), usage) == 0  # group ratio 0
     assert prices.quote("free", "default", "default").free and prices.quote("m", "default", "gift").free
     assert not prices.quote("m", "default", "default").free
+    per_call = book(ModelPrice='{"zero": 0, "one": 1}')
+    assert per_call.quote("zero", "default", "default").free and not per_call.quote("one", "default", "default").free
 
 
 def test_anthropic_semantics_and_one_hour_cache_writes():
