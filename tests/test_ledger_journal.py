@@ -190,9 +190,11 @@ async def test_a_released_hold_is_not_given_back_again_by_a_replay(sqlite_config
         _, kept = await worker.reserve(user["id"], None, 700, NO_TRUST)
         _, given_back = await worker.reserve(user["id"], None, 2_000, NO_TRUST)
         worker.release(given_back)  # the request ended without a charge
+        worker.release(given_back)  # a hold goes back once, however often it is let go
+        worker.settle(charge(user, 0, 1), given_back)
         crash(journal)
         assert await store.get(f"u{user['id']}") == 10_000 - 700
-        assert await recover_all(sqlite_config.data_dir, store) == (0, 1)  # only the open hold
+        assert await recover_all(sqlite_config.data_dir, store) == (1, 1)  # the charge of 0 and the open hold
         assert await store.get(f"u{user['id']}") == 10_000
         assert kept is not None and await recover_all(sqlite_config.data_dir, store) == (0, 0)
 
@@ -254,3 +256,28 @@ async def test_a_replay_adds_to_the_dashboard_unless_data_export_is_off(sqlite_c
         await client.app.state.host.options.set_many({"DataExportEnabled": "true"})
         assert await replay(3) == 30
         assert await wallet_and_logs(user["id"]) == (10_000 - 40, 4, 40)
+
+
+class LostStore(MemoryStore):
+    """A store whose moves never land: the worker dies before Redis answers."""
+
+    immediate = False
+
+    def add_soon(self, deltas):  # type: ignore[no-untyped-def]
+        return asyncio.get_running_loop().create_future()
+
+
+async def test_a_compacted_journal_keeps_moves_that_had_not_landed(sqlite_config: Config):
+    async with running(sqlite_config):
+        user = await create_user("gia", "gia-pass-123", quota=10_000)
+        store = LostStore()
+        await store.seed(f"u{user['id']}", 10_000)
+        journal = await Journal.open(sqlite_config.data_dir, store)
+        worker = Ledger(Wallets(store), journal)
+        _, hold = await worker.reserve(user["id"], None, 500, NO_TRUST)
+        assert worker.settle(charge(user, 120, 1), hold) is not None  # the move is on its way
+        journal.rewrite(worker.open_holds(), [charge for charge in worker._queue])  # compacted meanwhile
+        crash(journal)
+        assert await store.get(f"u{user['id']}") == 10_000 - 500  # the hold, taken; the settlement never landed
+        assert await recover_all(sqlite_config.data_dir, store) == (1, 0)
+        assert await store.get(f"u{user['id']}") == 10_000 - 120
