@@ -17,7 +17,7 @@ from newapi_host.billing.journal import Journal, recover, recover_all
 from newapi_host.billing.ledger import Charge, Ledger
 from newapi_host.billing.wallets import Wallets
 from newapi_host.config import Config
-from newapi_host.db.tables import LOG_CONSUME, LedgerJournal, Log, QuotaData, Token, User
+from newapi_host.db.tables import LOG_CONSUME, LOG_ERROR, LedgerJournal, Log, QuotaData, Token, User
 from newapi_host.store import NO_TRUST, Outcome
 from newapi_host.store.memory import MemoryStore
 
@@ -281,3 +281,25 @@ async def test_a_compacted_journal_keeps_moves_that_had_not_landed(sqlite_config
         assert await store.get(f"u{user['id']}") == 10_000 - 500  # the hold, taken; the settlement never landed
         assert await recover_all(sqlite_config.data_dir, store) == (1, 0)
         assert await store.get(f"u{user['id']}") == 10_000 - 120
+
+
+async def test_a_refused_or_trusted_reservation_leaves_no_hold(sqlite_config: Config):
+    async with running(sqlite_config) as client:
+        ledger: Ledger = client.app.state.host.relay.ledger
+        user = await create_user("hana", "hana-pass-123", quota=1_000)
+        result, hold = await ledger.reserve(user["id"], None, 5_000, NO_TRUST)
+        assert result.outcome is Outcome.WALLET_SHORT and hold is None
+        result, hold = await ledger.reserve(user["id"], None, 100, 500)  # above the trust line
+        assert result.outcome is Outcome.TRUSTED and hold is None
+        assert ledger.open_holds() == []
+        assert await client.app.state.host.wallets.store.get(f"u{user['id']}") == 1_000
+
+
+def test_error_rows_between_consume_rows_leave_the_dashboard_sums_whole():
+    rows = []
+    for n, kind in enumerate((LOG_CONSUME, LOG_ERROR, LOG_CONSUME)):  # an error row costs nothing
+        row = charge({"id": 1, "username": "u"}, 10, n).log
+        row.update(type=kind, group="default", quota=10 if kind == LOG_CONSUME else 0)
+        rows.append(row)
+    (bucket,) = ledgers.quota_buckets(rows)
+    assert bucket[-3:] == (4, 2, 20)  # tokens, requests, quota of the two consume rows
