@@ -303,3 +303,32 @@ def test_error_rows_between_consume_rows_leave_the_dashboard_sums_whole():
         rows.append(row)
     (bucket,) = ledgers.quota_buckets(rows)
     assert bucket[-3:] == (4, 2, 20)  # tokens, requests, quota of the two consume rows
+
+
+async def test_what_each_charge_writes_to_users_keys_and_channels(sqlite_config: Config):
+    """Error rows count no request; unlimited keys keep their remaining quota; free calls still count."""
+    async with running(sqlite_config) as client:
+        ledger: Ledger = client.app.state.host.relay.ledger
+        user = await create_user("ines", "ines-pass-123", quota=1_000)
+        limited = Token(user_id=user["id"], key="l" * 48, name="l", remain_quota=500, unlimited_quota=False)
+        unlimited = Token(user_id=user["id"], key="u" * 48, name="u", remain_quota=77, unlimited_quota=True)
+        for token in (limited, unlimited):
+            await token.save()
+        error_row = charge(user, 0, 1, limited.id, unlimited=False)
+        error_row.count_request = False  # a failed request's error log: free, and no request
+        ledger.settle(error_row)
+        assert await ledger.flush() == 1
+        row = await User.select(User.quota, User.used_quota, User.request_count).where(User.id == user["id"]).first()
+        assert (row["quota"], row["used_quota"], row["request_count"]) == (1_000, 0, 0)
+        ledger.settle(charge(user, 0, 2, unlimited.id))  # a free call still counts as a request
+        assert await ledger.flush() == 1
+        row = await User.select(User.request_count).where(User.id == user["id"]).first()
+        assert row["request_count"] == 1
+        ledger.settle(charge(user, 30, 3, unlimited.id))
+        ledger.settle(charge(user, 20, 4, limited.id, unlimited=False))
+        assert await ledger.flush() == 2
+        row = await User.select(User.quota, User.used_quota, User.request_count).where(User.id == user["id"]).first()
+        assert (row["quota"], row["used_quota"], row["request_count"]) == (950, 50, 3)
+        tokens = {t["id"]: t for t in await Token.select(Token.id, Token.remain_quota, Token.used_quota)}
+        assert (tokens[unlimited.id]["remain_quota"], tokens[unlimited.id]["used_quota"]) == (77, 30)
+        assert (tokens[limited.id]["remain_quota"], tokens[limited.id]["used_quota"]) == (480, 20)
