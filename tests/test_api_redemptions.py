@@ -6,11 +6,13 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import SimpleNamespace
 
 import httpx
 
+from newapi_host.api import redemptions
 from newapi_host.auth.users import create_user
-from newapi_host.db.tables import LOG_TOPUP, Log, Redemption, User
+from newapi_host.db.tables import LOG_MANAGE, LOG_TOPUP, Log, Redemption, User
 
 from .conftest import Client, as_root, login, running
 
@@ -259,3 +261,127 @@ async def test_concurrent_redemptions_credit_once(db_config):
         winner_id = (await User.select(User.id).where(User.username == names[quotas.index(12345)]).first())["id"]
         assert row["status"] == 3 and row["used_user_id"] == winner_id
         assert await Log.count().where(Log.type == LOG_TOPUP) == 1
+
+
+async def test_codes_as_new_api_lists_them(sqlite_config):
+    async with running(sqlite_config) as client:
+        await as_root(client)
+        made = int(time.time())
+        await make_codes(client, name="promo", quota=5000, count=2)
+        listed = (await client.get("/api/redemption/", params={"p": 1, "page_size": 10})).json()["data"]
+        assert (listed["page"], listed["page_size"], listed["total"]) == (1, 10, 2)
+        second = (await client.get("/api/redemption/", params={"p": 2, "page_size": 1})).json()["data"]
+        assert [x["id"] for x in second["items"]] == [listed["items"][1]["id"]]  # newest first, page by page
+        item = listed["items"][0]
+        assert set(item) == {
+            "id", "user_id", "key", "status", "name", "quota", "created_time", "redeemed_time", "used_user_id",
+            "expired_time", "DeletedAt",
+        }  # fmt: skip
+        assert item["DeletedAt"] is None and made <= item["created_time"] <= time.time()
+        audit = await Log.select(Log.content).where(Log.type == LOG_MANAGE)
+        assert any("2 redemption code(s) 'promo' of 5000 quota" in row["content"] for row in audit), audit
+
+        r = (await client.delete("/api/redemption/999")).json()
+        assert r == {"success": False, "message": "redemption code not found"}
+        r = (await client.post("/api/redemption/", json={"name": "   ", "quota": 10})).json()
+        assert r["success"] is False and "must not be blank" in r["message"]
+
+
+async def test_editing_a_code(sqlite_config):
+    async with running(sqlite_config) as client:
+        await as_root(client)
+        (key,) = await make_codes(client, name="old", quota=10)
+        rid = (await Redemption.select(Redemption.id).where(Redemption.key == key).first())["id"]
+        # status_only=false (or 0) is an ordinary edit; a null field keeps its value
+        for flag in ("false", "0", "FALSE"):
+            r = await client.put(f"/api/redemption/?status_only={flag}", json={"id": rid, "quota": 20, "name": None})
+            assert r.json()["success"] and r.json()["data"]["name"] == "old" and r.json()["data"]["quota"] == 20, flag
+        r = (await client.put("/api/redemption/?status_only=1", json={"id": rid, "status": 2})).json()
+        assert r["success"] and r["data"]["status"] == 2
+        assert (await client.put("/api/redemption/?status_only=1", json={"id": rid, "status": 1})).json()["success"]
+        await create_user("joy", "joy-pass-123")
+        async with another(client) as joy:
+            await login(joy, "joy", "joy-pass-123")
+            assert (await joy.post("/api/user/topup", json={"key": key})).json()["data"] == 20
+        r = (await client.put("/api/redemption/?status_only=true", json={"id": rid, "status": 2})).json()
+        assert r == {"success": False, "message": "this redemption code has been used; its status cannot change"}
+
+
+async def test_search_by_name_is_literal_and_status_filters_apply(sqlite_config):
+    async with running(sqlite_config) as client:
+        await as_root(client)
+        for name in ("a_b", "axb", "x!y", "x!!y", "gone", "half%off", "old"):
+            await make_codes(client, name=name, quota=10)
+        await Redemption.update({Redemption.expired_time: int(time.time()) - 5}).where(Redemption.name == "old")
+        ids = {r["name"]: r["id"] for r in await Redemption.select(Redemption.name, Redemption.id)}
+
+        async def search(**params) -> list[str]:
+            r = (await client.get("/api/redemption/search", params=params)).json()
+            assert r["success"], r
+            return sorted(x["name"] for x in r["data"]["items"])
+
+        assert await search(keyword="a_") == ["a_b"]  # "_" is not a one-character wildcard
+        assert await search(keyword="x!") == ["x!!y", "x!y"]
+        assert await search(keyword="x!!") == ["x!!y"]
+        await client.put("/api/redemption/?status_only=true", json={"id": ids["axb"], "status": 2})
+        assert (await client.delete(f"/api/redemption/{ids['gone']}")).json()["success"]
+        # deleted codes are found by no search; each status shows only its own codes
+        assert await search(keyword="gon") == [] and await search(keyword=str(ids["gone"])) == []
+        assert await search(keyword="half%") == ["half%off"]  # "%" is not a wildcard either
+        assert await search(status="1") == ["a_b", "half%off", "x!!y", "x!y"]
+        assert await search(status="2") == ["axb"]
+        assert await search(status="3") == [] and await search(status="expired") == ["old"]
+        assert await search(keyword="a", status="1") == ["a_b"]
+        assert await search(keyword="a_", status="2") == [] and await search(keyword="x", status="expired") == []
+
+
+async def test_a_code_is_valid_through_its_expiry_second(sqlite_config, monkeypatch):
+    """New API expires a code once its time is past (ExpiredTime < now), not at that very second."""
+    now = int(time.time()) + 100
+    async with running(sqlite_config) as client:
+        await as_root(client)
+        monkeypatch.setattr(redemptions, "time", SimpleNamespace(time=lambda: now))
+        last, spent = await make_codes(client, name="last-second", quota=10, count=2, expired_time=now)
+        await create_user("ivy", "ivy-pass-123")
+
+        async def search(status: str) -> int:
+            return (await client.get("/api/redemption/search", params={"status": status})).json()["data"]["total"]
+
+        assert (await search("1"), await search("expired")) == (2, 0)
+        assert (await client.delete("/api/redemption/invalid")).json()["data"] == 0
+        async with another(client) as ivy:
+            await login(ivy, "ivy", "ivy-pass-123")
+            assert (await ivy.post("/api/user/topup", json={"key": spent})).json()["data"] == 10
+            monkeypatch.setattr(redemptions, "time", SimpleNamespace(time=lambda: now + 1))
+            assert (await search("1"), await search("expired")) == (0, 1)
+            r = (await ivy.post("/api/user/topup", json={"key": last})).json()
+            assert r == {"success": False, "message": "this redemption code has expired"}
+        assert (await client.delete("/api/redemption/invalid")).json()["data"] == 2  # the used and the expired
+        r = (await client.post("/api/redemption/", json={"name": "late", "expired_time": now})).json()
+        assert r == {"success": False, "message": "expired_time must be 0 (never) or a time in the future"}
+
+
+async def test_a_redeemed_code_reaches_the_live_balance(sqlite_config):
+    async with running(sqlite_config) as client:
+        await as_root(client)
+        await client.app.state.host.options.set_many({"QuotaPerUnit": "1000"})
+        (key,) = await make_codes(client, name="gift", quota=2500)
+        code_id = (await Redemption.select(Redemption.id).where(Redemption.key == key).first())["id"]
+        user = await create_user("zed", "zed-pass-123", quota=100)
+        wallets = client.app.state.host.wallets
+        await wallets.seed(user["id"], None)  # the relay has used this wallet: its balance is live
+        async with another(client) as zed:
+            await login(zed, "zed", "zed-pass-123")
+            for body, message in [
+                (b"[1]", 'please provide a redemption code: {"key": "..."}'),
+                (b'{"key": "  "}', 'please provide a redemption code: {"key": "..."}'),
+                (b'{"key": "%s"}' % (b"k" * 65), "invalid redemption code"),
+            ]:
+                r = await zed.post("/api/user/topup", content=body, headers={"content-type": "application/json"})
+                assert r.json() == {"success": False, "message": message}, body
+            started = int(time.time())
+            assert (await zed.post("/api/user/topup", json={"key": key})).json()["data"] == 2500
+        assert await quota_of("zed") == 2600 == await wallets.store.get(f"u{user['id']}")
+        (entry,) = await Log.select().where((Log.user_id == user["id"]) & (Log.type == LOG_TOPUP))
+        assert entry["content"] == f"Redeemed code #{code_id}: +2500 quota ($2.500000)"
+        assert entry["created_at"] >= started and entry["username"] == "zed"

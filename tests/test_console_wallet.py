@@ -179,6 +179,7 @@ async def test_topup_history_is_own_paged_and_searchable(sqlite_config: Config) 
         assert (await client.get("/api/user/topup/self", params={"keyword": "DAVE"})).json()["data"]["total"] == 0
         wild = (await client.get("/api/user/topup/self", params={"keyword": "%"})).json()["data"]
         assert wild["total"] == 0  # a literal percent sign, not a wildcard
+        assert (await client.get("/api/user/topup/self", params={"keyword": "R_00"})).json()["data"]["total"] == 0
 
         client.cookies.clear()
         client.headers.pop("New-Api-User")

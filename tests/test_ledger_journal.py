@@ -16,7 +16,7 @@ from newapi_host.billing.journal import Journal, recover, recover_all
 from newapi_host.billing.ledger import Charge, Ledger
 from newapi_host.billing.wallets import Wallets
 from newapi_host.config import Config
-from newapi_host.db.tables import LOG_CONSUME, LedgerJournal, Log, Token, User
+from newapi_host.db.tables import LOG_CONSUME, LOG_ERROR, LedgerJournal, Log, QuotaData, Token, User
 from newapi_host.store import NO_TRUST, Outcome
 from newapi_host.store.memory import MemoryStore
 
@@ -181,3 +181,156 @@ async def test_a_journal_is_compacted_to_what_is_still_open(sqlite_config: Confi
         contents = journals.read(ledger.journal.path)
         assert list(contents.holds) == [hold.id] and contents.charges == []
         ledger.release(hold)
+
+
+async def test_a_released_hold_is_not_given_back_again_by_a_replay(sqlite_config: Config):
+    async with running(sqlite_config) as client:
+        store = client.app.state.host.wallets.store
+        user = await create_user("dan", "dan-pass-123", quota=10_000)
+        journal = await Journal.open(sqlite_config.data_dir, store)
+        worker = Ledger(Wallets(store), journal)
+        _, kept = await worker.reserve(user["id"], None, 700, NO_TRUST)
+        _, given_back = await worker.reserve(user["id"], None, 2_000, NO_TRUST)
+        worker.release(given_back)  # the request ended without a charge
+        worker.release(given_back)  # a hold goes back once, however often it is let go
+        worker.settle(charge(user, 0, 1), given_back)
+        crash(journal)
+        assert await store.get(f"u{user['id']}") == 10_000 - 700
+        assert await recover_all(sqlite_config.data_dir, store) == (1, 1)  # the charge of 0 and the open hold
+        assert await store.get(f"u{user['id']}") == 10_000
+        assert kept is not None and await recover_all(sqlite_config.data_dir, store) == (0, 0)
+
+
+async def test_nothing_to_replay(tmp_path: Path):
+    assert await recover_all(tmp_path / "never-served", MemoryStore()) == (0, 0)
+
+
+class AsyncStore(MemoryStore):
+    """A store whose moves land a moment later, as Redis's do, and say so when they have."""
+
+    immediate = False
+
+    def add_soon(self, deltas):  # type: ignore[no-untyped-def]
+        landed = asyncio.get_running_loop().create_future()
+
+        def land() -> None:
+            self._add(deltas)
+            landed.set_result(None)
+
+        asyncio.get_running_loop().call_soon(land)
+        return landed
+
+
+async def test_a_replay_does_not_repeat_balance_moves_that_landed(sqlite_config: Config):
+    async with running(sqlite_config):
+        user = await create_user("eve", "eve-pass-123", quota=10_000)
+        store = AsyncStore()
+        journal = await Journal.open(sqlite_config.data_dir, store)
+        worker = Ledger(Wallets(store), journal)
+        _, hold = await worker.reserve(user["id"], None, 500, NO_TRUST)
+        pending = worker.settle(charge(user, 120, 1), hold)
+        assert pending is not None
+        await pending  # the hold went back and the charge was taken: 10_000 - 120
+        await asyncio.sleep(0)  # the journal notes that the move landed
+        crash(journal)
+        assert await recover_all(sqlite_config.data_dir, store) == (1, 0)
+        assert await store.get(f"u{user['id']}") == 10_000 - 120  # not moved a second time
+        assert await wallet_and_logs(user["id"]) == (10_000 - 120, 1, 120)
+
+
+async def test_a_replay_adds_to_the_dashboard_unless_data_export_is_off(sqlite_config: Config, tmp_path: Path):
+    async with running(sqlite_config) as client:
+        user = await create_user("fay", "fay-pass-123", quota=10_000)
+
+        async def replay(n: int) -> int:
+            c = charge(user, 10, n)
+            c.seq = n
+            path = tmp_path / f"{n}.jnl"
+            path.write_bytes(msgspec.json.encode(("C", c)) + b"\n")
+            assert await recover(path, f"dead/{n}", None) == (1, 0)
+            return sum(row["quota"] for row in await QuotaData.select(QuotaData.quota))  # the dashboard's total
+
+        assert await replay(1) == 10  # no DataExportEnabled row: on, as New API's default
+        await client.app.state.host.options.set_many({"Notice": "maintenance at noon"})  # other options are no switch
+        assert await replay(4) == 20
+        await client.app.state.host.options.set_many({"DataExportEnabled": "false"})
+        assert await replay(2) == 20
+        await client.app.state.host.options.set_many({"DataExportEnabled": "true"})
+        assert await replay(3) == 30
+        assert await wallet_and_logs(user["id"]) == (10_000 - 40, 4, 40)
+
+
+class LostStore(MemoryStore):
+    """A store whose moves never land: the worker dies before Redis answers."""
+
+    immediate = False
+
+    def add_soon(self, deltas):  # type: ignore[no-untyped-def]
+        return asyncio.get_running_loop().create_future()
+
+
+async def test_a_compacted_journal_keeps_moves_that_had_not_landed(sqlite_config: Config):
+    async with running(sqlite_config):
+        user = await create_user("gia", "gia-pass-123", quota=10_000)
+        store = LostStore()
+        await store.seed(f"u{user['id']}", 10_000)
+        journal = await Journal.open(sqlite_config.data_dir, store)
+        worker = Ledger(Wallets(store), journal)
+        _, hold = await worker.reserve(user["id"], None, 500, NO_TRUST)
+        assert worker.settle(charge(user, 120, 1), hold) is not None  # the move is on its way
+        journal.rewrite(worker.open_holds(), [charge for charge in worker._queue])  # compacted meanwhile
+        crash(journal)
+        assert await store.get(f"u{user['id']}") == 10_000 - 500  # the hold, taken; the settlement never landed
+        assert await recover_all(sqlite_config.data_dir, store) == (1, 0)
+        assert await store.get(f"u{user['id']}") == 10_000 - 120
+
+
+async def test_a_refused_or_trusted_reservation_leaves_no_hold(sqlite_config: Config):
+    async with running(sqlite_config) as client:
+        ledger: Ledger = client.app.state.host.relay.ledger
+        user = await create_user("hana", "hana-pass-123", quota=1_000)
+        result, hold = await ledger.reserve(user["id"], None, 5_000, NO_TRUST)
+        assert result.outcome is Outcome.WALLET_SHORT and hold is None
+        result, hold = await ledger.reserve(user["id"], None, 100, 500)  # above the trust line
+        assert result.outcome is Outcome.TRUSTED and hold is None
+        assert ledger.open_holds() == []
+        assert await client.app.state.host.wallets.store.get(f"u{user['id']}") == 1_000
+
+
+def test_error_rows_between_consume_rows_leave_the_dashboard_sums_whole():
+    rows = []
+    for n, kind in enumerate((LOG_CONSUME, LOG_ERROR, LOG_CONSUME)):  # an error row costs nothing
+        row = charge({"id": 1, "username": "u"}, 10, n).log
+        row.update(type=kind, group="default", quota=10 if kind == LOG_CONSUME else 0)
+        rows.append(row)
+    (bucket,) = ledgers.quota_buckets(rows)
+    assert bucket[-3:] == (4, 2, 20)  # tokens, requests, quota of the two consume rows
+
+
+async def test_what_each_charge_writes_to_users_keys_and_channels(sqlite_config: Config):
+    """Error rows count no request; unlimited keys keep their remaining quota; free calls still count."""
+    async with running(sqlite_config) as client:
+        ledger: Ledger = client.app.state.host.relay.ledger
+        user = await create_user("ines", "ines-pass-123", quota=1_000)
+        limited = Token(user_id=user["id"], key="l" * 48, name="l", remain_quota=500, unlimited_quota=False)
+        unlimited = Token(user_id=user["id"], key="u" * 48, name="u", remain_quota=77, unlimited_quota=True)
+        for token in (limited, unlimited):
+            await token.save()
+        error_row = charge(user, 0, 1, limited.id, unlimited=False)
+        error_row.count_request = False  # a failed request's error log: free, and no request
+        ledger.settle(error_row)
+        assert await ledger.flush() == 1
+        row = await User.select(User.quota, User.used_quota, User.request_count).where(User.id == user["id"]).first()
+        assert (row["quota"], row["used_quota"], row["request_count"]) == (1_000, 0, 0)
+        ledger.settle(charge(user, 0, 2, unlimited.id))  # a free call still counts as a request
+        assert await ledger.flush() == 1
+        row = await User.select(User.request_count).where(User.id == user["id"]).first()
+        assert row["request_count"] == 1
+        ledger.settle(charge(user, 30, 3, unlimited.id))
+        ledger.settle(charge(user, 20, 4, limited.id, unlimited=False))
+        assert await ledger.flush() == 2
+        row = await User.select(User.quota, User.used_quota, User.request_count).where(User.id == user["id"]).first()
+        assert (row["quota"], row["used_quota"], row["request_count"]) == (950, 50, 3)
+        tokens = {t["id"]: t for t in await Token.select(Token.id, Token.remain_quota, Token.used_quota)}
+        assert (tokens[unlimited.id]["remain_quota"], tokens[unlimited.id]["used_quota"]) == (77, 30)
+        assert (tokens[limited.id]["remain_quota"], tokens[limited.id]["used_quota"]) == (480, 20)

@@ -9,6 +9,7 @@ and 7 completion tokens for every chat answer.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import openai
@@ -57,33 +58,43 @@ def spend(gw: Gateway, *, quota: int, user_group: str, key_group: str = "", **bo
     return status, quota - gw.user_row(uid)["quota"]
 
 
+def ratios(log: dict) -> tuple[float, float, float, float, float]:
+    """What the consume log's ``other`` says the call was priced at, as New API's log details show it."""
+    other = json.loads(log["other"])
+    names = ("model_ratio", "completion_ratio", "cache_ratio", "model_price", "group_ratio")
+    return tuple(other[name] for name in names)  # type: ignore[return-value]
+
+
 @pytest.mark.parametrize(
-    ("user_group", "key_group", "charged"),
+    ("user_group", "key_group", "group_ratio", "charged"),
     [
         # (11 + 7 x 2) x 1.5 = 37.5 -> 38: half rounds away from zero, never down
-        ("default", "", 38),
+        ("default", "", 1, 38),
         # the user's own group: x 2 -> 75
-        ("vip", "", 75),
+        ("vip", "", 2, 75),
         # a key in svip: GroupGroupRatio[vip][svip] = 0.25 wins over GroupRatio[svip] -> 9.375 -> 9
-        ("vip", "svip", 9),
+        ("vip", "svip", 0.25, 9),
         # another user's key in svip: GroupRatio[svip] = 0.5 -> 18.75 -> 19
-        ("default", "svip", 19),
+        ("default", "svip", 0.5, 19),
     ],
 )
-def test_ratio_priced_charges_apply_both_groups_and_round_half_away(gw, user_group, key_group, charged):
+def test_ratio_priced_charges_apply_both_groups_and_round_half_away(gw, user_group, key_group, group_ratio, charged):
     status, paid = spend(gw, quota=10**8, user_group=user_group, key_group=key_group, model=RATIO_MODEL)
     assert (status, paid) == (200, charged)
     log = gw.logs(model_name=RATIO_MODEL)[-1]
     assert log["quota"] == charged and (log["prompt_tokens"], log["completion_tokens"]) == (11, 7)
     assert log["group"] == (key_group or user_group)
+    assert ratios(log) == (1.5, 2, 1, -1, group_ratio)  # model_price -1: priced by ratios
 
 
 @pytest.mark.parametrize(
-    ("user_group", "key_group", "charged"),
-    [("default", "", 1500), ("vip", "", 3000), ("vip", "svip", 375), ("svip", "", 750)],
+    ("user_group", "key_group", "group_ratio", "charged"),
+    [("default", "", 1, 1500), ("vip", "", 2, 3000), ("vip", "svip", 0.25, 375), ("svip", "", 0.5, 750)],
 )
-def test_per_call_prices_apply_the_group_ratio(gw, user_group, key_group, charged):
+def test_per_call_prices_apply_the_group_ratio(gw, user_group, key_group, group_ratio, charged):
     assert spend(gw, quota=10**8, user_group=user_group, key_group=key_group, model=CALL_MODEL) == (200, charged)
+    log = gw.logs(model_name=CALL_MODEL)[-1]
+    assert log["quota"] == charged and ratios(log)[3:] == (0.003, group_ratio)
 
 
 @pytest.mark.parametrize(
@@ -121,3 +132,18 @@ def test_per_call_hold_and_a_wallet_spent_down_in_one_worker(gw):
     assert answers == [200, 200, 200, 403]
     gw.flush()
     assert gw.user_row(uid)["quota"] == 0 and gw.balance(f"u{uid}") == 0
+
+
+@pytest.mark.parametrize(
+    ("user_group", "key_group", "wallet", "status"),
+    [
+        # hold = trunc(0.003 x 500000 x group): the whole price of the call, before it is made
+        ("vip", "", 3000, 200),
+        ("vip", "", 2999, 403),
+        ("vip", "svip", 375, 200),
+        ("vip", "svip", 374, 403),
+    ],
+)
+def test_the_hold_of_a_per_call_model(gw, user_group, key_group, wallet, status):
+    result, paid = spend(gw, quota=wallet, user_group=user_group, key_group=key_group, model=CALL_MODEL)
+    assert (result, paid) == (status, wallet * (status == 200))

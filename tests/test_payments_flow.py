@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel
 
+from newapi_host.api import payments
 from newapi_host.auth.users import create_user
 from newapi_host.config import Config
 from newapi_host.db.tables import LOG_TOPUP, Log, TopUp, User
@@ -64,12 +65,15 @@ class Quirky:
         self.orders = []
         self.callbacks = []
         self.broken = False
+        self.page: object = None  # what create_order answers instead of its payment page
+        self.delay = 0.0
 
     async def create_order(self, order):
         self.orders.append(order)
+        await asyncio.sleep(self.delay)
         if self.broken:
             raise RuntimeError("provider down: secret-detail")
-        return f"https://quirky.invalid/pay/{order.trade_no}"
+        return self.page if self.page is not None else f"https://quirky.invalid/pay/{order.trade_no}"
 
     async def verify_notice(self, callback):
         self.callbacks.append(callback)
@@ -159,7 +163,10 @@ async def test_pay_refusals(sqlite_config: Config) -> None:
             r = await client.post("/api/user/pay", json=body)
             assert r.status_code == 200 and r.json() == {"success": False, "message": message}, body
         r = await client.post("/api/user/pay", content=b"[1]")
-        assert r.json()["success"] is False and "JSON object" in r.json()["message"]
+        assert r.json() == {
+            "success": False,
+            "message": 'request body must be a JSON object: {"amount": ..., "payment_method": "..."}',
+        }
         assert (await pay(client, 5.0))["success"] is True  # 5.0 is a whole number
 
         await options.set_many({"Price": "0"})
@@ -321,3 +328,118 @@ async def test_token_display_mode_amounts_are_quota(sqlite_config: Config) -> No
         assert row["amount"] == 3 and row["money"] == 21.9
         assert (await notify(client, trade_no)).text == "success"
         assert await quota_of(uid) == 3000
+
+
+async def test_a_credit_reaches_the_live_balance_at_once(sqlite_config: Config) -> None:
+    """The relay spends from the shared live balance: a paid order must land there too, not only in the row."""
+    async with running(sqlite_config, "wallet") as client:
+        uid = await as_user(client, "zoe")
+        wallets = client.app.state.host.wallets
+        await wallets.seed(uid, None)  # the wallet has been used through the relay: its balance is live
+        trade_no = (await pay(client, 3))["data"]["trade_no"]
+        r = await notify(client, trade_no)
+        # the provider reads a plain-text "success", as New API answers it
+        assert (r.status_code, r.text, r.headers["content-type"].split(";")[0]) == (200, "success", "text/plain")
+        assert await quota_of(uid) == 3 * PER_UNIT
+        assert await wallets.store.get(f"u{uid}") == 3 * PER_UNIT
+        (entry,) = await topup_logs(uid)
+        assert entry["username"] == "zoe"
+        r = await notify(client, trade_no, sign="forged")
+        assert (r.status_code, r.headers["content-type"].split(";")[0]) == (400, "text/plain")
+
+
+async def test_order_prices_round_half_up_to_the_cent_within_the_limits(sqlite_config: Config) -> None:
+    async with running(sqlite_config, "wallet") as client:
+        uid = await as_user(client)
+        options = client.app.state.host.options
+
+        async def money(amount: int) -> float | str:
+            body = await pay(client, amount)
+            return (await order(body["data"]["trade_no"]))["money"] if body["success"] else body["message"]
+
+        assert await money(1) == 7.3  # MinTopUp defaults to 1
+        assert await money(10_000_000) == 73_000_000.0  # the largest order
+        await options.set_many({"Price": "0.125"})
+        assert await money(1) == 0.13  # half a cent rounds up
+        await options.set_many({"Price": "0.01"})
+        assert await money(1) == 0.01  # one cent is enough
+        await options.set_many({"Price": "0.004"})
+        assert await money(1) == "the payment amount is too low"
+        # TopupGroupRatio applies to the user's group; a zero or missing ratio counts as 1
+        await options.set_many({"Price": "10", "TopupGroupRatio": '{"default": 0.5}'})
+        assert await money(3) == 15.0
+        await options.set_many({"TopupGroupRatio": '{"default": 0}'})
+        assert await money(3) == 30.0
+        await options.set_many({"TopupGroupRatio": '{"vip": 0.5}'})
+        assert await money(3) == 30.0
+        # no order may credit more quota than a JSON number carries exactly
+        await options.set_many({"QuotaPerUnit": str(10**12)})
+        assert await money(10_000) == "the top-up amount is too large (at most 10000000 units per order)"
+        assert await quota_of(uid) == 0
+
+
+async def test_quota_per_unit_sets_what_a_unit_credits(sqlite_config: Config) -> None:
+    async with running(sqlite_config, "wallet") as client:
+        uid = await as_user(client)
+        await client.app.state.host.options.set_many({"QuotaPerUnit": "1"})
+        trade_no = (await pay(client, 7))["data"]["trade_no"]
+        assert (await notify(client, trade_no)).text == "success"
+        assert await quota_of(uid) == 7
+        (entry,) = await topup_logs(uid)
+        assert "credited $7.000000 (7 quota)" in entry["content"]
+
+
+async def test_order_addresses_and_what_counts_as_a_payment_page(sqlite_config: Config, monkeypatch) -> None:
+    quirky = Quirky()
+    async with running(sqlite_config, "wallet", extra={"quirky": quirky}) as client:
+        await as_user(client)
+        options = client.app.state.host.options
+
+        async def opened(page: object = None) -> bool:
+            quirky.page = page
+            body = await pay(client, 2, "quirkypay")
+            status = (await order(quirky.orders[-1].trade_no))["status"]
+            assert status == ("pending" if body["success"] else "failed"), body
+            return body["success"]
+
+        # Without ServerAddress the addresses are the request's own.
+        assert await opened()
+        assert quirky.orders[-1].return_url == "http://testserver/console/wallet"
+        assert quirky.orders[-1].notify_url == "http://testserver/api/payment/quirkypay/notify"
+        # The provider calls CustomCallbackAddress when set; the user comes back to ServerAddress.
+        await options.set_many(
+            {"ServerAddress": "https://gw.example.com", "CustomCallbackAddress": "https://cb.example/"}
+        )
+        assert await opened()
+        assert quirky.orders[-1].return_url == "https://gw.example.com/console/wallet"
+        assert quirky.orders[-1].notify_url == "https://cb.example/api/payment/quirkypay/notify"
+
+        # Only an http(s) address with something after the scheme is sent to the user as the page to pay on.
+        assert await opened("http://ab")
+        for page in ("https://", "javascript:alert(document.cookie)//https://x", "ftp://files.example/pay", 42):
+            assert not await opened(page), page
+
+        # A provider that does not answer in time fails the order.
+        monkeypatch.setattr(payments, "ORDER_TIMEOUT", 0.2)
+        quirky.delay = 5
+        started = time.monotonic()
+        assert not await opened()
+        assert time.monotonic() - started < 4
+
+
+async def test_only_real_discounts_lower_a_price(sqlite_config: Config) -> None:
+    """payment_setting.amount_discount holds price factors in (0, 1]; anything else is dropped, never charged."""
+    async with running(sqlite_config, "wallet") as client:
+        await as_user(client)
+        await client.app.state.host.options.set_many(
+            {
+                "Price": "10",
+                "payment_setting.amount_discount": '{"2": 1, "3": 1.5, "4": 0, "5": 0.5, "x": 0.5}',
+                "payment_setting.amount_options": "[0, 1, 5, -5]",
+            }
+        )
+        info = (await client.get("/api/user/topup/info")).json()["data"]
+        assert info["discount"] == {"2": 1.0, "5": 0.5} and info["amount_options"] == [1, 5]
+        for amount, money in ((2, 20.0), (3, 30.0), (4, 40.0), (5, 25.0)):
+            trade_no = (await pay(client, amount))["data"]["trade_no"]
+            assert (await order(trade_no))["money"] == money, amount

@@ -42,6 +42,35 @@ def test_ratio_formula_with_cache_and_group_ratios():
     assert prices.charge(prices.quote("text-embedding-3-small", "default", "default"), Usage(prompt_tokens=1)) == 1
 
 
+def test_rounding_is_half_away_from_zero():
+    assert [round_half_away(v) for v in (0, 0.49, 0.5, 1.5, 2.5, 37.5)] == [0, 0, 1, 2, 3, 38]
+    assert [round_half_away(v) for v in (-0.49, -0.5, -1.5, -2.4, -2.5)] == [0, -1, -2, -2, -3]
+
+
+def test_openai_prompts_include_their_cache_tokens():
+    prices = book(ModelRatio='{"m": 1}', CacheRatio='{"m": 0.1}', CreateCacheRatio='{"m": 2}')
+    price = prices.quote("m", "default", "default")
+    # base = 1000 - 200 read - 300 written = 500; + 200 x 0.1 + 300 x 2 + 10 completion
+    usage = Usage(prompt_tokens=1000, completion_tokens=10, cached_tokens=200, cache_creation_tokens=300)
+    assert prices.charge(price, usage) == 500 + 20 + 600 + 10
+    # a prompt read entirely from the cache pays the cache ratio only; the base never goes below 0
+    assert prices.charge(price, Usage(prompt_tokens=300, cached_tokens=300)) == 30
+    assert prices.charge(price, Usage(prompt_tokens=100, cached_tokens=150)) == 15
+
+
+def test_a_priced_call_costs_at_least_one_and_a_free_one_nothing():
+    prices = book(ModelRatio='{"m": 1, "free": 0}', CacheRatio='{"m": 0.1}', GroupRatio='{"default": 1, "gift": 0}')
+    tiny = Usage(prompt_tokens=2, cached_tokens=2)  # 2 x 0.1 = 0.2 rounds to 0
+    assert prices.charge(prices.quote("m", "default", "default"), tiny) == 1
+    usage = Usage(prompt_tokens=500, completion_tokens=50)
+    assert prices.charge(prices.quote("free", "default", "default"), usage) == 0  # model ratio 0
+    assert prices.charge(prices.quote("m", "default", "gift"), usage) == 0  # group ratio 0
+    assert prices.quote("free", "default", "default").free and prices.quote("m", "default", "gift").free
+    assert not prices.quote("m", "default", "default").free
+    per_call = book(ModelPrice='{"zero": 0, "one": 1}')
+    assert per_call.quote("zero", "default", "default").free and not per_call.quote("one", "default", "default").free
+
+
 def test_anthropic_semantics_and_one_hour_cache_writes():
     prices = book(ModelRatio='{"claude-x": 1.5}', CompletionRatio='{"claude-x": 5}', CacheRatio='{"claude-x": 0.1}')
     price = prices.quote("claude-x", "default", "default")
@@ -64,7 +93,7 @@ def test_per_call_price_and_admin_overrides():
     assert prices.quote("gpt-4o-mini", "default", "default").model_ratio == 0.075  # other defaults stay
     with pytest.raises(RelayError) as err:
         prices.quote("unpriced-model", "default", "default")
-    assert err.value.status == 403 and err.value.code == "model_price_error"
+    assert err.value.status == 403 and err.value.code == "model_price_error" and "unpriced-model" in str(err.value)
     assert book(SelfUseModeEnabled="true").quote("unpriced-model", "default", "default").model_ratio == 37.5
 
 
@@ -84,3 +113,13 @@ def test_hold_formula_and_trust_bypass():
     assert decide(5_000_000, None, NO_AMOUNT, trust) is Outcome.NEED_AMOUNT
     assert decide(9_000_000, 100, NO_AMOUNT, trust) is Outcome.NEED_AMOUNT  # a limited key below the line
     assert decide(9_000_000, 5_000_001, NO_AMOUNT, trust) is Outcome.TRUSTED
+
+
+def test_options_that_move_holds_and_per_call_charges():
+    prices = book(PreConsumedQuota="100", QuotaPerUnit="1000", ModelPrice='{"flat": 0.04}', GroupRatio='{"vip": 2}')
+    price = prices.quote("gpt-4o", "default", "default")
+    assert price.group_ratio == 1  # a group missing from GroupRatio counts as 1
+    assert prices.hold_amount(price, prompt_tokens=10, max_tokens=None) == int(100 * 1.25)
+    flat = prices.quote("flat", "vip", "vip")
+    assert prices.charge(flat, Usage()) == 80 and prices.hold_amount(flat, 0, None) == 80  # 0.04 x 1000 x 2
+    assert prices.trust_line() == 10_000
