@@ -208,6 +208,38 @@ class Task(Table, tablename="tasks"):
     data = Text(null=True, default=None)
 
 
+class Midjourney(Table, tablename="midjourneys"):
+    """New API's Midjourney tasks, column for column (times here are Unix milliseconds, as there).
+
+    ``token_id`` and ``billing_channel_id`` never reach users: they say whom a refund goes to.
+    """
+
+    id = Serial(primary_key=True)
+    code = Integer(default=0)
+    user_id = Integer(index=True)
+    action = Varchar(length=40, index=True)
+    mj_id = Varchar(length=191, index=True)
+    prompt = Text(default="")
+    prompt_en = Text(default="")
+    description = Text(default="")
+    state = Text(default="")
+    submit_time = BigInt(default=0, index=True)
+    start_time = BigInt(default=0, index=True)
+    finish_time = BigInt(default=0, index=True)
+    image_url = Text(default="")
+    video_url = Text(default="")
+    video_urls = Text(default="")
+    status = Varchar(length=20, index=True)
+    progress = Varchar(length=30, index=True)
+    fail_reason = Text(default="")
+    channel_id = Integer(default=0)
+    quota = BigInt(default=0)
+    token_id = Integer(default=0)
+    billing_channel_id = Integer(default=0)
+    buttons = Text(default="")
+    properties = Text(default="")
+
+
 class QuotaData(Table, tablename="quota_data"):
     """Hourly usage aggregates for the dashboard (``created_at`` is the hour bucket)."""
 
@@ -312,6 +344,7 @@ CORE_TABLES: tuple[type[Table], ...] = (
     Redemption,
     TopUp,
     Task,
+    Midjourney,
     QuotaData,
     Setup,
     PluginState,

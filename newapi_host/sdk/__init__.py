@@ -23,7 +23,11 @@ What is here (each documented in docs/plugins.md):
   models it may use), :func:`relay` a request
   through the gateway in a dialect, :func:`settings` of a plugin, :func:`error_response` in a
   dialect's shape (:class:`ClientError`), and :func:`charge` / :func:`refund` quota for work
-  done outside the relay, with their log rows.
+  done outside the relay, with their log rows;
+- **tasks** (:mod:`newapi_host.sdk.tasks`) for work that finishes later: :func:`task_price`,
+  :func:`task_channel`, :func:`submit_task` (hold, upstream call, charge), :func:`find_tasks`,
+  :func:`update_task` (settle or refund, exactly once), :func:`task_poll_job`, :func:`call_upstream`
+  and :func:`option`.
 
 Plugin tables are Piccolo tables (``piccolo`` is a dependency of the host); plugin routes are
 Litestar handlers.
@@ -78,6 +82,20 @@ from .services import (
     refund,
     relay,
     settings,
+)
+from .tasks import (
+    FINAL_STATUSES,
+    TASK_STATUSES,
+    TASK_TABLES,
+    UpstreamReply,
+    call_upstream,
+    find_tasks,
+    option,
+    submit_task,
+    task_channel,
+    task_poll_job,
+    task_price,
+    update_task,
 )
 
 __all__ = [
@@ -136,4 +154,17 @@ __all__ = [
     "refund",
     "relay",
     "settings",
+    # tasks
+    "FINAL_STATUSES",
+    "TASK_STATUSES",
+    "TASK_TABLES",
+    "UpstreamReply",
+    "call_upstream",
+    "find_tasks",
+    "option",
+    "submit_task",
+    "task_channel",
+    "task_poll_job",
+    "task_price",
+    "update_task",
 ]

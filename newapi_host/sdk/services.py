@@ -93,9 +93,10 @@ def _caller(entry: TokenEntry) -> Caller:
     )
 
 
-async def authenticate(request: Any, dialect: str = "openai.chat") -> Caller:
+async def authenticate(request: Any, dialect: str = "openai.chat", *, key: str | None = None) -> Caller:
     """Check the API key of ``request`` exactly as the relay does, reading it where ``dialect``'s
-    clients send it (``Authorization``, ``x-api-key``, ``x-goog-api-key``, ``?key=``).
+    clients send it (``Authorization``, ``x-api-key``, ``x-goog-api-key``, ``?key=``), or checking
+    ``key`` when given (a route whose clients send the key elsewhere, e.g. ``mj-api-secret``).
 
     Raises :class:`ClientError` (401 or 403, New API's messages) when the key is missing, unknown,
     disabled, expired, used up, or not allowed from the caller's address.
@@ -106,8 +107,8 @@ async def authenticate(request: Any, dialect: str = "openai.chat") -> Caller:
         raise ClientError(503, "the gateway is starting; retry in a moment", type="new_api_error")
     spoken = host.registry.dialect(dialect)
     names = spoken.api_key_headers if spoken is not None else ("authorization",)
-    raw = next((request.headers.get(name) for name in names if request.headers.get(name)), "")
-    if not raw and spoken is not None and spoken.api_key_query:
+    raw = key if key is not None else next((request.headers.get(n) for n in names if request.headers.get(n)), "")
+    if key is None and not raw and spoken is not None and spoken.api_key_query:
         raw = request.query_params.get(spoken.api_key_query) or ""
     client_ip = request.client.host if request.client else ""
     try:
