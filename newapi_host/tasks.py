@@ -146,9 +146,7 @@ def channel_entry(host: Any, group: str, model: str, types: Sequence[int], chann
     while True:
         entry = index.pick(group, model, tried)
         if entry is None:
-            raise TaskRefused(
-                503, f"no available channel for model {model} under group {group}", "model_not_found"
-            )
+            raise TaskRefused(503, f"no available channel for model {model} under group {group}", "model_not_found")
         if not types or entry.type in types:
             return entry
         tried.add(entry.id)

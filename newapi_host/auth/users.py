@@ -82,6 +82,17 @@ async def _load(**where: Any) -> dict[str, Any] | None:
     return await query.first()
 
 
+async def session_user(connection: ASGIConnection[Any, Any, Any, Any]) -> tuple[int, int] | None:
+    """(id, role) of the enabled user whose live session cookie came with the request, else None."""
+    session = connection.scope.get("session") or {}
+    if not session.get("id"):
+        return None
+    user = await _load(id=int(session["id"]))
+    if user is None or user["auth_version"] != session.get("av") or user["status"] != USER_ENABLED:
+        return None
+    return int(user["id"]), int(user["role"])
+
+
 async def caller_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Caller:
     """Authenticate a management request or raise :class:`AuthError`."""
     session = connection.scope.get("session") or {}

@@ -206,6 +206,9 @@ class ChannelType:
     ``id`` is New API's numeric channel type where one exists (1 OpenAI, 14 Anthropic, 24 Gemini,
     ...) so existing databases and scripts keep working. ``settings_model`` validates the
     channel's type-specific fields and its JSON schema drives the console's channel form.
+    ``task_platform`` names the task platform (``midjourney``, ``suno``) of a type that serves a
+    task plugin's own routes (see :mod:`newapi_host.sdk.tasks`) rather than a relay dialect; its
+    ``dialects`` may then be empty.
     """
 
     id: int
@@ -216,6 +219,7 @@ class ChannelType:
     default_base_url: str = ""
     default_models: tuple[str, ...] = ()
     description: str = ""
+    task_platform: str = ""
 
 
 @dataclass(frozen=True, slots=True)

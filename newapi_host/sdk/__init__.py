@@ -75,12 +75,14 @@ from .bodies import dumps, object_or_empty, read_object, token_count
 from .services import (
     Caller,
     ClientError,
+    SessionUser,
     authenticate,
     charge,
     error_response,
     models_for,
     refund,
     relay,
+    session_user,
     settings,
 )
 from .tasks import (
@@ -153,7 +155,9 @@ __all__ = [
     "models_for",
     "refund",
     "relay",
+    "session_user",
     "settings",
+    "SessionUser",
     # tasks
     "FINAL_STATUSES",
     "TASK_STATUSES",

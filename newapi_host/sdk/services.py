@@ -118,6 +118,27 @@ async def authenticate(request: Any, dialect: str = "openai.chat", *, key: str |
     return _caller(entry)
 
 
+@dataclass(frozen=True, slots=True)
+class SessionUser:
+    """A console user signed in with the session cookie (no ``New-Api-User`` header needed)."""
+
+    user_id: int
+    role: int  # 1 common, 10 admin, 100 root
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role >= 10
+
+
+async def session_user(request: Any) -> SessionUser | None:
+    """The console user whose session cookie came with ``request`` (for media an ``<img>`` tag
+    loads from a plugin route), or None: no cookie, an ended session, a disabled user."""
+    from newapi_host.auth.users import session_user as _session_user
+
+    found = await _session_user(request)
+    return None if found is None else SessionUser(user_id=found[0], role=found[1])
+
+
 def models_for(source: Any, caller: Caller) -> list[str]:
     """The models the caller may use: its group's channels' models, narrowed by the key's allow-list."""
     return [m for m in _host(source).relay.index.models_for(caller.group) if caller.may_use(m)]

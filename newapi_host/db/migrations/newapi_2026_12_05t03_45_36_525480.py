@@ -14,9 +14,7 @@ DESCRIPTION = "midjourney tasks"
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="newapi", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="newapi", description=DESCRIPTION)
 
     manager.add_table(
         class_name="Midjourney",
