@@ -191,13 +191,13 @@ async def call_upstream(
     *,
     headers: Mapping[str, str] | None = None,
     body: bytes | None = None,
-    timeout: float = 60.0,
+    wait: float = 60.0,
     guarded: bool = False,
     limit: int = 64 * 1024 * 1024,
 ) -> UpstreamReply:
     """Send one HTTP request with the gateway's upstream client, through ``channel``'s proxy.
 
-    ``guarded`` applies the SSRF settings (``fetch_setting``), for URLs that came from an
+    ``wait`` is how long the upstream may take to answer. ``guarded`` applies the SSRF settings (``fetch_setting``), for URLs that came from an
     upstream's answer (image URLs). Raises :class:`UpstreamFailed` with a message safe for clients.
     """
     host = _host(source)
@@ -206,7 +206,7 @@ async def call_upstream(
     guard = fetch_guard.policy(host.options) if guarded else None
     request = UpstreamRequest(method=method.upper(), url=url, headers=dict(headers or {}), body=body)
     try:
-        response = await host.relay.client.send(request, proxy=proxy, response_timeout=timeout, guard=guard)
+        response = await host.relay.client.send(request, proxy=proxy, response_timeout=wait, guard=guard)
         try:
             data = await response.read(limit)
         finally:

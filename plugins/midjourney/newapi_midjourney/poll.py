@@ -54,7 +54,7 @@ async def fetch(ctx: sdk.JobContext, channel: sdk.ChannelView, rows: list[dict[s
         f"{channel.base_url}/mj/task/list-by-condition",
         headers={"Content-Type": "application/json", "mj-api-secret": channel.key},
         body=json.dumps({"ids": list(by_mj_id)}).encode(),
-        timeout=30,
+        wait=30,
     )
     if reply.status != 200:
         raise sdk.UpstreamFailed(f"list-by-condition answered {reply.status}")

@@ -143,7 +143,7 @@ async def _send(request: Any, channel: sdk.ChannelView, path: str, body: dict[st
             channel.base_url + path,
             headers={"Content-Type": "application/json", "mj-api-secret": channel.key},
             body=json.dumps(body).encode(),
-            timeout=60,
+            wait=60,
         )
     except sdk.UpstreamFailed as exc:
         raise MjError(f"do_request_failed: {exc.public}") from None
@@ -443,7 +443,7 @@ async def image_seed(request: Request[Any, Any, Any], task_id: str) -> Response[
         channel = sdk.task_channel(request, caller, "mj_imagine", types=TYPES, channel_id=found[0]["channel_id"])
         reply = await sdk.call_upstream(
             request, channel, "GET", f"{channel.base_url}/mj/task/{task_id}/image-seed",
-            headers={"mj-api-secret": channel.key}, timeout=30,
+            headers={"mj-api-secret": channel.key}, wait=30,
         )  # fmt: skip
     except sdk.ClientError as exc:
         return mj_error(MjError(exc.message))
@@ -471,7 +471,7 @@ async def image(request: Request[Any, Any, Any], task_id: str) -> Response[Any]:
     row = found[0]
     try:
         reply = await sdk.call_upstream(
-            request, None, "GET", row["image_url"], timeout=60, guarded=True, limit=32 * 1024 * 1024
+            request, None, "GET", row["image_url"], wait=60, guarded=True, limit=32 * 1024 * 1024
         )
     except sdk.UpstreamFailed as exc:
         return Response({"error": exc.public}, status_code=403 if "blocked" in exc.public else 502)

@@ -43,7 +43,7 @@ async def fetch(ctx: sdk.JobContext, channel: sdk.ChannelView, rows: list[dict[s
         f"{channel.base_url}/suno/fetch",
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {channel.key}"},
         body=json.dumps({"ids": list(by_upstream), "action": ""}).encode(),
-        timeout=30,
+        wait=30,
     )
     answer = json.loads(reply.body) if reply.status == 200 else None
     if not isinstance(answer, dict) or answer.get("code") != "success" or not isinstance(answer.get("data"), list):

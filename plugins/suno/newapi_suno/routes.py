@@ -104,7 +104,7 @@ async def submit(request: Request[Any, Any, Any], action: str) -> Response[Any]:
                     f"{channel.base_url}/suno/submit/{action.lower()}",
                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {channel.key}"},
                     body=json.dumps(body).encode(),
-                    timeout=60,
+                    wait=60,
                 )
             except sdk.UpstreamFailed as exc:
                 raise TaskError("do_request_failed", exc.public, 502) from None
