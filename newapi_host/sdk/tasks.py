@@ -198,7 +198,8 @@ async def call_upstream(
     """Send one HTTP request with the gateway's upstream client, through ``channel``'s proxy.
 
     ``wait`` is how long the upstream may take to answer. ``guarded`` applies the SSRF settings
-    (``fetch_setting``), for URLs that came from an upstream's answer (image URLs). Raises :class:`UpstreamFailed` with a message safe for clients.
+    (``fetch_setting``), for URLs that came from an upstream's answer (image URLs).
+    Raises :class:`UpstreamFailed` with a message safe for clients.
     """
     host = _host(source)
     entry = host.relay.index.by_id.get(channel.id) if channel is not None else None
