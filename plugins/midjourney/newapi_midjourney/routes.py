@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.params import FromPath
 
 from newapi_host import sdk
 
@@ -350,7 +351,7 @@ SUBMIT_ROUTES = (*a.NEW_TASK_ROUTES, *a.FOLLOW_UP_ROUTES)
 
 
 @post(["/mj/submit/{route:str}", "/{mode:str}/mj/submit/{route:str}"], status_code=200)
-async def submit(request: Request[Any, Any, Any], route: str) -> Response[Any]:
+async def submit(request: Request[Any, Any, Any], route: FromPath[str]) -> Response[Any]:
     return await _submit(request, route)
 
 
@@ -402,7 +403,7 @@ async def _submit_swap(request: Request[Any, Any, Any], caller: sdk.Caller, body
 
 
 @get(["/mj/task/{task_id:str}/fetch", "/{mode:str}/mj/task/{task_id:str}/fetch"])
-async def fetch(request: Request[Any, Any, Any], task_id: str) -> Response[Any]:
+async def fetch(request: Request[Any, Any, Any], task_id: FromPath[str]) -> Response[Any]:
     try:
         caller = await _caller(request)
     except sdk.ClientError as exc:
@@ -431,7 +432,7 @@ async def list_by_condition(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 @get(["/mj/task/{task_id:str}/image-seed", "/{mode:str}/mj/task/{task_id:str}/image-seed"])
-async def image_seed(request: Request[Any, Any, Any], task_id: str) -> Response[Any]:
+async def image_seed(request: Request[Any, Any, Any], task_id: FromPath[str]) -> Response[Any]:
     try:
         caller = await _caller(request)
     except sdk.ClientError as exc:
@@ -453,7 +454,7 @@ async def image_seed(request: Request[Any, Any, Any], task_id: str) -> Response[
 
 
 @get("/mj/image/{task_id:str}")
-async def image(request: Request[Any, Any, Any], task_id: str) -> Response[Any]:
+async def image(request: Request[Any, Any, Any], task_id: FromPath[str]) -> Response[Any]:
     """The task's image through the gateway (``MjForwardUrlEnabled``): for its owner's API key, or
     the owner's (or an admin's) console session, so the Drawings page can show thumbnails."""
     user_id: int | None = None

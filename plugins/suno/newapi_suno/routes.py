@@ -14,6 +14,7 @@ import string
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.params import FromPath
 
 from newapi_host import sdk
 
@@ -74,7 +75,7 @@ async def _caller(request: Request[Any, Any, Any]) -> sdk.Caller:
 
 
 @post("/suno/submit/{action:str}", status_code=200)
-async def submit(request: Request[Any, Any, Any], action: str) -> Response[Any]:
+async def submit(request: Request[Any, Any, Any], action: FromPath[str]) -> Response[Any]:
     try:
         caller = await _caller(request)
     except sdk.ClientError as exc:
@@ -163,7 +164,7 @@ async def fetch_many(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 @get("/suno/fetch/{task_id:str}")
-async def fetch_one(request: Request[Any, Any, Any], task_id: str) -> Response[Any]:
+async def fetch_one(request: Request[Any, Any, Any], task_id: FromPath[str]) -> Response[Any]:
     try:
         caller = await _caller(request)
     except sdk.ClientError as exc:
