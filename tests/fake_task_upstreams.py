@@ -287,3 +287,39 @@ def main() -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+class FakeUpstreams:
+    """The fake as a child process (see the module's docstring): ``url``, ``state()``, ``control()``."""
+
+    def __init__(self) -> None:
+        self.proc: Any = None
+        self.url = ""
+
+    def start(self) -> FakeUpstreams:
+        import subprocess
+
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__], stdout=subprocess.PIPE, text=True, start_new_session=True
+        )
+        line = self.proc.stdout.readline()
+        if not line.startswith("PORT "):
+            self.stop()
+            raise RuntimeError(f"the fake upstream did not start: {line!r}")
+        self.url = f"http://127.0.0.1:{int(line.split()[1])}"
+        return self
+
+    def state(self) -> dict[str, Any]:
+        import httpx
+
+        return httpx.get(f"{self.url}/_state", timeout=10).json()
+
+    def control(self, **values: Any) -> None:
+        import httpx
+
+        httpx.post(f"{self.url}/_control", json=values, timeout=10).raise_for_status()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)

@@ -123,12 +123,14 @@ def _upstream_path(request: Request[Any, Any, Any]) -> str:
 
 
 def _pick(request: Any, caller: sdk.Caller, action: str, mode: str | None, channel_id: int | None) -> tuple:
-    """(channel, model) for an action: the mode's own model when a channel serves it, else the base model."""
-    names = [a.model_for(action, mode), a.model_for(action)] if mode else [a.model_for(action)]
+    """(channel, model) of an action. A mode route prices its own model (``mj_turbo_imagine``) and
+    sends it to a channel serving that model, else to one serving the base model (``mj_imagine``)."""
+    model = a.model_for(action, mode)
+    names = [model, a.model_for(action)] if mode else [model]
     last: sdk.ClientError | None = None
-    for model in names:
+    for name in names:
         try:
-            return sdk.task_channel(request, caller, model, types=TYPES, channel_id=channel_id), model
+            return sdk.task_channel(request, caller, name, types=TYPES, channel_id=channel_id), model
         except sdk.ClientError as exc:
             last = exc
     assert last is not None
