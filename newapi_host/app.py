@@ -38,6 +38,7 @@ from newapi_host.api import payments as payments_api
 from newapi_host.api import plugins as plugins_api
 from newapi_host.api import redemptions as redemptions_api
 from newapi_host.api import system as system_api
+from newapi_host.api import tasks as tasks_api
 from newapi_host.api import tokens as tokens_api
 from newapi_host.api import users as users_api
 from newapi_host.api.envelope import EXCEPTION_HANDLERS
@@ -85,6 +86,7 @@ CORE_ROUTES: list[Any] = [
     *billing_compat_api.ROUTES,
     *options_api.ROUTES,
     *logs_api.ROUTES,
+    *tasks_api.ROUTES,
     *data_api.ROUTES,
     *groups_api.ROUTES,
     *MODEL_ROUTES,

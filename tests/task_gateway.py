@@ -80,3 +80,15 @@ def wait_for(check: Any, timeout: float = 20.0, what: str = "the condition") -> 
 def client(gw: KitGateway, key: str, header: str = "authorization") -> httpx.Client:
     value = f"Bearer {key}" if header == "authorization" else key
     return httpx.Client(base_url=gw.url, headers={header: value}, timeout=30)
+
+
+def console(gw: KitGateway, key: str) -> httpx.Client:
+    """The console (session cookie and ``New-Api-User``) of the user who owns ``key``."""
+    from newapi_host.sdk.testing.gateway import USER_PASSWORD
+
+    name = query(gw, "SELECT u.username FROM users u JOIN tokens t ON t.user_id = u.id WHERE t.key = ?",
+                 key.removeprefix("sk-"))[0]["username"]  # fmt: skip
+    c = httpx.Client(base_url=gw.url, timeout=30)
+    r = c.post("/api/user/login", json={"username": name, "password": USER_PASSWORD})
+    c.headers["New-Api-User"] = str(r.json()["data"]["id"])
+    return c

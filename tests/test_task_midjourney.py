@@ -5,6 +5,7 @@ exactly once on failure and on timeout; bad input and other users' tasks cost no
 from __future__ import annotations
 
 import base64
+import contextlib
 
 import httpx
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from newapi_host.db.tables import LOG_CONSUME, LOG_REFUND
 
 from .fake_task_upstreams import MJ_KEY, PNG
-from .task_gateway import client, fake, gateway, logs_of, owner, query, wait_for  # noqa: F401
+from .task_gateway import client, console, fake, gateway, logs_of, owner, query, wait_for  # noqa: F401
 
 IMAGINE = 50_000  # mj_imagine: 0.1 USD x 500000 quota per USD
 UPSCALE = 25_000  # mj_upscale: 0.05 USD
@@ -201,3 +202,26 @@ def test_another_users_tasks_do_not_exist_on_any_route(gateway, key):  # noqa: F
             r = c.post(path, json=body)
             assert r.status_code == 400 and r.json()["description"] == "task_not_found", (path, r.text)
     assert owner(gateway, other)["quota"] == 1_000_000 and not logs_of(gateway, other, LOG_CONSUME)
+
+
+def test_drawing_lists_show_each_user_their_own(gateway, key, channel):  # noqa: F811
+    mine = submit(gateway, key, "/mj/submit/imagine", {"prompt": "listed drawing"}).json()["result"]
+    finished(gateway, key, mine)
+    other = gateway.key(1_000_000)
+    submit(gateway, other, "/mj/submit/imagine", {"prompt": "someone else's"})
+    with contextlib.closing(console(gateway, key)) as c:
+        page = c.get("/api/mj/self", params={"p": 1, "page_size": 10}).json()["data"]
+        assert [i["mj_id"] for i in page["items"]] == [mine] and page["total"] == 1
+        item = page["items"][0]
+        assert item["image_url"].endswith(f"/mj/image/{mine}") and item["quota"] == IMAGINE
+        assert item["channel_id"] == 0 and "token_id" not in item
+        assert c.get("/api/mj/self", params={"mj_id": "nope"}).json()["data"]["items"] == []
+        assert c.get("/api/mj/").status_code == 403
+        image = c.get(f"/mj/image/{mine}")  # the Drawings page's thumbnail: the session is enough
+        assert image.status_code == 200 and image.content == PNG
+    with contextlib.closing(console(gateway, other)) as c:
+        assert mine not in [i["mj_id"] for i in c.get("/api/mj/self").json()["data"]["items"]]
+        assert c.get(f"/mj/image/{mine}").status_code == 400
+    everyone = gateway.admin.get("/api/mj/", params={"channel_id": channel, "page_size": 100}).json()["data"]
+    assert mine in [i["mj_id"] for i in everyone["items"]] and everyone["total"] >= 2
+    assert gateway.admin.get("/api/mj/", params={"channel_id": 999}).json()["data"]["items"] == []

@@ -4,12 +4,14 @@ other users' tasks cost nothing."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from newapi_host.db.tables import LOG_CONSUME, LOG_REFUND
 
 from .fake_task_upstreams import SUNO_KEY
-from .task_gateway import client, fake, gateway, logs_of, owner, query, wait_for  # noqa: F401
+from .task_gateway import client, console, fake, gateway, logs_of, owner, query, wait_for  # noqa: F401
 
 MUSIC, LYRICS = 50_000, 5_000  # suno_music 0.1 USD, suno_lyrics 0.01 USD
 
@@ -117,3 +119,20 @@ def test_another_users_songs_do_not_exist(gateway, key):  # noqa: F811
         assert c.post("/suno/fetch", json={"ids": [task_id]}).json()["data"] == []
     with client(gateway, "sk-not-a-key") as c:
         assert c.get(f"/suno/fetch/{task_id}").status_code == 401
+
+
+def test_task_lists_show_each_user_their_own(gateway, key, channel):  # noqa: F811
+    with client(gateway, key) as c:
+        mine = c.post("/suno/submit/music", json={"prompt": "listed song"}).json()["data"]
+    other = gateway.key(1_000_000)
+    with contextlib.closing(console(gateway, key)) as c:
+        page = c.get("/api/task/self", params={"platform": "suno"}).json()["data"]
+        assert [i["task_id"] for i in page["items"]] == [mine] and page["total"] == 1
+        assert "private_data" not in page["items"][0] and page["items"][0]["channel_id"] == 0
+        assert c.get("/api/task/self", params={"status": "FAILURE"}).json()["data"]["items"] == []
+        assert c.get("/api/task/").status_code == 403
+    with contextlib.closing(console(gateway, other)) as c:
+        assert c.get("/api/task/self").json()["data"]["items"] == []
+    listed = gateway.admin.get("/api/task/", params={"task_id": mine}).json()["data"]["items"]
+    assert [(i["task_id"], i["channel_id"]) for i in listed] == [(mine, channel)]
+    assert listed[0]["username"] and "private_data" not in listed[0]
