@@ -36,13 +36,14 @@ LAYERS: dict[str, str] = {
     "jobs": "db plugins",
     "billing": "db store options plugins.contracts plugins.registry relay.errors",  # an unpriced model: a client error
     "relay": "db store sync options status_ranges tokenizer body_depth plugins.contracts plugins.registry billing",
+    "tasks": "db store billing relay",  # async tasks' hold, settlement and refund
     "builtin": "db auth plugins",  # the host's own plugins (password login)
     "host": "config sync auth options plugins jobs",
     # The surfaces: management API and console.
     "api": "db store sync auth options status_ranges plugins billing relay host",
     "web": "db options host",
     # The plugin SDK: the one door plugins use; it reaches what its services need, nothing above.
-    "sdk": "db store plugins tokenizer billing relay",
+    "sdk": "db store plugins tokenizer billing relay tasks auth.users",  # session_user: console media
     # The plugin test kit builds a whole gateway (the app) for a plugin's own tests.
     "sdk.testing": "config db plugins app",
     # Entry points: the only importers of the surfaces; only the CLI imports the app.
