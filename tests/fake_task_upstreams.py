@@ -26,10 +26,25 @@ from typing import Any
 
 MJ_KEY = "mj-fake-secret"
 SUNO_KEY = "suno-fake-key"
-PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201a5d3d86b0000000049454e44ae426082"
-)
+
+
+def _png(width: int = 64, height: int = 64) -> bytes:
+    """A small opaque image (a blue-to-orange gradient), so a thumbnail is visible on screenshots."""
+    import struct
+    import zlib
+
+    rows = b"".join(
+        b"\0" + b"".join(bytes((40 + 3 * x, 90 + y, 200 - 2 * x)) for x in range(width)) for y in range(height)
+    )
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+PNG = _png()
 MJ_SUBMITS = {
     "imagine", "change", "simple-change", "describe", "blend", "action", "modal", "shorten", "video",
     "edits", "upload-discord-images",

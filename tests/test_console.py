@@ -27,6 +27,8 @@ PAGE_TABLE = {
     "/console": (USER, "dashboard_title"),
     "/console/keys": (USER, "keys_title"),
     "/console/logs": (USER, "logs_title"),
+    "/console/drawings": (USER, "drawings_title"),
+    "/console/tasks": (USER, "tasks_title"),
     "/console/wallet": (USER, "wallet_title"),
     "/console/playground": (USER, "playground_title"),
     "/console/channels": (ADMIN, "channels_title"),

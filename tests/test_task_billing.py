@@ -149,3 +149,11 @@ async def test_polling_switch_and_timeouts(sqlite_config, monkeypatch):
 
 class _Entry:
     type = 2
+
+
+async def test_empty_task_lists(sqlite_config):
+    async with running(sqlite_config) as client:
+        await as_root(client)
+        for path in ("/api/task/", "/api/task/self", "/api/mj/", "/api/mj/self"):
+            body = (await client.get(path, params={"p": 1, "page_size": 10})).json()
+            assert body["success"] and body["data"] == {"page": 1, "page_size": 10, "total": 0, "items": []}, path

@@ -103,9 +103,10 @@ async def _task_page(request: Request[Any, Any, Any], user_id: int | None) -> di
             row["channel_id"] = 0
     else:
         ids = sorted({r["user_id"] for r in rows})
-        names = {u["id"]: u["username"] for u in await User.select(User.id, User.username).where(User.id.is_in(ids))}
+        found = await User.select(User.id, User.username).where(User.id.is_in(ids)) if ids else []
+        names = {u["id"]: u["username"] for u in found}
         for row in rows:
-            row["username"] = names.get(row["user_id"], "") if ids else ""
+            row["username"] = names.get(row["user_id"], "")
     return ok(page_of(rows, await count, page, size))
 
 

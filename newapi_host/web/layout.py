@@ -35,6 +35,8 @@ USER_NAV = (
     ("/console", "nav_dashboard"),
     ("/console/keys", "nav_keys"),
     ("/console/logs", "nav_logs"),
+    ("/console/drawings", "nav_drawings"),
+    ("/console/tasks", "nav_tasks"),
     ("/console/wallet", "nav_wallet"),
     ("/console/playground", "nav_playground"),
     ("/pricing", "nav_pricing"),

@@ -6,13 +6,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import channels, dashboard, keys, logs, playground, plugins, public, redemptions, settings, users, wallet
+from . import (
+    channels,
+    dashboard,
+    keys,
+    logs,
+    playground,
+    plugins,
+    public,
+    redemptions,
+    settings,
+    tasks,
+    users,
+    wallet,
+)
 
 ROUTES: list[Any] = [
     *public.ROUTES,
     *dashboard.ROUTES,
     *keys.ROUTES,
     *logs.ROUTES,
+    *tasks.ROUTES,
     *wallet.ROUTES,
     *playground.ROUTES,
     *channels.ROUTES,
