@@ -225,3 +225,33 @@ def test_drawing_lists_show_each_user_their_own(gateway, key, channel):  # noqa:
     everyone = gateway.admin.get("/api/mj/", params={"channel_id": channel, "page_size": 100}).json()["data"]
     assert mine in [i["mj_id"] for i in everyone["items"]] and everyone["total"] >= 2
     assert gateway.admin.get("/api/mj/", params={"channel_id": 999}).json()["data"]["items"] == []
+
+
+def test_options_shape_what_the_upstream_gets(gateway, key, fake):  # noqa: F811
+    body = {"prompt": "a boat --relax", "notifyHook": "http://client/hook", "accountFilter": {"channelId": "1"}}
+    submit(gateway, key, "/mj/submit/imagine", body)
+    sent = fake.state()["submits"][-1]["body"]
+    assert sent["prompt"] == "a boat --relax" and "notifyHook" not in sent and "accountFilter" not in sent
+    for option in ("MjNotifyEnabled", "MjAccountFilterEnabled", "MjModeClearEnabled"):
+        gateway.option(option, "true")
+    try:
+        submit(gateway, key, "/mj/submit/imagine", body)
+        sent = fake.state()["submits"][-1]["body"]
+        assert sent["prompt"] == "a boat" and sent["notifyHook"] == "http://client/hook"
+        assert sent["accountFilter"] == {"channelId": "1"}
+    finally:
+        for option in ("MjNotifyEnabled", "MjAccountFilterEnabled", "MjModeClearEnabled"):
+            gateway.option(option, "false")
+    gateway.option("MjForwardUrlEnabled", "false")
+    try:
+        mj_id = submit(gateway, key, "/mj/submit/imagine", {"prompt": "direct url"}).json()["result"]
+        assert finished(gateway, key, mj_id)["imageUrl"] == f"{fake.url}/images/{mj_id}.png"
+    finally:
+        gateway.option("MjForwardUrlEnabled", "true")
+    gateway.option("MjActionCheckSuccessEnabled", "false")
+    try:
+        hanging = submit(gateway, key, "/mj/submit/imagine", {"prompt": "HANG still drawing"}).json()["result"]
+        early = submit(gateway, key, "/mj/submit/change", {"taskId": hanging, "action": "VARIATION", "index": 2})
+        assert early.json()["code"] == 1, early.text  # allowed on an unfinished task when the check is off
+    finally:
+        gateway.option("MjActionCheckSuccessEnabled", "true")
