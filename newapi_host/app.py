@@ -271,7 +271,9 @@ def create_app(
         httponly=True,
         samesite="strict",
         secure=config.session_cookie_secure,
-        exclude=["^/v1", "^/v1beta", "^/healthz"],  # API-key routes never read the console cookie
+        # API-key routes never read the console cookie, except a video's content (New API's video
+        # proxy answers the console session too, for the console's players).
+        exclude=["^/v1(?!/videos/[^/]+/content$)", "^/v1beta", "^/healthz"],
     )
     middleware: list[Any] = [
         RequestIdMiddleware,

@@ -25,6 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 MJ_KEY = "mj-fake-secret"
+SORA_KEY = "sk-fake-sora"
+VIDEO = b"\x00\x00\x00\x18ftypmp42fake video bytes"
 SUNO_KEY = "suno-fake-key"
 
 
@@ -144,13 +146,29 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def body(self) -> Any:
+    def raw(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        return self.rfile.read(length) if length else b""
+
+    def form(self, raw: bytes) -> dict[str, Any] | None:
+        """A JSON object or a multipart form (as OpenAI's SDK sends ``videos.create``)."""
+        kind = self.headers.get("Content-Type", "")
+        if kind.startswith("multipart/form-data"):
+            from email import policy
+            from email.parser import BytesParser
+
+            message = BytesParser(policy=policy.HTTP).parsebytes(f"Content-Type: {kind}\r\n\r\n".encode() + raw)
+            fields: dict[str, Any] = {}
+            for part in message.iter_parts():
+                name = part.get_param("name", header="content-disposition")
+                payload = part.get_payload(decode=True) or b""
+                fields[name] = payload.decode() if part.get_filename() is None else {"file": len(payload)}
+            return fields
         try:
-            return json.loads(raw or b"null")
+            body = json.loads(raw or b"null")
         except ValueError:
             return None
+        return body if isinstance(body, dict) else None
 
     def mj_authorized(self) -> bool:
         if self.headers.get("mj-api-secret") != MJ_KEY:
@@ -163,6 +181,56 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(401, {"code": "unauthorized", "message": "invalid key", "data": None})
             return False
         return True
+
+    def sora_authorized(self) -> bool:
+        if self.headers.get("Authorization") != f"Bearer {SORA_KEY}":
+            self.reply(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}})
+            return False
+        return True
+
+    def sora_post(self, body: dict[str, Any] | None) -> None:
+        if body is None or not body.get("prompt"):
+            self.reply(400, {"error": {"message": "prompt is required", "type": "invalid_request_error"}})
+            return
+        outcome = outcome_of(str(body["prompt"]))
+        with lock:
+            state["submits"].append({"path": "/v1/videos", "body": body})
+        if outcome == "REJECT":
+            self.reply(400, {"error": {"message": "moderation_blocked", "type": "invalid_request_error"}})
+            return
+        video_id = f"video_{uuid.uuid4().hex}"
+        task = {"id": video_id, "action": "VIDEO", "prompt": body["prompt"], "outcome": outcome, "polls": 0}
+        task.update(status="NOT_START", progress="0%", submit=int(time.time() * 1000), body=body)
+        with lock:
+            tasks[video_id] = task
+        self.reply(200, self.video(task))
+
+    def video(self, task: dict[str, Any]) -> dict[str, Any]:
+        status = {"SUCCESS": "completed", "FAILURE": "failed", "IN_PROGRESS": "in_progress"}.get(
+            task["status"], "queued"
+        )
+        failed = status == "failed"
+        return {
+            "id": task["id"], "object": "video", "model": task["body"].get("model", "sora-2"), "status": status,
+            "progress": int(task["progress"].rstrip("%") or 0) if not failed else 0,
+            "created_at": task["submit"] // 1000, "completed_at": task.get("finish", 0) // 1000 or None,
+            "seconds": task["body"].get("seconds", "4"), "size": task["body"].get("size", "720x1280"),
+            "error": {"code": "moderation", "message": task.get("fail_reason")} if failed else None,
+        }  # fmt: skip
+
+    def sora_get(self, parts: list[str]) -> None:
+        with lock:
+            task = tasks.get(parts[2])
+        if task is None:
+            self.reply(404, {"error": {"message": "video not found", "type": "invalid_request_error"}})
+        elif len(parts) == 4 and parts[3] == "content":
+            ready = task["status"] == "SUCCESS"
+            self.reply(200 if ready else 409, VIDEO if ready else b'{"error": {"message": "not ready"}}', "video/mp4")
+        else:
+            self.slow()
+            with lock:
+                advance(task)
+                self.reply(200, self.video(task))
 
     def slow(self) -> None:
         with lock:
@@ -181,6 +249,10 @@ class Handler(BaseHTTPRequestHandler):
             return
         if parts[0] == "images" and len(parts) == 2:
             self.reply(200, PNG, "image/png")
+            return
+        if parts[:2] == ["v1", "videos"] and len(parts) in (3, 4):
+            if self.sora_authorized():
+                self.sora_get(parts)
             return
         if parts[:2] == ["mj", "task"] and len(parts) == 4:
             if not self.mj_authorized():
@@ -205,7 +277,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         parts = self.path.split("?")[0].strip("/").split("/")
-        body = self.body()
+        raw = self.raw()
+        if parts == ["v1", "videos"]:
+            if self.sora_authorized():
+                self.sora_post(self.form(raw))
+            return
+        try:
+            body = json.loads(raw or b"null")
+        except ValueError:
+            body = None
         if parts == ["_control"]:
             with lock:
                 state.update(body or {})

@@ -1,0 +1,1 @@
+"""OpenAI's video API (Sora, channel type 55) through the host's task SDK."""
