@@ -74,6 +74,8 @@ class JobRunner:
             self.turns[name] = self.turns.get(name, 0) + 1
             if plugin != self.CORE and not self.registry.is_enabled(plugin):
                 continue
+            if job.active is not None and not job.active():
+                continue  # switched off on this node: the lease stays free for the others
             try:
                 if job.once_per_cluster and not await self.acquire(name, lease_seconds(job)):
                     continue

@@ -81,3 +81,46 @@ async def test_host_jobs_run_without_a_plugin_and_the_app_schedules_log_cleanup(
         await eventually(lambda: ran, what="a run of the host job")
         await runner.stop()
     assert ran and set(ran) == {"core"}
+
+
+async def test_an_inactive_job_leaves_the_lease_to_others(sqlite_config, monkeypatch):
+    """``active`` False (``UPDATE_TASK=false`` for the task pollers) skips turns without taking the lease."""
+    from newapi_host.sdk import task_poll_job
+
+    engine = db.make_engine(sqlite_config)
+    db.configure(engine)
+    await db.start(engine)
+    await db.migrate()
+    switch = {"on": False}
+
+    async def poll(ctx) -> None:
+        pass
+
+    class Plugin:
+        from newapi_host.plugins import hookimpl
+
+        @hookimpl
+        def newapi_jobs(self):
+            return [BackgroundJob(name="poll", interval=0.05, run=poll, active=lambda: switch["on"])]
+
+    plugins = load_plugins(sqlite_config, HOST_EPS)
+    assert plugins.add("poller", Plugin())
+    states = PluginStates(plugins.registry)
+    await states.load()
+    runner = JobRunner(plugins.registry, states, None)
+    runner.start()
+    await eventually(lambda: runner.turns.get("poller:poll", 0) >= 3, what="three turns")
+    assert runner.runs.get("poller:poll", 0) == 0
+    other = JobRunner(plugins.registry, states, None)
+    assert await other.acquire("poller:poll", 10)  # nobody took the lease meanwhile
+    await other.release()
+    switch["on"] = True
+    await eventually(lambda: runner.runs.get("poller:poll", 0) >= 1, what="a run once active")
+    await runner.stop()
+    await db.stop(engine)
+
+    monkeypatch.setenv("UPDATE_TASK", "false")
+    job = task_poll_job("poll", "tasks", poll)
+    assert job.active is not None and job.active() is False
+    monkeypatch.setenv("UPDATE_TASK", "true")
+    assert job.active() is True

@@ -369,12 +369,15 @@ class BackgroundJob:
 
     With ``once_per_cluster`` (the default) a database lease makes sure only one worker on one
     node runs the job at a time; otherwise every worker runs it. Jobs of a disabled plugin pause.
+    ``active``, when given, is asked before each turn: False skips the turn without taking the
+    lease, so a node switched off for the job (``UPDATE_TASK=false``) leaves it to the others.
     """
 
     name: str
     interval: float
     run: Callable[[JobContext], Awaitable[None]]
     once_per_cluster: bool = True
+    active: Callable[[], bool] | None = None
 
 
 # --------------------------------------------------------------------------------------------

@@ -162,8 +162,6 @@ def task_poll_job(
     _tasks.table_of(table)
 
     async def run(ctx: JobContext) -> None:
-        if not _tasks.polling_enabled():
-            return
         host = _host(ctx)
 
         async def fetch_one(channel: ChannelView, rows: list[dict[str, Any]]) -> Mapping[int, Mapping[str, Any]]:
@@ -173,7 +171,9 @@ def task_poll_job(
             host, table, fetch_one, platform=platform, types=types, view=lambda e: _view(e, host.registry)
         )
 
-    return BackgroundJob(name=name, interval=_tasks.poll_interval(), run=run, once_per_cluster=True)
+    return BackgroundJob(
+        name=name, interval=_tasks.poll_interval(), run=run, once_per_cluster=True, active=_tasks.polling_enabled
+    )
 
 
 @dataclass(frozen=True, slots=True)
