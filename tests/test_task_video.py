@@ -79,3 +79,14 @@ def test_bad_input_and_other_users_cost_nothing(gateway, key):  # noqa: F811
         other.videos.download_content(mine.id)
     with client(gateway, "sk-wrong") as c:
         assert c.get(f"/v1/videos/{mine.id}").status_code == 401
+
+
+def test_new_apis_video_generations_route_is_the_same_api(gateway, key, fake):  # noqa: F811
+    with client(gateway, key) as c:
+        made = c.post("/v1/video/generations", json={"model": "sora-2", "prompt": "a kite", "duration": 4}).json()
+        assert made["object"] == "video" and made["seconds"] == "4", made
+        assert fake.state()["submits"][-1]["body"]["seconds"] == "4"
+        assert owner(gateway, key)["quota"] == 10_000_000 - 4 * PER_SECOND
+        done = wait_for(lambda: (v := c.get(f"/v1/video/generations/{made['id']}").json())["status"] == "completed"
+                        and v, what="the video")  # fmt: skip
+    assert done["id"] == made["id"] and done["progress"] == 100

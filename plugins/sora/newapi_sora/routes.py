@@ -1,5 +1,6 @@
 """OpenAI's video API through the gateway: ``POST /v1/videos``, ``GET /v1/videos/{id}``,
-``GET /v1/videos/{id}/content``, for the official SDKs' ``client.videos`` calls.
+``GET /v1/videos/{id}/content``, for the official SDKs' ``client.videos`` calls; New API's
+``/v1/video/generations`` (``duration`` for ``seconds``) is the same API under its other name.
 
 A video is billed per second, as New API bills Sora: ``ModelPrice[model]`` (USD per second) x
 ``seconds`` x a size ratio (5/3 for ``sora-2-pro`` at 1792x1024 or 1024x1792) x group ratio. The
@@ -86,7 +87,7 @@ async def _fields(request: Request[Any, Any, Any]) -> tuple[dict[str, Any], byte
     return body, raw, "application/json"
 
 
-@post("/v1/videos", status_code=200)
+@post(["/v1/videos", "/v1/video/generations"], status_code=200)
 async def create(request: Request[Any, Any, Any]) -> Response[Any]:
     try:
         caller = await sdk.authenticate(request, DIALECT)
@@ -97,7 +98,10 @@ async def create(request: Request[Any, Any, Any]) -> Response[Any]:
     except ValueError as exc:
         return error(400, str(exc))
     prompt, model = fields.get("prompt"), fields.get("model") or "sora-2"
-    seconds, size = str(fields.get("seconds") or "4"), fields.get("size") or "720x1280"
+    seconds = str(fields.get("seconds") or fields.get("duration") or "4")  # New API's unified API says duration
+    size = fields.get("size") or "720x1280"
+    fields.pop("duration", None)
+    fields["seconds"] = seconds
     if not isinstance(prompt, str) or not prompt.strip():
         return error(400, "prompt is required", param="prompt")
     if not isinstance(model, str):
@@ -176,7 +180,7 @@ async def _own(request: Request[Any, Any, Any], video_id: str, *, session: bool 
     return rows[0] if rows else error(404, f"video {video_id} not found", code="not_found")
 
 
-@get("/v1/videos/{video_id:str}")
+@get(["/v1/videos/{video_id:str}", "/v1/video/generations/{video_id:str}"])
 async def retrieve(request: Request[Any, Any, Any], video_id: FromPath[str]) -> Response[Any]:
     row = await _own(request, video_id)
     return row if isinstance(row, Response) else Response(video(row), media_type="application/json")
