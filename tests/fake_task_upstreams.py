@@ -9,7 +9,7 @@ task (``list-by-condition``, ``/mj/task/{id}/fetch`` or ``/suno/fetch``)::
 
 The prompt steers a task: ``FAIL`` ends it in FAILURE, ``HANG`` keeps it IN_PROGRESS forever,
 ``REJECT`` makes the submit itself fail (Midjourney code 24, Suno ``{"code": "error"}``),
-``EXISTS`` answers Midjourney code 21 with a finished image. ``POST /_control`` with
+``EXISTS`` answers Midjourney code 21 with a finished image, ``NOACCOUNT`` code 3 (no account). ``POST /_control`` with
 ``{"fetch_delay": seconds}`` slows every poll answer (to kill a gateway mid-poll);
 ``GET /_state`` tells what happened (submits, polls, tasks).
 """
@@ -66,7 +66,7 @@ def new_mj_id() -> str:
 
 
 def outcome_of(text: str) -> str:
-    for word in ("FAIL", "HANG", "REJECT", "EXISTS"):
+    for word in ("FAIL", "HANG", "REJECT", "EXISTS", "NOACCOUNT"):
         if word in text:
             return word
     return "OK"
@@ -326,6 +326,9 @@ class Handler(BaseHTTPRequestHandler):
             state["submits"].append({"path": "/" + "/".join(parts), "body": body})
         if outcome == "REJECT":
             self.reply(200, {"code": 24, "description": "可能包含敏感词", "properties": {"bannedWord": "REJECT"}})
+            return
+        if outcome == "NOACCOUNT":
+            self.reply(200, {"code": 3, "description": "无可用的账号实例", "result": None})
             return
         mj_id = new_mj_id()
         action = "SWAP_FACE" if is_swap else str(body.get("action") or parts[2].upper())

@@ -255,3 +255,19 @@ def test_options_shape_what_the_upstream_gets(gateway, key, fake):  # noqa: F811
         assert early.json()["code"] == 1, early.text  # allowed on an unfinished task when the check is off
     finally:
         gateway.option("MjActionCheckSuccessEnabled", "true")
+
+
+def test_no_available_account_disables_the_channel_and_costs_nothing(gateway, fake):  # noqa: F811
+    vip = gateway.channel(2, name="mj-vip", base_url=fake.url, key=MJ_KEY, models=["mj_imagine"], group="vip")
+    gateway.option("AutomaticDisableChannelEnabled", "true")
+    try:
+        key = gateway.key(1_000_000, group="vip")
+        r = submit(gateway, key, "/mj/submit/imagine", {"prompt": "NOACCOUNT left"})
+        assert r.json()["code"] == 3  # the upstream's answer, uncharged
+        assert query(gateway, "SELECT status FROM channels WHERE id = ?", vip)[0]["status"] == 3  # auto-disabled
+        again = wait_for(lambda: (x := submit(gateway, key, "/mj/submit/imagine", {"prompt": "x"})).status_code == 400
+                         and x, what="the channel to leave the index")  # fmt: skip
+        assert again.json()["description"].startswith("no available channel")
+        assert owner(gateway, key)["quota"] == 1_000_000 and not logs_of(gateway, key, LOG_CONSUME)
+    finally:
+        gateway.option("AutomaticDisableChannelEnabled", "false")

@@ -176,6 +176,19 @@ def task_poll_job(
     )
 
 
+async def report_unusable(source: Any, channel: ChannelView, reason: str) -> None:
+    """The upstream says ``channel``'s account cannot work at all (Midjourney-Proxy's code 3, "no
+    available account instance"): disable the channel (its key, on a multi-key channel) at once,
+    as an adapter's ``ErrorVerdict(disable_channel=True)`` does, when automatic disabling is on
+    (``AutomaticDisableChannelEnabled`` and the channel's ``auto_ban``)."""
+    host = _host(source)
+    entry = host.relay.index.by_id.get(channel.id)
+    if entry is None:
+        return
+    index = entry.keys.index(channel.key) if channel.key in entry.keys else 0
+    await host.relay._maybe_disable(entry, index, 200, reason, True)
+
+
 @dataclass(frozen=True, slots=True)
 class UpstreamReply:
     status: int

@@ -29,6 +29,7 @@ TABLE = "midjourneys"
 DIALECT = "openai.chat"  # key errors are answered as New API's TokenAuth does, in OpenAI's shape
 ACCEPTED = (1, 21, 22)  # submitted, already exists, queued
 MJ_REQUEST_ERROR = 4
+NO_ACCOUNT = 3  # "no available account instance": the channel is disabled, as New API does
 
 
 class MjError(Exception):
@@ -263,6 +264,8 @@ async def _submit(request: Request[Any, Any, Any], route: str) -> Response[Any]:
             nonlocal answer, raw
             _, answer, raw = await _send(request, channel, path, sent)
             code = answer.get("code")
+            if code == NO_ACCOUNT:
+                await sdk.report_unusable(request, channel, "No available account instance")
             if code not in ACCEPTED or not answer.get("result"):
                 raise Rejected(200, raw)
             return _row(action, body, answer)
