@@ -17,7 +17,8 @@ from .task_gateway import client, console, fake, gateway, logs_of, owner, query,
 
 IMAGINE = 50_000  # mj_imagine: 0.1 USD x 500000 quota per USD
 UPSCALE = 25_000  # mj_upscale: 0.05 USD
-MODELS = ["mj_imagine", "mj_upscale", "mj_variation", "mj_reroll", "mj_describe", "mj_blend", "mj_modal", "swap_face"]
+MODELS = ["mj_imagine", "mj_upscale", "mj_variation", "mj_reroll", "mj_describe", "mj_blend", "mj_modal", "swap_face",
+          "mj_shorten", "mj_edits", "mj_upload", "mj_video"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -271,3 +272,34 @@ def test_no_available_account_disables_the_channel_and_costs_nothing(gateway, fa
         assert owner(gateway, key)["quota"] == 1_000_000 and not logs_of(gateway, key, LOG_CONSUME)
     finally:
         gateway.option("AutomaticDisableChannelEnabled", "false")
+
+
+IMAGE = base64.b64encode(b"an image").decode()
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "model", "quota"),
+    [
+        ("/mj/submit/describe", {"base64": IMAGE}, "mj_describe", 25_000),
+        ("/mj/submit/blend", {"base64Array": [IMAGE, IMAGE]}, "mj_blend", 50_000),
+        ("/mj/submit/shorten", {"prompt": "a very long prompt"}, "mj_shorten", 50_000),
+        ("/mj/submit/edits", {"prompt": "make it blue", "image": "http://x/1.png"}, "mj_edits", 50_000),
+        ("/mj/submit/upload-discord-images", {"base64Array": [IMAGE]}, "mj_upload", 25_000),
+        ("/mj/insight-face/swap", {"sourceBase64": IMAGE, "targetBase64": IMAGE}, "swap_face", 25_000),
+    ],
+)
+def test_every_new_task_route_is_charged_its_own_price(gateway, key, fake, path, body, model, quota):  # noqa: F811
+    r = submit(gateway, key, path, body)
+    assert r.status_code == 200 and r.json()["code"] == 1, r.text
+    assert fake.state()["submits"][-1]["path"] == path
+    assert [(x["model_name"], x["quota"]) for x in logs_of(gateway, key, LOG_CONSUME)] == [(model, quota)]
+    assert owner(gateway, key)["quota"] == 1_000_000 - quota
+
+
+def test_video_and_modal_follow_a_finished_drawing(gateway, key):  # noqa: F811
+    mj_id = submit(gateway, key, "/mj/submit/imagine", {"prompt": "a still lake"}).json()["result"]
+    finished(gateway, key, mj_id)
+    assert submit(gateway, key, "/mj/submit/video", {"taskId": mj_id, "motion": "low"}).json()["code"] == 1
+    assert submit(gateway, key, "/mj/submit/modal", {"taskId": mj_id, "prompt": "zoom"}).json()["code"] == 1
+    charged = [(x["model_name"], x["quota"]) for x in logs_of(gateway, key, LOG_CONSUME)]
+    assert charged == [("mj_imagine", IMAGINE), ("mj_video", 400_000), ("mj_modal", 50_000)]
