@@ -12,6 +12,7 @@ from litestar.params import FromPath
 from litestar.response import Stream
 from litestar.types import Receive, Scope, Send
 
+from newapi_host.body_depth import BODY_CHECKED
 from newapi_host.plugins.registry import Registry
 
 from .asgi import Incoming, Reply, send_reply
@@ -52,7 +53,8 @@ def _handler(dialect_name: str, method: str, path: str) -> ASGIRouteHandler | HT
         await send_reply(reply, receive, send)
 
     relay.__name__ = f"relay_{dialect_name.replace('.', '_')}_{method.lower()}"
-    return asgi(path, opt={"skip_session": True}, name=f"{dialect_name}:{path}", copy_scope=False)(relay)
+    opt = {"skip_session": True, BODY_CHECKED: True}  # Incoming.body() checks the nesting depth
+    return asgi(path, opt=opt, name=f"{dialect_name}:{path}", copy_scope=False)(relay)
 
 
 def _framework_handler(dialect_name: str, method: str, path: str) -> HTTPRouteHandler:
