@@ -18,7 +18,7 @@ from newapi_host.plugins.registry import Registry
 from .asgi import Incoming, Reply, send_reply
 from .errors import RelayError
 from .keys import authenticate
-from .request_id import REQUEST_ID_HEADER, new_request_id
+from .request_id import REQUEST_ID_HEADER, SETS_REQUEST_ID, new_request_id
 
 
 def dialect_handlers(registry: Registry) -> list[ASGIRouteHandler]:
@@ -53,7 +53,8 @@ def _handler(dialect_name: str, method: str, path: str) -> ASGIRouteHandler | HT
         await send_reply(reply, receive, send)
 
     relay.__name__ = f"relay_{dialect_name.replace('.', '_')}_{method.lower()}"
-    opt = {"skip_session": True, BODY_CHECKED: True}  # Incoming.body() checks the nesting depth
+    # Incoming.body() checks the nesting depth; every Reply carries the request id header
+    opt = {"skip_session": True, BODY_CHECKED: True, SETS_REQUEST_ID: True}
     return asgi(path, opt=opt, name=f"{dialect_name}:{path}", copy_scope=False)(relay)
 
 
