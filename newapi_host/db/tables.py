@@ -138,19 +138,21 @@ class Option(Table, tablename="options"):
 
 class Log(Table, tablename="logs"):
     id = Serial(primary_key=True)
-    user_id = Integer(index=True)
+    # user_id, username, token_name, model_name and channel_id lead composite indexes instead of
+    # having their own (see migration 2026-12-05T04:01:03 for the list)
+    user_id = Integer()
     created_at = BigInt(default=0)
     type = Integer(default=LOG_UNKNOWN)
     content = Text(default="")
-    username = Varchar(length=64, index=True)
-    token_name = Varchar(length=255, index=True)
-    model_name = Varchar(length=255, index=True)
+    username = Varchar(length=64)
+    token_name = Varchar(length=255)
+    model_name = Varchar(length=255)
     quota = BigInt(default=0)
     prompt_tokens = Integer(default=0)
     completion_tokens = Integer(default=0)
     use_time = Integer(default=0)  # seconds
     is_stream = Boolean(default=False)
-    channel_id = Integer(default=0, index=True)
+    channel_id = Integer(default=0)
     token_id = Integer(default=0, index=True)
     group = Varchar(length=64, index=True)
     ip = Varchar(length=64, index=True)
