@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 
+from newapi_host.api import logs as logs_module
 from newapi_host.api.logs import LOG_CLEANUP_JOB, cleanup_logs, delete_logs_before
 from newapi_host.auth.users import create_user
 from newapi_host.billing.ledger import LOG_COLUMNS, add_quota_data, quota_buckets
@@ -342,6 +343,8 @@ async def test_retention_deletes_old_rows_in_batches(db_config, monkeypatch):
             return original(*args, **kwargs)
 
         monkeypatch.setattr(Log, "delete", counting_delete)
+        monkeypatch.setattr(logs_module, "DELETE_MIN_BATCH", 1000)  # batches sized by time otherwise
+        monkeypatch.setattr(logs_module, "DELETE_MAX_BATCH", 1000)
         r = await client.put("/api/option/", json={"key": "LogRetentionDays", "value": 30})
         assert r.json()["success"]
         assert await cleanup_logs(host) == 3500

@@ -136,3 +136,26 @@ async def test_log_pages_read_the_matching_index_once_statistics_are_fresh(sqlit
         ):
             detail = await plan(admin(where))
             assert index in detail and "TEMP B-TREE" not in detail, (where, detail)
+
+
+async def test_retention_sizes_its_batches_by_time_and_lets_writers_in(sqlite_config, monkeypatch):
+    """Slow batches shrink towards DELETE_BATCH_SECONDS; a writer waits at most about one batch."""
+    monkeypatch.setattr(logs_api, "DELETE_BATCH_SECONDS", 0.0005)  # far below what a batch takes
+    async with running(sqlite_config):
+        now = int(time.time())
+        await add_logs([log_row(user_id=1, created_at=now - 90000 + i, request_id=f"o{i}") for i in range(3000)])
+        sizes = []
+        original = Log.delete
+
+        class Recording:
+            def where(self, cond):
+                sizes.append(len(cond.values))  # the ids of one batch
+                return original().where(cond)
+
+        def recording_delete(*args, **kwargs):
+            return Recording()
+
+        monkeypatch.setattr(Log, "delete", recording_delete)
+        assert await logs_api.delete_logs_before(now, batch=1000) == 3000
+        assert sizes[0] == 1000 and sizes[1] == logs_api.DELETE_MIN_BATCH  # shrunk after one slow batch
+        assert await Log.count() == 0

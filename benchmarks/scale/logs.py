@@ -163,8 +163,10 @@ async def retention(app, args: argparse.Namespace) -> None:
     done = False
 
     async def writer() -> None:
-        row = tuple(0 if c not in ("content", "username", "token_name", "model_name", "group", "ip", "request_id",
-                                   "upstream_request_id", "other") else "" for c in LOG_COLUMNS)  # fmt: skip
+        fields = dict.fromkeys(LOG_COLUMNS, "")
+        fields.update(user_id=1, created_at=int(time.time()), type=LOG_CONSUME, quota=1, prompt_tokens=1)
+        fields.update(completion_tokens=1, use_time=1, is_stream=False, channel_id=1, token_id=1)
+        row = tuple(fields[c] for c in LOG_COLUMNS)
         while not done:
             started = time.perf_counter()
             async with write_transaction():
