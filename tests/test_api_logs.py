@@ -13,7 +13,7 @@ import pytest
 from newapi_host.api import logs as logs_module
 from newapi_host.api.logs import LOG_CLEANUP_JOB, cleanup_logs, delete_logs_before
 from newapi_host.auth.users import create_user
-from newapi_host.billing.ledger import LOG_COLUMNS, add_quota_data, quota_buckets
+from newapi_host.billing.ledger import LOG_COLUMNS, add_quota_data, add_summaries, quota_buckets
 from newapi_host.db.engine import insert_many, write_transaction
 from newapi_host.db.tables import (
     LOG_CONSUME,
@@ -83,6 +83,7 @@ async def add_logs(rows: list[dict]) -> None:
         await insert_many(Log, LOG_COLUMNS, [tuple(r[k] for k in LOG_COLUMNS) for r in rows])
         if buckets := quota_buckets(rows):
             await add_quota_data(sorted(buckets))
+            await add_summaries(sorted(buckets))
 
 
 async def make_token(user_id: int, key: str, status: int = 1, name: str = "t") -> int:

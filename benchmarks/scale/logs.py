@@ -29,7 +29,7 @@ from piccolo.engine.postgres import PostgresEngine
 from newapi_host.api import logs as logs_api
 from newapi_host.app import create_app
 from newapi_host.auth.users import create_user
-from newapi_host.billing.ledger import LOG_COLUMNS, add_quota_data, quota_buckets
+from newapi_host.billing.ledger import LOG_COLUMNS, add_quota_data, add_summaries, quota_buckets
 from newapi_host.db.engine import insert_many, write_transaction
 from newapi_host.db.tables import LOG_CONSUME, LOG_ERROR, Log, QuotaData, Token, User
 
@@ -85,7 +85,9 @@ async def generate(args: argparse.Namespace) -> None:
                 await connection.copy_records_to_table("logs", records=values, columns=list(LOG_COLUMNS))
             else:
                 await insert_many(Log, LOG_COLUMNS, values)
-            await add_quota_data(sorted(quota_buckets(batch)))
+            buckets = sorted(quota_buckets(batch))
+            await add_quota_data(buckets)
+            await add_summaries(buckets)
         made += n
         print(f"\r{made} rows", end="", flush=True)
     print()

@@ -156,6 +156,49 @@ async def add_quota_data(rows: list[tuple[Any, ...]]) -> None:
     await transaction.connection.executemany(f"INSERT INTO quota_data ({names}) VALUES ({marks}) {conflict}", rows)
 
 
+# The dashboard's coarser sums (tables QuotaByModel, QuotaByUserModel, QuotaByUser): for each,
+# its table, key columns (positions in a QUOTA_DATA_COLUMNS row), and whether it keeps the username.
+SUMMARIES = (
+    ("quota_data_models", (("created_at", 2, "bigint"), ("model_name", 1, "text")), False),
+    ("quota_data_user_models", (("user_id", 0, "int"), ("model_name", 1, "text"), ("created_at", 2, "bigint")), True),
+    ("quota_data_users", (("user_id", 0, "int"), ("created_at", 2, "bigint")), True),
+)
+
+
+async def add_summaries(buckets: list[tuple[Any, ...]]) -> None:
+    """Add ``quota_data`` bucket rows to the coarser dashboard sums (inside the transaction)."""
+    engine = QuotaData._meta.db
+    transaction = engine.current_transaction.get()
+    if transaction is None:
+        raise RuntimeError("add_summaries must run inside a transaction")
+    postgres = isinstance(engine, PostgresEngine)
+    for table, key, named in SUMMARIES:
+        sums: dict[tuple[Any, ...], list[Any]] = {}
+        for row in buckets:
+            total = sums.setdefault(tuple(row[i] for _, i, _ in key), [row[7], 0, 0, 0])
+            total[0] = row[7]  # the newest username
+            total[1] += row[8]
+            total[2] += row[9]
+            total[3] += row[10]
+        rows = [(*k, *(v if named else v[1:])) for k, v in sorted(sums.items())]  # sorted: locks in key order
+        columns = [name for name, _, _ in key] + (["username"] if named else []) + ["token_used", "count", "quota"]
+        names = ", ".join(f'"{c}"' for c in columns)
+        added = ", ".join(f'"{c}" = "{table}"."{c}" + excluded."{c}"' for c in ("token_used", "count", "quota"))
+        if named:
+            added += ', "username" = excluded."username"'
+        conflict = f"ON CONFLICT ({', '.join(f'{chr(34)}{n}{chr(34)}' for n, _, _ in key)}) DO UPDATE SET {added}"
+        if postgres:
+            kinds = [kind for _, _, kind in key] + (["text"] if named else []) + ["bigint"] * 3
+            arrays = ", ".join(f"${i + 1}::{kind}[]" for i, kind in enumerate(kinds))
+            sql = f'INSERT INTO "{table}" ({names}) SELECT * FROM unnest({arrays}) {conflict}'
+            await transaction.connection.execute(sql, *(list(c) for c in zip(*rows, strict=True)))
+        else:
+            marks = ", ".join("?" for _ in columns)
+            await transaction.connection.executemany(
+                f'INSERT INTO "{table}" ({names}) VALUES ({marks}) {conflict}', rows
+            )
+
+
 @dataclass(slots=True)
 class Charge:
     user_id: int
@@ -238,6 +281,7 @@ async def write_charges(batch: list[Charge], journal: str | None, export: bool) 
             await insert_many(Log, LOG_COLUMNS, rows)
         if buckets:
             await add_quota_data(buckets)
+            await add_summaries(buckets)
         if journal is not None and last:
             await LedgerJournal.insert(LedgerJournal(name=journal, seq=last)).on_conflict(
                 target=LedgerJournal.name, action="DO UPDATE", values=[LedgerJournal.seq]

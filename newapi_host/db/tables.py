@@ -227,6 +227,47 @@ class QuotaData(Table, tablename="quota_data"):
     quota = BigInt(default=0)
 
 
+# Coarser sums of quota_data for the dashboard's charts, written in the same transaction: quota_data
+# keeps one row per user, model, hour, group, key and channel, which at millions of logs is nearly
+# one row per request; the charts need only these (see migration 2026-12-05T04:22:00).
+
+
+class QuotaByModel(Table, tablename="quota_data_models"):
+    """Per model and hour: the admin dashboard (``/api/data/``)."""
+
+    id = Serial(primary_key=True)
+    created_at = BigInt(default=0)
+    model_name = Varchar(length=255)
+    token_used = BigInt(default=0)
+    count = BigInt(default=0)
+    quota = BigInt(default=0)
+
+
+class QuotaByUserModel(Table, tablename="quota_data_user_models"):
+    """Per user, model and hour: one user's dashboard (``/api/data/self``, ``?username=``)."""
+
+    id = Serial(primary_key=True)
+    user_id = Integer(default=0)
+    username = Varchar(length=64)
+    model_name = Varchar(length=255)
+    created_at = BigInt(default=0)
+    token_used = BigInt(default=0)
+    count = BigInt(default=0)
+    quota = BigInt(default=0)
+
+
+class QuotaByUser(Table, tablename="quota_data_users"):
+    """Per user and hour: the users chart (``/api/data/users``)."""
+
+    id = Serial(primary_key=True)
+    user_id = Integer(default=0)
+    username = Varchar(length=64)
+    created_at = BigInt(default=0)
+    token_used = BigInt(default=0)
+    count = BigInt(default=0)
+    quota = BigInt(default=0)
+
+
 class Setup(Table, tablename="setups"):
     id = Serial(primary_key=True)
     version = Varchar(length=50)
@@ -315,6 +356,9 @@ CORE_TABLES: tuple[type[Table], ...] = (
     TopUp,
     Task,
     QuotaData,
+    QuotaByModel,
+    QuotaByUserModel,
+    QuotaByUser,
     Setup,
     PluginState,
     Revision,
