@@ -53,6 +53,8 @@ async def test_stats_sum_the_rows_exactly_for_any_range_and_filter(db_config):
                 ("", {}),
                 ("&model_name=gpt-a", {"model_name": "gpt-a"}),
                 ("&username=dana&channel=2&group=vip", {"username": "dana", "channel_id": 2, "group": "vip"}),
+                ("&username=dana&model_name=gpt-b", {"username": "dana", "model_name": "gpt-b"}),
+                ("&username=d%25a", {"username": "dana"}),
             ]
             for query, match in cases:
                 r = await client.get(f"/api/log/stat?type=2{times}{query}")

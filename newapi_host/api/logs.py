@@ -33,6 +33,8 @@ from newapi_host.db.tables import (
     USER_ENABLED,
     Channel,
     Log,
+    QuotaByModel,
+    QuotaByUserModel,
     QuotaData,
     Token,
     User,
@@ -279,10 +281,10 @@ async def search_all_logs(request: Request[Any, Any, Any]) -> dict[str, Any]:
 # -- statistics ---------------------------------------------------------------------------------
 
 
-async def _stat(conds: list[Where], span: tuple[int, int], summary: list[Any] | None = None) -> dict[str, int]:
+async def _stat(conds: list[Where], span: tuple[int, int], summary: Summary | None = None) -> dict[str, int]:
     """Quota of consume rows over the filter and time range; rpm/tpm over the last 60 s.
 
-    ``summary``: the same filter on ``quota_data`` (None when it cannot express it). Whole hours
+    ``summary``: the same filter on an hourly sums table (None when none can express it). Whole hours
     inside the range are then summed from the hourly buckets, and only the partial hours at its
     ends from the log rows (see :func:`_quota_sum`).
     """
@@ -308,7 +310,7 @@ async def _log_quota(consume: list[Where], start: int | None, stop: int | None) 
     return int(row["quota"] or 0) if row else 0
 
 
-async def _quota_sum(consume: list[Where], span: tuple[int, int], summary: list[Any] | None) -> int:
+async def _quota_sum(consume: list[Where], span: tuple[int, int], summary: Summary | None) -> int:
     """Quota over ``[start, end]`` (0: no bound, as New API), from ``quota_data`` for whole hours.
 
     The ledger writes each consume row and its hour's bucket in one transaction, so the whole
@@ -324,13 +326,14 @@ async def _quota_sum(consume: list[Where], span: tuple[int, int], summary: list[
     last = stop - stop % 3600 if stop is not None else None  # the end of the last whole hour
     if first is not None and last is not None and first >= last:
         return await _log_quota(consume, start, stop)  # no whole hour inside: the rows only
-    query = QuotaData.select(Sum(QuotaData.quota, alias="quota"))
-    for cond in summary:
+    table, conds = summary
+    query = table.select(Sum(table.quota, alias="quota"))
+    for cond in conds:
         query = query.where(cond)
     if first is not None:
-        query = query.where(QuotaData.created_at >= first)
+        query = query.where(table.created_at >= first)
     if last is not None:
-        query = query.where(QuotaData.created_at < last)
+        query = query.where(table.created_at < last)
     row = await query.first()
     total = int(row["quota"] or 0) if row else 0
     if start is not None and first is not None and start < first:
@@ -340,32 +343,45 @@ async def _quota_sum(consume: list[Where], span: tuple[int, int], summary: list[
     return total
 
 
-def _summary_filters(request: Request[Any, Any, Any], *, admin: bool, user_id: int | None) -> list[Any] | None:
-    """The stat filter on ``quota_data``, or None when it has no column for one of them.
+Summary = tuple[Any, list[Any]]  # an hourly sums table and the stat's filter on it
 
-    ``quota_data`` keeps no key names, and is not written while ``DataExportEnabled`` is off.
+
+def _summary_filters(request: Request[Any, Any, Any], *, admin: bool, user_id: int | None) -> Summary | None:
+    """The smallest hourly sums table with a column for each stat filter, and the filter on it.
+
+    None when none has: the sums keep no key names, and are not written while
+    ``DataExportEnabled`` is off. With no filter or only a model, the per-model sums answer;
+    with a user (or username) too, the per-user-and-model ones; with a channel or group,
+    ``quota_data`` itself.
     """
     q = request.query_params
     if q.get("token_name", "") or not host_of(request.app.state).options.get_bool("DataExportEnabled"):
         return None
+    username = q.get("username", "") if admin else ""
+    channel = _int(request, "channel") if admin else 0
+    model, group = q.get("model_name", ""), q.get("group", "")
+    table: Any = QuotaByModel
+    if channel or group:
+        table = QuotaData
+    elif user_id is not None or username:
+        table = QuotaByUserModel
     conds: list[Any] = []
     if user_id is not None:
-        conds.append(QuotaData.user_id == user_id)
-    if admin:
-        if username := q.get("username", ""):
-            conds.append(_text_filter("username", username, QuotaData))
-        if channel := _int(request, "channel"):
-            conds.append(QuotaData.channel_id == channel)
-    if model := q.get("model_name", ""):
-        conds.append(_text_filter("model_name", model, QuotaData))
-    if group := q.get("group", ""):
-        conds.append(QuotaData.use_group == group)
-    return conds
+        conds.append(table.user_id == user_id)
+    if username:
+        conds.append(_text_filter("username", username, table))
+    if channel:
+        conds.append(table.channel_id == channel)
+    if model:
+        conds.append(_text_filter("model_name", model, table))
+    if group:
+        conds.append(table.use_group == group)
+    return table, conds
 
 
 def _stat_filters(
     request: Request[Any, Any, Any], *, admin: bool, user_id: int | None = None
-) -> tuple[list[Where], tuple[int, int], list[Any] | None]:
+) -> tuple[list[Where], tuple[int, int], Summary | None]:
     """New API's stat filters, apart from them the time range (which rpm/tpm ignore), and the
     same filters on ``quota_data`` when it can answer them."""
     q = request.query_params
