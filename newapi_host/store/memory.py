@@ -95,6 +95,14 @@ class LocalStore(SharedStore):
                 self.write(current_key, current + 1, (epoch + 2) * window, moment)
             return allowed, estimate, wait
 
+    async def peek(self, key: str, window: float, limit: int) -> tuple[bool, float, float]:
+        moment = time.time()
+        epoch = epoch_of(moment, window)
+        with self.locked():
+            current = self.read(f"{key}@{epoch}", moment) or 0
+            previous = self.read(f"{key}@{epoch - 1}", moment) or 0
+        return window_decision(previous, current, moment, window, limit)
+
 
 class MemoryStore(LocalStore):
     """Slots in a dict: shared by everything in this process, and nothing outside it."""
