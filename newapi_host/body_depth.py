@@ -7,6 +7,10 @@ app only after :func:`too_deep` has passed it, so no decoder, converter or re-en
 more than :data:`MAX_DEPTH` levels. The check runs when a handler first reads the body (the relay
 reads it after checking the API key), costs two ``bytes.count`` calls for ordinary bodies, and
 refuses with :class:`TooDeep`, a 400 each route answers in its own error format.
+
+A route that reads and checks its body itself (the relay's plain ASGI endpoints, which call
+:func:`too_deep` on the body they assemble anyway) says so with ``opt={BODY_CHECKED: True}`` and
+is passed straight through: the relay's hot path pays for no second receive wrapper.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ MESSAGE = f"request body is nested too deeply: JSON arrays and objects may nest 
 _SKELETON = (bytes.maketrans(b"{}", b"[]"), bytes(set(range(256)) - set(b'"[]{}')))
 _RUN = re.compile(rb"\[+|\]+")
 _CHEAP_ROUNDS = 16
+BODY_CHECKED = "checks_body_depth"  # route opt: the handler applies too_deep() itself
 _MAX_SKELETON = 1 << 20  # brackets left after the cheap rounds; beyond this, refused unread
 
 
@@ -116,10 +121,15 @@ class BodyDepthMiddleware:
         self.app, self.max_body = app, max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self._declared_too_large(scope):
+        if scope["type"] != "http" or self._checks_itself(scope) or self._declared_too_large(scope):
             await self.app(scope, receive, send)
             return
         await self.app(scope, _CheckedReceive(receive, self.max_body), send)
+
+    @staticmethod
+    def _checks_itself(scope: Scope) -> bool:
+        handler = scope.get("route_handler")
+        return handler is not None and bool(handler.opt.get(BODY_CHECKED))
 
     def _declared_too_large(self, scope: Scope) -> bool:
         for name, value in scope["headers"]:

@@ -176,3 +176,23 @@ def test_holds_are_always_released(gw, up):
         == token["remain_quota"]
         == 900_000 - sum(r["quota"] for r in gw.logs(user_id=uid))
     )
+
+
+def test_every_relay_reply_carries_one_request_id_the_log_and_message_agree_on(gw, ctx):
+    model, key, uid = ctx
+    ok = post(gw, key, f'{{"model": "{model}", "messages": [{{"role": "user", "content": "hi"}}]}}')
+    assert ok.status_code == 200, ok.text
+    assert len(ok.headers.get_list("x-oneapi-request-id")) == 1
+    request_id = ok.headers["x-oneapi-request-id"]
+    assert len(request_id) == 26 and request_id[:14].isdigit()
+    logged = gw.logs(user_id=uid)
+    assert [row["request_id"] for row in logged] == [request_id]
+
+    refused = post(gw, key, b"{not json")
+    assert len(refused.headers.get_list("x-oneapi-request-id")) == 1
+    assert f"(request id: {refused.headers['x-oneapi-request-id']})" in refused.json()["error"]["message"]
+    wrong_method = httpx.get(f"{gw.base_url}/chat/completions", headers={"Authorization": f"Bearer {key}"})
+    assert wrong_method.status_code == 405
+    assert len(wrong_method.headers.get_list("x-oneapi-request-id")) == 1
+    # Console and management routes get theirs from the middleware.
+    assert len(httpx.get(f"{gw.url}/api/status").headers.get_list("x-oneapi-request-id")) == 1

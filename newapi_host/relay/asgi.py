@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 from litestar.types import Receive, Scope, Send
 
 from newapi_host.body_depth import MESSAGE as TOO_DEEP
-from newapi_host.body_depth import TooDeep
+from newapi_host.body_depth import TooDeep, too_deep
 
 from .errors import RelayError, invalid_request
 
@@ -53,6 +53,7 @@ class Incoming:
         return (self.scope.get("state") or {}).get("request_id")
 
     async def body(self, limit: int = MAX_BODY) -> bytes:
+        """The whole body, refused when over ``limit`` bytes or nested too deeply (see body_depth)."""
         declared = self.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             raise RelayError(413, f"request body is larger than {limit // (1024 * 1024)} MB", code="request_too_large")
@@ -74,7 +75,10 @@ class Incoming:
                     )
                 parts.append(chunk)
             if not message.get("more_body", False):
-                return b"".join(parts)
+                body = b"".join(parts)
+                if too_deep(body):
+                    raise invalid_request(TOO_DEEP, code="request_too_deep")
+                return body
 
 
 @dataclass(slots=True)

@@ -127,8 +127,12 @@ class UpstreamResponse:
         idle = self._idle_timeout
         while True:
             try:
-                async with asyncio.timeout(idle):
-                    chunk = await content.readany()
+                # What has arrived already is taken without arming a timer: a small response is
+                # usually whole by the time its headers are read, and a timer costs more than it.
+                chunk = content.read_nowait()
+                if not chunk and not content.at_eof():
+                    async with asyncio.timeout(idle):
+                        chunk = await content.readany()
             except TimeoutError as exc:
                 raise UpstreamTimeout(f"upstream sent no data for {idle:g}s") from exc
             except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, ConnectionError) as exc:

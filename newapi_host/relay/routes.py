@@ -12,12 +12,13 @@ from litestar.params import FromPath
 from litestar.response import Stream
 from litestar.types import Receive, Scope, Send
 
+from newapi_host.body_depth import BODY_CHECKED
 from newapi_host.plugins.registry import Registry
 
 from .asgi import Incoming, Reply, send_reply
 from .errors import RelayError
 from .keys import authenticate
-from .request_id import REQUEST_ID_HEADER, new_request_id
+from .request_id import REQUEST_ID_HEADER, SETS_REQUEST_ID, new_request_id
 
 
 def dialect_handlers(registry: Registry) -> list[ASGIRouteHandler]:
@@ -52,7 +53,9 @@ def _handler(dialect_name: str, method: str, path: str) -> ASGIRouteHandler | HT
         await send_reply(reply, receive, send)
 
     relay.__name__ = f"relay_{dialect_name.replace('.', '_')}_{method.lower()}"
-    return asgi(path, opt={"skip_session": True}, name=f"{dialect_name}:{path}", copy_scope=False)(relay)
+    # Incoming.body() checks the nesting depth; every Reply carries the request id header
+    opt = {"skip_session": True, BODY_CHECKED: True, SETS_REQUEST_ID: True}
+    return asgi(path, opt=opt, name=f"{dialect_name}:{path}", copy_scope=False)(relay)
 
 
 def _framework_handler(dialect_name: str, method: str, path: str) -> HTTPRouteHandler:

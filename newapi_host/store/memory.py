@@ -8,7 +8,6 @@ machine. Both answer without waiting on anything, so their ``add_soon`` is done 
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Sequence
 
@@ -18,10 +17,14 @@ from . import Outcome, Reservation, SharedStore, decide, epoch_of, window_decisi
 class LocalStore(SharedStore):
     immediate = True
 
-    # -- the four slot operations a backend provides; all run inside ``locked()`` -------------
+    # -- the slot operations a backend provides; all run between ``lock()`` and ``unlock()`` --
+    # (plain calls rather than a context manager: reserve and settle run once per request)
 
-    def locked(self) -> contextlib.AbstractContextManager[None]:
-        return contextlib.nullcontext()
+    def lock(self) -> None:
+        """Exclude every other user of the slots (nothing to do within one process)."""
+
+    def unlock(self) -> None:
+        pass
 
     def read(self, key: str, moment: float) -> int | None:
         raise NotImplementedError
@@ -36,21 +39,28 @@ class LocalStore(SharedStore):
     # -- the contract -----------------------------------------------------------------------
 
     async def get(self, key: str) -> int | None:
-        with self.locked():
+        self.lock()
+        try:
             return self.read(key, time.time())
+        finally:
+            self.unlock()
 
     async def seed(self, key: str, value: int) -> int:
         moment = time.time()
-        with self.locked():
+        self.lock()
+        try:
             current = self.read(key, moment)
             if current is None:
                 self.write(key, value, 0, moment)
                 return value
             return current
+        finally:
+            self.unlock()
 
     async def reserve(self, wallet: str, key: str | None, amount: int, trust: int) -> Reservation:
         moment = time.time()
-        with self.locked():
+        self.lock()
+        try:
             balance = self.read(wallet, moment)
             remaining = self.read(key, moment) if key is not None else None
             if balance is None or (key is not None and remaining is None):
@@ -63,15 +73,20 @@ class LocalStore(SharedStore):
                     remaining -= amount
                     self.write(key, remaining, 0, moment)
             return Reservation(outcome, balance, remaining)
+        finally:
+            self.unlock()
 
     def _add(self, deltas: Sequence[tuple[str, int]]) -> None:
         moment = time.time()
-        with self.locked():
+        self.lock()
+        try:
             for key, delta in deltas:
                 if delta:
                     current = self.read(key, moment)
                     if current is not None:
                         self.write(key, current + delta, 0, moment)
+        finally:
+            self.unlock()
 
     async def add(self, deltas: Sequence[tuple[str, int]]) -> None:
         self._add(deltas)
@@ -80,20 +95,26 @@ class LocalStore(SharedStore):
         self._add(deltas)
 
     async def forget(self, key: str) -> None:
-        with self.locked():
+        self.lock()
+        try:
             self.remove(key)
+        finally:
+            self.unlock()
 
     async def hit(self, key: str, window: float, limit: int = 0) -> tuple[bool, float, float]:
         moment = time.time()
         epoch = epoch_of(moment, window)
         current_key, previous_key = f"{key}@{epoch}", f"{key}@{epoch - 1}"
-        with self.locked():
+        self.lock()
+        try:
             current = self.read(current_key, moment) or 0
             previous = self.read(previous_key, moment) or 0
             allowed, estimate, wait = window_decision(previous, current, moment, window, limit)
             if allowed:
                 self.write(current_key, current + 1, (epoch + 2) * window, moment)
             return allowed, estimate, wait
+        finally:
+            self.unlock()
 
     async def peek(self, key: str, window: float, limit: int) -> tuple[bool, float, float]:
         moment = time.time()

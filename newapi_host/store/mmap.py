@@ -18,14 +18,12 @@ the next key that probes past it.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import functools
 import hashlib
 import mmap
 import os
 import struct
-from collections.abc import Iterator
 from pathlib import Path
 
 from . import StoreUnavailable
@@ -83,13 +81,11 @@ class MmapStore(LocalStore):
             self._map.close()
             os.close(self._fd)
 
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
+    def lock(self) -> None:
         fcntl.flock(self._fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def unlock(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def _find(self, wanted: int, moment: float, create: bool) -> int:
         """The slot holding ``wanted``; with ``create``, else the one it should take; -1: absent."""
@@ -119,7 +115,13 @@ class MmapStore(LocalStore):
         return -1
 
     def read(self, key: str, moment: float) -> int | None:
-        index = self._find(key_hash(key), moment, create=False)
+        wanted = key_hash(key)
+        place = self._places.get(wanted)  # the usual case: one unpack, no probing
+        if place is not None:
+            found, value, expires = SLOT.unpack_from(self._map, HEADER_SIZE + place * SLOT_SIZE)
+            if found == wanted:
+                return None if expires and expires <= moment else value
+        index = self._find(wanted, moment, create=False)
         if index < 0:
             return None
         _, value, expires = SLOT.unpack_from(self._map, HEADER_SIZE + index * SLOT_SIZE)
@@ -129,8 +131,10 @@ class MmapStore(LocalStore):
 
     def write(self, key: str, value: int, expires: float, moment: float) -> None:
         wanted = key_hash(key)
-        index = self._find(wanted, moment, create=True)
-        SLOT.pack_into(self._map, HEADER_SIZE + index * SLOT_SIZE, wanted, value, expires)
+        place = self._places.get(wanted)
+        if place is None or SLOT.unpack_from(self._map, HEADER_SIZE + place * SLOT_SIZE)[0] != wanted:
+            place = self._find(wanted, moment, create=True)
+        SLOT.pack_into(self._map, HEADER_SIZE + place * SLOT_SIZE, wanted, value, expires)
 
     def remove(self, key: str) -> None:
         wanted = key_hash(key)
