@@ -119,9 +119,12 @@ class LocalStore(SharedStore):
     async def peek(self, key: str, window: float, limit: int) -> tuple[bool, float, float]:
         moment = time.time()
         epoch = epoch_of(moment, window)
-        with self.locked():
+        self.lock()
+        try:
             current = self.read(f"{key}@{epoch}", moment) or 0
             previous = self.read(f"{key}@{epoch - 1}", moment) or 0
+        finally:
+            self.unlock()
         return window_decision(previous, current, moment, window, limit)
 
 
