@@ -164,7 +164,7 @@ async def start_relay(host: Host) -> Relay:
 
     host.watcher.on("options", options_changed)
     host.watcher.on("plugins", plugins_changed)
-    host.watcher.on("channels", index.load)
+    host.watcher.on("channels", index.refresh)
     host.watcher.on("tokens", keys.reload)
     host.watcher.on("users", keys.reload)
     host.relay = Relay(

@@ -8,6 +8,7 @@ import getpass
 import json
 import logging
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,9 +47,38 @@ def _alive(pid: str) -> bool:
     return True
 
 
+def port_taken(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be served, or None when it is free.
+
+    granian binds its workers' sockets with ``SO_REUSEPORT``, so a second server on a port that
+    another one (started the same way) listens on would bind too and silently share the traffic.
+    A plain bind with only ``SO_REUSEADDR`` (which lets a restart reuse a port whose old
+    connections linger in TIME_WAIT) fails when anything listens there.
+    """
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return f"cannot resolve {host!r}: {exc}"
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+                probe.listen(1)
+            except OSError as exc:
+                return f"{address[0]}:{port} is already in use ({exc.strerror}); is another newapi serve running?"
+    return None
+
+
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:
     from granian.constants import Interfaces, Loops
     from granian.server import Server
+
+    host = args.host or config.host
+    port = args.port or config.port
+    if problem := port_taken(host, port):
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
 
     from newapi_host.billing.journal import recover_all
     from newapi_host.db import engine as db
@@ -85,8 +115,6 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
                 stale.unlink(missing_ok=True)
         shared.create(state, int(os.environ.get("NEWAPI_SHARED_SLOTS") or shared.DEFAULT_SLOTS))
         os.environ["NEWAPI_SHARED_STATE"] = str(state)
-    host = args.host or config.host
-    port = args.port or config.port
     workers = args.workers or config.workers
     logging.getLogger("newapi").info("serving on http://%s:%s with %s worker(s)", host, port, workers)
     try:

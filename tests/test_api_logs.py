@@ -10,9 +10,10 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 
+from newapi_host.api import logs as logs_module
 from newapi_host.api.logs import LOG_CLEANUP_JOB, cleanup_logs, delete_logs_before
 from newapi_host.auth.users import create_user
-from newapi_host.billing.ledger import LOG_COLUMNS
+from newapi_host.billing.ledger import LOG_COLUMNS, add_quota_data, add_summaries, quota_buckets
 from newapi_host.db.engine import insert_many, write_transaction
 from newapi_host.db.tables import (
     LOG_CONSUME,
@@ -77,8 +78,12 @@ def log_row(**fields) -> dict:
 
 
 async def add_logs(rows: list[dict]) -> None:
+    """Rows as the ledger writes them: with their consume rows' hourly ``quota_data`` buckets."""
     async with write_transaction():
         await insert_many(Log, LOG_COLUMNS, [tuple(r[k] for k in LOG_COLUMNS) for r in rows])
+        if buckets := quota_buckets(rows):
+            await add_quota_data(sorted(buckets))
+            await add_summaries(sorted(buckets))
 
 
 async def make_token(user_id: int, key: str, status: int = 1, name: str = "t") -> int:
@@ -339,6 +344,8 @@ async def test_retention_deletes_old_rows_in_batches(db_config, monkeypatch):
             return original(*args, **kwargs)
 
         monkeypatch.setattr(Log, "delete", counting_delete)
+        monkeypatch.setattr(logs_module, "DELETE_MIN_BATCH", 1000)  # batches sized by time otherwise
+        monkeypatch.setattr(logs_module, "DELETE_MAX_BATCH", 1000)
         r = await client.put("/api/option/", json={"key": "LogRetentionDays", "value": 30})
         assert r.json()["success"]
         assert await cleanup_logs(host) == 3500

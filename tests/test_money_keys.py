@@ -170,3 +170,24 @@ async def test_the_key_cache_on_a_database(sqlite_config: Config, monkeypatch):
         monkeypatch.setattr(keys, "MAX_ENTRIES", 1)
         assert (await cache.lookup("s" * 48)).name == "spare"
         assert (await cache.lookup("m" * 48)).name == "again"
+
+
+async def test_a_full_key_cache_evicts_the_least_recently_used_key_only(sqlite_config: Config, monkeypatch):
+    """Keys in rotation stay cached when one more key arrives; the coldest one is read again."""
+    async with running(sqlite_config):
+        user = await create_user("rota", "rota-pass-1", quota=900)
+        for name in "abcd":
+            await Token(user_id=user["id"], key=name * 48, name=name).save()
+        monkeypatch.setattr(keys, "MAX_ENTRIES", 3)
+        cache = KeyCache()
+        for name in "abc":
+            await cache.lookup(name * 48)
+        await cache.lookup("a" * 48)  # a is now the most recently used; b the least
+        assert cache.loads == 3
+        await cache.lookup("d" * 48)  # one over the bound: b goes, a and c stay
+        assert cache.size == 3 and cache.loads == 4
+        for name in "acd":
+            await cache.lookup(name * 48)
+        assert cache.loads == 4  # no miss for the keys still in rotation
+        await cache.lookup("b" * 48)
+        assert cache.loads == 5 and cache.size == 3

@@ -49,16 +49,7 @@ def test_index_tiers_and_exclusion():
         {"id": 3, "type": 1, "key": "c", "models": "m", "group": "default,vip", "priority": 0, "status": 1},
         {"id": 4, "type": 1, "key": "d", "models": "m", "group": "default", "priority": 99, "status": 2},
     ]
-    index._index = {}
-    for row in rows:
-        e = entry_from_row(row)
-        index.by_id[e.id] = e
-        if e.status == 1:
-            for g in e.groups:
-                index._index.setdefault(g, {}).setdefault("m", {}).setdefault(e.priority, []).append(e)
-    index._index = {
-        g: {m: [t[p] for p in sorted(t, reverse=True)] for m, t in ms.items()} for g, ms in index._index.items()
-    }
+    index.build([entry_from_row(row) for row in rows])
     assert index.pick("default", "m", set()).id in {1, 2}  # top tier; #4 is disabled
     assert index.pick("default", "m", {1}).id == 2  # rest of the tier first
     assert index.pick("default", "m", {1, 2}).id == 3  # then down a tier

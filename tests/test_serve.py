@@ -200,3 +200,18 @@ def test_first_call_walkthrough_from_the_readme(server):
         assert script.get("/api/option/").json()["success"]
         assert script.put("/api/option/", json={"key": "RetryTimes", "value": 2}).json()["success"]
         assert script.put("/api/option/", json={"key": "RetryTimes", "value": "many"}).json()["success"] is False
+
+
+def test_serve_refuses_a_port_another_server_listens_on(tmp_path: Path):
+    """granian binds with SO_REUSEPORT: without the check a second server would share the port."""
+    import socket
+
+    with socket.socket() as other:  # another server, bound the way granian binds its workers
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen(8)
+        port = other.getsockname()[1]
+        r = run_cli("serve", "--host", "127.0.0.1", "--port", str(port), env=env_for(tmp_path))
+    assert r.returncode == 1
+    assert f"127.0.0.1:{port} is already in use" in r.stderr
+    assert not (tmp_path / "newapi.db").exists()  # refused before touching the database

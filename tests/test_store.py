@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -171,3 +172,14 @@ async def test_processes_never_overdraw_between_them(tmp_path: Path):
     await store.close()
     assert won == 199  # the 200th charge would need a hold of 7 with 5 left (1000 - 199 * 5)
     assert key == 1_000 - won * 5 and wallet == 10_000 - won * 5
+
+
+async def test_peek_says_whether_a_hit_would_fit_without_counting(store: SharedStore):
+    key = f"peek-{time.time_ns()}"
+    assert (await store.peek(key, 60, 2))[0]
+    assert (await store.hit(key, 60))[0] and (await store.hit(key, 60))[0]
+    allowed, estimate, wait = await store.peek(key, 60, 2)
+    assert not allowed and estimate == 2 and wait >= 1
+    assert (await store.peek(key, 60, 3))[0]
+    assert (await store.peek(key, 60, 3))[0]  # peeking counted nothing
+    assert (await store.hit(key, 60, 3))[0] and not (await store.hit(key, 60, 3))[0]

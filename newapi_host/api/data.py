@@ -1,7 +1,10 @@
 """Dashboard data: New API's ``/api/data/*`` routes over the hourly ``quota_data`` aggregates.
 
 The ledger fills ``quota_data`` in the same transaction as the consume logs (see
-:mod:`newapi_host.billing.ledger`), so these sums always match the logs. Answers are lists of
+:mod:`newapi_host.billing.ledger`), so these sums always match the logs. The charts read coarser
+sums kept beside it in the same transaction (per model and hour, per user and hour, per user,
+model and hour: ``QuotaByModel`` and friends), which stay small however many keys, groups and
+channels the traffic spreads over; the ``/flow`` views need those columns and read ``quota_data``. Answers are lists of
 New API's QuotaData objects (``id``, ``user_id``, ``username``, ``model_name``, ``created_at``,
 ``use_group``, ``token_id``, ``channel_id``, ``node_name``, ``token_used``, ``count``, ``quota``);
 fields a query does not group by are zero values, as in New API. The ``/flow`` routes sum the
@@ -17,7 +20,7 @@ from litestar import Request, get
 from piccolo.query.functions.aggregate import Sum
 
 from newapi_host.auth.guards import admin_auth, user_auth
-from newapi_host.db.tables import ROLE_ROOT, Channel, QuotaData, Token
+from newapi_host.db.tables import ROLE_ROOT, Channel, QuotaByModel, QuotaByUser, QuotaByUserModel, QuotaData, Token
 
 from .envelope import fail, ok
 
@@ -46,17 +49,18 @@ def _ts(request: Request[Any, Any, Any], name: str) -> int:
         return 0
 
 
-def _sums() -> list[Any]:
+def _sums(table: Any = QuotaData) -> list[Any]:
     return [
-        Sum(QuotaData.count, alias="count"),
-        Sum(QuotaData.quota, alias="quota"),
-        Sum(QuotaData.token_used, alias="token_used"),
+        Sum(table.count, alias="count"),
+        Sum(table.quota, alias="quota"),
+        Sum(table.token_used, alias="token_used"),
     ]
 
 
 async def _grouped(by: list[Any], where: list[Any], order: list[Any] | None = None) -> list[dict[str, Any]]:
-    """``SUM`` of count/quota/token_used over ``where``, grouped by the ``by`` columns."""
-    query = QuotaData.select(*by, *_sums()).group_by(*by)
+    """``SUM`` of count/quota/token_used over ``where``, grouped by the ``by`` columns (of one table)."""
+    table = by[0]._meta.table
+    query = table.select(*by, *_sums(table)).group_by(*by)
     for cond in where:
         query = query.where(cond)
     if order:
@@ -66,11 +70,11 @@ async def _grouped(by: list[Any], where: list[Any], order: list[Any] | None = No
     return [{**ZERO, **{k: int(v or 0) if k in sums else v for k, v in r.items()}} for r in rows]
 
 
-def _range(start: int, end: int) -> list[Any]:
+def _range(start: int, end: int, table: Any = QuotaData) -> list[Any]:
     """Rows in [start, end]; a missing end means "until now" (New API's console always sends both)."""
     if end <= 0:
         end = int(time.time()) + 3600
-    return [QuotaData.created_at >= start, QuotaData.created_at <= end]
+    return [table.created_at >= start, table.created_at <= end]
 
 
 @get("/api/data/", guards=[admin_auth])
@@ -79,19 +83,20 @@ async def all_quota_data(request: Request[Any, Any, Any]) -> dict[str, Any]:
     start, end = _ts(request, "start_timestamp"), _ts(request, "end_timestamp")
     username = request.query_params.get("username", "")
     if username:
-        by = [QuotaData.user_id, QuotaData.username, QuotaData.model_name, QuotaData.created_at]
-        rows = await _grouped(by, [*_range(start, end), QuotaData.username == username], [QuotaData.created_at])
+        q = QuotaByUserModel
+        by = [q.user_id, q.username, q.model_name, q.created_at]
+        rows = await _grouped(by, [*_range(start, end, q), q.username == username], [q.created_at])
     else:
-        by = [QuotaData.model_name, QuotaData.created_at]
-        rows = await _grouped(by, _range(start, end), [QuotaData.created_at])
+        q = QuotaByModel
+        rows = await _grouped([q.model_name, q.created_at], _range(start, end, q), [q.created_at])
     return ok(rows)
 
 
 @get("/api/data/users", guards=[admin_auth])
 async def quota_data_by_user(request: Request[Any, Any, Any]) -> dict[str, Any]:
     start, end = _ts(request, "start_timestamp"), _ts(request, "end_timestamp")
-    by = [QuotaData.username, QuotaData.created_at]
-    return ok(await _grouped(by, _range(start, end), [QuotaData.created_at]))
+    q = QuotaByUser
+    return ok(await _grouped([q.username, q.created_at], _range(start, end, q), [q.created_at]))
 
 
 @get("/api/data/self", guards=[user_auth])
@@ -99,9 +104,10 @@ async def self_quota_data(request: Request[Any, Any, Any]) -> dict[str, Any]:
     start, end = _ts(request, "start_timestamp"), _ts(request, "end_timestamp")
     if end - start > MAX_SELF_SPAN:
         return fail("the time range must not exceed one month")
-    by = [QuotaData.user_id, QuotaData.username, QuotaData.model_name, QuotaData.created_at]
-    where = [*_range(start, end), QuotaData.user_id == request.state.caller.id]
-    return ok(await _grouped(by, where, [QuotaData.created_at]))
+    q = QuotaByUserModel
+    by = [q.user_id, q.username, q.model_name, q.created_at]
+    where = [*_range(start, end, q), q.user_id == request.state.caller.id]
+    return ok(await _grouped(by, where, [q.created_at]))
 
 
 # -- flow: totals over the range ----------------------------------------------------------------

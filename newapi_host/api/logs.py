@@ -21,10 +21,24 @@ from typing import Any
 
 from litestar import Request, Response, delete, get
 from piccolo.columns.combination import WhereRaw
-from piccolo.query.functions.aggregate import Sum
+from piccolo.query.functions.aggregate import Count, Sum
+from piccolo.querystring import QueryString
 
 from newapi_host.auth.guards import admin_auth, root_auth, user_auth
-from newapi_host.db.tables import LOG_CONSUME, ROLE_ADMIN, TOKEN_DISABLED, USER_ENABLED, Channel, Log, Token, User
+from newapi_host.db.engine import refresh_statistics
+from newapi_host.db.tables import (
+    LOG_CONSUME,
+    ROLE_ADMIN,
+    TOKEN_DISABLED,
+    USER_ENABLED,
+    Channel,
+    Log,
+    QuotaByModel,
+    QuotaByUserModel,
+    QuotaData,
+    Token,
+    User,
+)
 from newapi_host.host import Host, host_of
 from newapi_host.plugins.contracts import BackgroundJob, JobContext
 
@@ -34,6 +48,10 @@ from .envelope import fail, ok
 MAX_RECENT_ITEMS = 1000  # New API's cap for unpaged lists (token logs)
 SEARCH_LIMIT = 100
 DELETE_BATCH = 1000
+DELETE_PAUSE = 0.03  # seconds between two delete batches: SQLite's waiting writers poll at most every 25 ms
+DELETE_BATCH_SECONDS = 0.05  # what a delete batch should take; its size follows
+DELETE_MIN_BATCH, DELETE_MAX_BATCH = 100, 5000
+COUNT_LIMIT = 10_000  # list totals are exact up to this many rows
 USER_HIDDEN_OTHER = ("admin_info", "audit_info", "stream_status")
 
 Where = Any  # a Piccolo where-clause (column comparison, combination or WhereRaw)
@@ -61,13 +79,13 @@ def _like_pattern(value: str) -> str:
     return value.replace("!", "!!").replace("_", "!_")
 
 
-def _text_filter(column: str, value: str) -> Where | None:
+def _text_filter(column: str, value: str, table: Any = Log) -> Where | None:
     """Exact match, or a LIKE pattern when the value holds ``%`` (as New API's log filters)."""
     if not value:
         return None
     if "%" in value:
         return WhereRaw(f"{column} LIKE {{}} ESCAPE '!'", _like_pattern(value))
-    return getattr(Log, column) == value
+    return getattr(table, column) == value
 
 
 def _filters(request: Request[Any, Any, Any], *, admin: bool, user_id: int | None = None) -> list[Where]:
@@ -172,13 +190,26 @@ def _user_view(items: list[dict[str, Any]], start: int, *, hide_channel: bool) -
 # -- listing ------------------------------------------------------------------------------------
 
 
-async def _page(conds: list[Where], page: int, size: int, *, admin: bool) -> tuple[list[dict[str, Any]], int]:
-    total = await _where(Log.count(), conds)
-    query = _where(Log.select(), conds)
-    if admin:
-        query = query.order_by(Log.created_at, Log.id, ascending=False)
-    else:
-        query = query.order_by(Log.id, ascending=False)
+async def bounded_count(conds: list[Where], page: int, size: int) -> int:
+    """How many rows match, counted up to :data:`COUNT_LIMIT` (or just past the page asked for).
+
+    A full ``COUNT(*)`` over a filter that matches millions of rows reads them all for every page;
+    the console needs the total only to draw its pager, so beyond the limit it gets the limit
+    (as New API's own capped counts), and a later page still counts far enough to show it.
+    """
+    limit = max(COUNT_LIMIT, page * size + 1)
+    inner = _where(Log.select(Log.id), conds).limit(limit)
+    engine = Log._meta.db
+    rows = await engine.run_querystring(QueryString("SELECT COUNT(*) AS n FROM ({}) AS matched", inner.querystrings[0]))
+    return int(rows[0]["n"])
+
+
+async def _page(conds: list[Where], page: int, size: int) -> tuple[list[dict[str, Any]], int]:
+    total = await bounded_count(conds, page, size)
+    # Newest first by time, as the admin list always was (New API sorts by id; the ledger writes
+    # rows in time order, so the two agree but for rows of one second from different workers):
+    # every filter's index ends in (created_at, id), so a page is read from it in order.
+    query = _where(Log.select(), conds).order_by(Log.created_at, Log.id, ascending=False)
     rows = await query.limit(size).offset((page - 1) * size)
     return [_row_json(r) for r in rows], total
 
@@ -190,7 +221,7 @@ async def all_logs(request: Request[Any, Any, Any]) -> dict[str, Any]:
         conds = _filters(request, admin=True)
     except ValueError as exc:
         return fail(str(exc))
-    items, total = await _page(conds, page, size, admin=True)
+    items, total = await _page(conds, page, size)
     return ok(page_of(await _with_channel_names(items), total, page, size))
 
 
@@ -202,7 +233,7 @@ async def self_logs(request: Request[Any, Any, Any]) -> dict[str, Any]:
         conds = _filters(request, admin=False, user_id=caller.id)
     except ValueError as exc:
         return fail(str(exc))
-    items, total = await _page(conds, page, size, admin=False)
+    items, total = await _page(conds, page, size)
     items = _user_view(items, (page - 1) * size, hide_channel=caller.role < ROLE_ADMIN)
     return ok(page_of(items, total, page, size))
 
@@ -250,26 +281,109 @@ async def search_all_logs(request: Request[Any, Any, Any]) -> dict[str, Any]:
 # -- statistics ---------------------------------------------------------------------------------
 
 
-async def _stat(conds: list[Where], times: list[Where]) -> dict[str, int]:
-    """Quota of consume rows over the filter and time range; rpm/tpm over the last 60 s."""
+async def _stat(conds: list[Where], span: tuple[int, int], summary: Summary | None = None) -> dict[str, int]:
+    """Quota of consume rows over the filter and time range; rpm/tpm over the last 60 s.
+
+    ``summary``: the same filter on an hourly sums table (None when none can express it). Whole hours
+    inside the range are then summed from the hourly buckets, and only the partial hours at its
+    ends from the log rows (see :func:`_quota_sum`).
+    """
     consume = [*conds, Log.type == LOG_CONSUME]
-    quota = await _where(Log.select(Sum(Log.quota, alias="quota")), [*consume, *times]).first()
+    quota = await _quota_sum(consume, span, summary)
     recent = [*consume, Log.created_at >= int(time.time()) - 60]
-    rpm = await _where(Log.count(), recent)
-    tokens = await _where(
-        Log.select(Sum(Log.prompt_tokens, alias="p"), Sum(Log.completion_tokens, alias="c")), recent
+    totals = await _where(
+        Log.select(Count(Log.id, alias="n"), Sum(Log.prompt_tokens, alias="p"), Sum(Log.completion_tokens, alias="c")),
+        recent,
     ).first()
     return {
-        "quota": int(quota["quota"] or 0) if quota else 0,
-        "rpm": rpm,
-        "tpm": int((tokens["p"] or 0) + (tokens["c"] or 0)) if tokens else 0,
+        "quota": quota,
+        "rpm": int(totals["n"] or 0) if totals else 0,
+        "tpm": int((totals["p"] or 0) + (totals["c"] or 0)) if totals else 0,
     }
+
+
+async def _log_quota(consume: list[Where], start: int | None, stop: int | None) -> int:
+    """Sum of ``quota`` over consume rows with ``start <= created_at < stop`` (None: open)."""
+    times = [Log.created_at >= start] if start is not None else []
+    times += [Log.created_at < stop] if stop is not None else []
+    row = await _where(Log.select(Sum(Log.quota, alias="quota")), [*consume, *times]).first()
+    return int(row["quota"] or 0) if row else 0
+
+
+async def _quota_sum(consume: list[Where], span: tuple[int, int], summary: Summary | None) -> int:
+    """Quota over ``[start, end]`` (0: no bound, as New API), from ``quota_data`` for whole hours.
+
+    The ledger writes each consume row and its hour's bucket in one transaction, so the whole
+    hours of the range sum the same from either table; the buckets are one row per user, model,
+    key and channel an hour instead of one per request. The partial hours at the ends of the
+    range come from the rows.
+    """
+    start = span[0] or None
+    stop = span[1] + 1 if span[1] else None  # the range end is inclusive
+    if summary is None:
+        return await _log_quota(consume, start, stop)
+    first = -(-start // 3600) * 3600 if start is not None else None  # the first whole hour inside
+    last = stop - stop % 3600 if stop is not None else None  # the end of the last whole hour
+    if first is not None and last is not None and first >= last:
+        return await _log_quota(consume, start, stop)  # no whole hour inside: the rows only
+    table, conds = summary
+    query = table.select(Sum(table.quota, alias="quota"))
+    for cond in conds:
+        query = query.where(cond)
+    if first is not None:
+        query = query.where(table.created_at >= first)
+    if last is not None:
+        query = query.where(table.created_at < last)
+    row = await query.first()
+    total = int(row["quota"] or 0) if row else 0
+    if start is not None and first is not None and start < first:
+        total += await _log_quota(consume, start, first)
+    if stop is not None and last is not None and last < stop:
+        total += await _log_quota(consume, last, stop)
+    return total
+
+
+Summary = tuple[Any, list[Any]]  # an hourly sums table and the stat's filter on it
+
+
+def _summary_filters(request: Request[Any, Any, Any], *, admin: bool, user_id: int | None) -> Summary | None:
+    """The smallest hourly sums table with a column for each stat filter, and the filter on it.
+
+    None when none has: the sums keep no key names, and are not written while
+    ``DataExportEnabled`` is off. With no filter or only a model, the per-model sums answer;
+    with a user (or username) too, the per-user-and-model ones; with a channel or group,
+    ``quota_data`` itself.
+    """
+    q = request.query_params
+    if q.get("token_name", "") or not host_of(request.app.state).options.get_bool("DataExportEnabled"):
+        return None
+    username = q.get("username", "") if admin else ""
+    channel = _int(request, "channel") if admin else 0
+    model, group = q.get("model_name", ""), q.get("group", "")
+    table: Any = QuotaByModel
+    if channel or group:
+        table = QuotaData
+    elif user_id is not None or username:
+        table = QuotaByUserModel
+    conds: list[Any] = []
+    if user_id is not None:
+        conds.append(table.user_id == user_id)
+    if username:
+        conds.append(_text_filter("username", username, table))
+    if channel:
+        conds.append(table.channel_id == channel)
+    if model:
+        conds.append(_text_filter("model_name", model, table))
+    if group:
+        conds.append(table.use_group == group)
+    return table, conds
 
 
 def _stat_filters(
     request: Request[Any, Any, Any], *, admin: bool, user_id: int | None = None
-) -> tuple[list[Where], list[Where]]:
-    """New API's stat filters, and apart from them the time range (which rpm/tpm ignore)."""
+) -> tuple[list[Where], tuple[int, int], Summary | None]:
+    """New API's stat filters, apart from them the time range (which rpm/tpm ignore), and the
+    same filters on ``quota_data`` when it can answer them."""
     q = request.query_params
     conds: list[Where | None] = []
     if user_id is not None:
@@ -283,30 +397,27 @@ def _stat_filters(
         conds.append(Log.token_name == token_name)
     if group := q.get("group", ""):
         conds.append(Log.group == group)
-    times = []
-    if start := _int(request, "start_timestamp"):
-        times.append(Log.created_at >= start)
-    if end := _int(request, "end_timestamp"):
-        times.append(Log.created_at <= end)
-    return [c for c in conds if c is not None], times
+    span = (_int(request, "start_timestamp"), _int(request, "end_timestamp"))
+    summary = _summary_filters(request, admin=admin, user_id=user_id)
+    return [c for c in conds if c is not None], span, summary
 
 
 @get("/api/log/stat", guards=[admin_auth])
 async def logs_stat(request: Request[Any, Any, Any]) -> dict[str, Any]:
     try:
-        conds, times = _stat_filters(request, admin=True)
+        conds, span, summary = _stat_filters(request, admin=True)
     except ValueError as exc:
         return fail(str(exc))
-    return ok(await _stat(conds, times))
+    return ok(await _stat(conds, span, summary))
 
 
 @get("/api/log/self/stat", guards=[user_auth])
 async def self_logs_stat(request: Request[Any, Any, Any]) -> dict[str, Any]:
     try:
-        conds, times = _stat_filters(request, admin=False, user_id=request.state.caller.id)
+        conds, span, summary = _stat_filters(request, admin=False, user_id=request.state.caller.id)
     except ValueError as exc:
         return fail(str(exc))
-    return ok(await _stat(conds, times))
+    return ok(await _stat(conds, span, summary))
 
 
 # -- by API key ---------------------------------------------------------------------------------
@@ -357,22 +468,35 @@ async def token_logs(request: Request[Any, Any, Any]) -> Response[dict[str, Any]
 # -- deletion and retention ---------------------------------------------------------------------
 
 
-async def delete_logs_before(cutoff: int, batch: int = DELETE_BATCH) -> int:
-    """Delete rows created before ``cutoff``, ``batch`` ids per statement; return how many went.
+async def delete_logs_before(cutoff: int, batch: int = DELETE_BATCH, pause: float | None = None) -> int:
+    """Delete rows created before ``cutoff`` in batches; return how many went.
 
-    Each statement commits on its own, so writers (the ledger's flush) get the table between
-    batches instead of waiting for one huge delete.
+    Each batch commits on its own, is sized to take about :data:`DELETE_BATCH_SECONDS` (a batch
+    of 1,000 rows takes a quarter of a second on SQLite under load, with the indexes ``logs``
+    carries), and the next one waits ``pause`` seconds. On SQLite, whose writers take turns,
+    every worker's ledger flush waiting on the lock gets it between two batches instead of
+    queueing behind one huge delete or a tight loop of them.
     """
+    pause = DELETE_PAUSE if pause is None else pause
     total = 0
     while True:
-        ids = await Log.select(Log.id).where(Log.created_at < cutoff).limit(batch).output(as_list=True)
+        started = time.monotonic()
+        ids = (
+            await Log.select(Log.id)
+            .where(Log.created_at < cutoff)
+            .order_by(Log.created_at, Log.id)
+            .limit(batch)
+            .output(as_list=True)
+        )
         if not ids:
             return total
         await Log.delete().where(Log.id.is_in(ids))
         total += len(ids)
         if len(ids) < batch:
             return total
-        await asyncio.sleep(0)
+        took = max(time.monotonic() - started, 1e-3)
+        batch = max(DELETE_MIN_BATCH, min(DELETE_MAX_BATCH, int(batch * DELETE_BATCH_SECONDS / took)))
+        await asyncio.sleep(pause)
 
 
 @delete("/api/log/", guards=[root_auth], status_code=200)
@@ -394,6 +518,7 @@ async def cleanup_logs(host: Host) -> int:
 
 async def run_log_cleanup(ctx: JobContext) -> None:
     await cleanup_logs(host_of(ctx.state))
+    await refresh_statistics()  # the log tables grow by the hour; SQLite's planner needs to know
 
 
 # A once-per-cluster host job: the lease keeps two nodes from deleting the same rows at once.

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 from piccolo.engine.postgres import PostgresEngine
+from piccolo.table import Table
 
 from newapi_host.db.engine import insert_many, write_transaction
 from newapi_host.db.tables import LOG_CONSUME, Channel, LedgerJournal, Log, QuotaData, Token, User
@@ -129,24 +130,73 @@ def quota_buckets(logs: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     return [(*key, *values) for key, values in buckets.items()]
 
 
+QUOTA_DATA_TYPES = ("int", "text", "bigint", "text", "int", "int", "text", "text", "bigint", "int", "bigint")
+
+
 async def add_quota_data(rows: list[tuple[Any, ...]]) -> None:
-    """Upsert-increment ``quota_data`` inside the current transaction (SQLite >= 3.24, PostgreSQL)."""
+    """Upsert-increment ``quota_data`` inside the current transaction (SQLite >= 3.24, PostgreSQL).
+
+    PostgreSQL gets every bucket in one statement (``unnest`` of column arrays); the rows should
+    come sorted by key so two workers' upserts lock shared buckets in the same order.
+    """
     engine = QuotaData._meta.db
     transaction = engine.current_transaction.get()
     if transaction is None:
         raise RuntimeError("add_quota_data must run inside a transaction")
     names = ", ".join(f'"{c}"' for c in QUOTA_DATA_COLUMNS)
-    if isinstance(engine, PostgresEngine):
-        marks = ", ".join(f"${i}" for i in range(1, len(QUOTA_DATA_COLUMNS) + 1))
-    else:
-        marks = ", ".join("?" for _ in QUOTA_DATA_COLUMNS)
     target = ", ".join(f'"{c}"' for c in QUOTA_DATA_KEY)
     sums = ", ".join(f'"{c}" = quota_data."{c}" + excluded."{c}"' for c in ("token_used", "count", "quota"))
-    sql = (
-        f"INSERT INTO quota_data ({names}) VALUES ({marks}) "
-        f'ON CONFLICT ({target}) DO UPDATE SET {sums}, "username" = excluded."username"'
-    )
-    await transaction.connection.executemany(sql, rows)
+    conflict = f'ON CONFLICT ({target}) DO UPDATE SET {sums}, "username" = excluded."username"'
+    if isinstance(engine, PostgresEngine):
+        arrays = ", ".join(f"${i + 1}::{kind}[]" for i, kind in enumerate(QUOTA_DATA_TYPES))
+        sql = f"INSERT INTO quota_data ({names}) SELECT * FROM unnest({arrays}) {conflict}"
+        await transaction.connection.execute(sql, *(list(column) for column in zip(*rows, strict=True)))
+        return
+    marks = ", ".join("?" for _ in QUOTA_DATA_COLUMNS)
+    await transaction.connection.executemany(f"INSERT INTO quota_data ({names}) VALUES ({marks}) {conflict}", rows)
+
+
+# The dashboard's coarser sums (tables QuotaByModel, QuotaByUserModel, QuotaByUser): for each,
+# its table, key columns (positions in a QUOTA_DATA_COLUMNS row), and whether it keeps the username.
+SUMMARIES = (
+    ("quota_data_models", (("created_at", 2, "bigint"), ("model_name", 1, "text")), False),
+    ("quota_data_user_models", (("user_id", 0, "int"), ("model_name", 1, "text"), ("created_at", 2, "bigint")), True),
+    ("quota_data_users", (("user_id", 0, "int"), ("created_at", 2, "bigint")), True),
+)
+
+
+async def add_summaries(buckets: list[tuple[Any, ...]]) -> None:
+    """Add ``quota_data`` bucket rows to the coarser dashboard sums (inside the transaction)."""
+    engine = QuotaData._meta.db
+    transaction = engine.current_transaction.get()
+    if transaction is None:
+        raise RuntimeError("add_summaries must run inside a transaction")
+    postgres = isinstance(engine, PostgresEngine)
+    for table, key, named in SUMMARIES:
+        sums: dict[tuple[Any, ...], list[Any]] = {}
+        for row in buckets:
+            total = sums.setdefault(tuple(row[i] for _, i, _ in key), [row[7], 0, 0, 0])
+            total[0] = row[7]  # the newest username
+            total[1] += row[8]
+            total[2] += row[9]
+            total[3] += row[10]
+        rows = [(*k, *(v if named else v[1:])) for k, v in sorted(sums.items())]  # sorted: locks in key order
+        columns = [name for name, _, _ in key] + (["username"] if named else []) + ["token_used", "count", "quota"]
+        names = ", ".join(f'"{c}"' for c in columns)
+        added = ", ".join(f'"{c}" = "{table}"."{c}" + excluded."{c}"' for c in ("token_used", "count", "quota"))
+        if named:
+            added += ', "username" = excluded."username"'
+        conflict = f"ON CONFLICT ({', '.join(f'{chr(34)}{n}{chr(34)}' for n, _, _ in key)}) DO UPDATE SET {added}"
+        if postgres:
+            kinds = [kind for _, _, kind in key] + (["text"] if named else []) + ["bigint"] * 3
+            arrays = ", ".join(f"${i + 1}::{kind}[]" for i, kind in enumerate(kinds))
+            sql = f'INSERT INTO "{table}" ({names}) SELECT * FROM unnest({arrays}) {conflict}'
+            await transaction.connection.execute(sql, *(list(c) for c in zip(*rows, strict=True)))
+        else:
+            marks = ", ".join("?" for _ in columns)
+            await transaction.connection.executemany(
+                f'INSERT INTO "{table}" ({names}) VALUES ({marks}) {conflict}', rows
+            )
 
 
 @dataclass(slots=True)
@@ -165,11 +215,43 @@ class Charge:
     applied: bool = True  # its balance move has reached the shared store
 
 
+async def add_to_rows(table: type[Table], columns: tuple[str, ...], rows: list[tuple[int, ...]]) -> None:
+    """Add deltas to ``columns`` of many rows in one statement: each row is ``(id, *deltas)``.
+
+    Rows are locked in id order (an explicit ``SELECT ... ORDER BY id FOR UPDATE`` first on
+    PostgreSQL, whose ``UPDATE ... FROM`` locks in whatever order its join produces), so two
+    workers' flushes over the same rows wait for each other instead of deadlocking. SQLite's
+    write transaction already excludes other writers; there ``executemany`` runs the per-row
+    statement in the driver.
+    """
+    if not rows:
+        return
+    rows = sorted(rows)
+    name = table._meta.tablename
+    engine = table._meta.db
+    transaction = engine.current_transaction.get()
+    if transaction is None:
+        raise RuntimeError("add_to_rows must run inside a transaction")
+    connection = transaction.connection
+    if isinstance(engine, PostgresEngine):
+        ids = [row[0] for row in rows]
+        await connection.execute(f'SELECT 1 FROM "{name}" WHERE id = ANY($1::int[]) ORDER BY id FOR UPDATE', ids)
+        sets = ", ".join(f'"{c}" = t."{c}" + v.d{i}' for i, c in enumerate(columns))
+        arrays = ", ".join(f"${i + 2}::bigint[]" for i in range(len(columns)))
+        deltas = ", ".join(f"d{i}" for i in range(len(columns)))
+        sql = f'UPDATE "{name}" AS t SET {sets} FROM unnest($1::int[], {arrays}) AS v(id, {deltas}) WHERE t.id = v.id'
+        await connection.execute(sql, ids, *([row[i + 1] for row in rows] for i in range(len(columns))))
+    else:
+        sets = ", ".join(f'"{c}" = "{c}" + ?' for c in columns)
+        await connection.executemany(f'UPDATE "{name}" SET {sets} WHERE id = ?', [(*r[1:], r[0]) for r in rows])
+
+
 async def write_charges(batch: list[Charge], journal: str | None, export: bool) -> None:
     """Write settled charges, their log rows and the journal position in one transaction.
 
-    Users, tokens and channels are updated in id order, so two workers' flushes lock rows in
-    the same order and never deadlock each other on PostgreSQL.
+    A flush costs a few statements whatever number of users, keys and channels it touches
+    (:func:`add_to_rows`), and locks their rows in id order, table by table, so two workers'
+    flushes never deadlock each other on PostgreSQL.
     """
     users: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     tokens: dict[int, list[int]] = defaultdict(lambda: [0, 0])
@@ -186,31 +268,20 @@ async def write_charges(batch: list[Charge], journal: str | None, export: bool) 
         if c.log is not None:
             rows.append(tuple(c.log[k] for k in LOG_COLUMNS))
             logs.append(c.log)
-    buckets = quota_buckets(logs) if export else []
+    buckets = sorted(quota_buckets(logs)) if export else []  # upserts lock in key order too
     last = max((c.seq for c in batch), default=0)
+    # only error-log rows for a user or key in the batch: nothing to add
+    user_rows = [(uid, -quota, quota, requests) for uid, (quota, requests) in users.items() if quota or requests]
+    token_rows = [(tid, used, -remain) for tid, (used, remain) in tokens.items() if used or remain]
     async with write_transaction():
-        for user_id, (quota, requests) in sorted(users.items()):
-            if not quota and not requests:
-                continue  # only error-log rows for this user in the batch
-            await User.update(
-                {
-                    User.quota: User.quota - quota,
-                    User.used_quota: User.used_quota + quota,
-                    User.request_count: User.request_count + requests,
-                }
-            ).where(User.id == user_id)
-        for token_id, (used, remain) in sorted(tokens.items()):
-            if not used and not remain:
-                continue
-            await Token.update(
-                {Token.used_quota: Token.used_quota + used, Token.remain_quota: Token.remain_quota - remain}
-            ).where(Token.id == token_id)
-        for channel_id, quota in sorted(channels.items()):
-            await Channel.update({Channel.used_quota: Channel.used_quota + quota}).where(Channel.id == channel_id)
+        await add_to_rows(User, ("quota", "used_quota", "request_count"), user_rows)
+        await add_to_rows(Token, ("used_quota", "remain_quota"), token_rows)
+        await add_to_rows(Channel, ("used_quota",), list(channels.items()))
         if rows:
             await insert_many(Log, LOG_COLUMNS, rows)
         if buckets:
             await add_quota_data(buckets)
+            await add_summaries(buckets)
         if journal is not None and last:
             await LedgerJournal.insert(LedgerJournal(name=journal, seq=last)).on_conflict(
                 target=LedgerJournal.name, action="DO UPDATE", values=[LedgerJournal.seq]

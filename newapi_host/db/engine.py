@@ -131,6 +131,22 @@ async def insert_many(table: type[Table], columns: tuple[str, ...], rows: list[t
     await transaction.connection.executemany(sql, rows)
 
 
+async def refresh_statistics(engine: Engine | None = None) -> None:
+    """Sample the tables again for the query planner (SQLite; PostgreSQL's autovacuum does it).
+
+    SQLite never gathers statistics by itself: a table that grew from nothing to millions of rows
+    is planned as if indexes were equally good, and a user's log page ordered by id may sort
+    every one of their rows. ``analysis_limit`` bounds the work to about 1,000 rows per index.
+    """
+    from newapi_host.db import piccolo_conf
+
+    engine = engine or piccolo_conf.DB
+    if isinstance(engine, SQLiteEngine):
+        async with engine.transaction():  # one connection, so the limit applies to the ANALYZE
+            await engine.run_ddl("PRAGMA analysis_limit=1000")
+            await engine.run_ddl("ANALYZE")
+
+
 def database_label(engine: Engine) -> str:
     return "postgres" if isinstance(engine, PostgresEngine) else "sqlite"
 
@@ -141,6 +157,7 @@ __all__ = [
     "database_label",
     "make_engine",
     "migrate",
+    "refresh_statistics",
     "start",
     "stop",
     "write_transaction",

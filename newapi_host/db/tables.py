@@ -138,19 +138,21 @@ class Option(Table, tablename="options"):
 
 class Log(Table, tablename="logs"):
     id = Serial(primary_key=True)
-    user_id = Integer(index=True)
+    # user_id, username, token_name, model_name and channel_id lead composite indexes instead of
+    # having their own (see migration 2026-12-05T04:01:03 for the list)
+    user_id = Integer()
     created_at = BigInt(default=0)
     type = Integer(default=LOG_UNKNOWN)
     content = Text(default="")
-    username = Varchar(length=64, index=True)
-    token_name = Varchar(length=255, index=True)
-    model_name = Varchar(length=255, index=True)
+    username = Varchar(length=64)
+    token_name = Varchar(length=255)
+    model_name = Varchar(length=255)
     quota = BigInt(default=0)
     prompt_tokens = Integer(default=0)
     completion_tokens = Integer(default=0)
     use_time = Integer(default=0)  # seconds
     is_stream = Boolean(default=False)
-    channel_id = Integer(default=0, index=True)
+    channel_id = Integer(default=0)
     token_id = Integer(default=0, index=True)
     group = Varchar(length=64, index=True)
     ip = Varchar(length=64, index=True)
@@ -257,6 +259,47 @@ class QuotaData(Table, tablename="quota_data"):
     quota = BigInt(default=0)
 
 
+# Coarser sums of quota_data for the dashboard's charts, written in the same transaction: quota_data
+# keeps one row per user, model, hour, group, key and channel, which at millions of logs is nearly
+# one row per request; the charts need only these (see migration 2026-12-05T04:22:00).
+
+
+class QuotaByModel(Table, tablename="quota_data_models"):
+    """Per model and hour: the admin dashboard (``/api/data/``)."""
+
+    id = Serial(primary_key=True)
+    created_at = BigInt(default=0)
+    model_name = Varchar(length=255)
+    token_used = BigInt(default=0)
+    count = BigInt(default=0)
+    quota = BigInt(default=0)
+
+
+class QuotaByUserModel(Table, tablename="quota_data_user_models"):
+    """Per user, model and hour: one user's dashboard (``/api/data/self``, ``?username=``)."""
+
+    id = Serial(primary_key=True)
+    user_id = Integer(default=0)
+    username = Varchar(length=64)
+    model_name = Varchar(length=255)
+    created_at = BigInt(default=0)
+    token_used = BigInt(default=0)
+    count = BigInt(default=0)
+    quota = BigInt(default=0)
+
+
+class QuotaByUser(Table, tablename="quota_data_users"):
+    """Per user and hour: the users chart (``/api/data/users``)."""
+
+    id = Serial(primary_key=True)
+    user_id = Integer(default=0)
+    username = Varchar(length=64)
+    created_at = BigInt(default=0)
+    token_used = BigInt(default=0)
+    count = BigInt(default=0)
+    quota = BigInt(default=0)
+
+
 class Setup(Table, tablename="setups"):
     id = Serial(primary_key=True)
     version = Varchar(length=50)
@@ -346,6 +389,9 @@ CORE_TABLES: tuple[type[Table], ...] = (
     Task,
     Midjourney,
     QuotaData,
+    QuotaByModel,
+    QuotaByUserModel,
+    QuotaByUser,
     Setup,
     PluginState,
     Revision,

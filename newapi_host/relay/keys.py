@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,8 +90,18 @@ def _networks(allow_ips: str) -> tuple[Any, ...]:
 
 
 class KeyCache:
+    """Keys recently used, least recently used first: past ``MAX_ENTRIES`` the oldest one goes.
+
+    (Clearing everything at the bound, as before, made every key in rotation miss at once.)
+    """
+
     def __init__(self) -> None:
-        self._entries: dict[str, TokenEntry] = {}
+        self._entries: OrderedDict[str, TokenEntry] = OrderedDict()
+        self.loads = 0  # database loads so far: misses, expiries and reloads after a change
+
+    @property
+    def size(self) -> int:
+        return len(self._entries)
 
     def clear(self) -> None:
         self._entries.clear()
@@ -101,14 +112,17 @@ class KeyCache:
     async def lookup(self, key: str) -> TokenEntry | None:
         entry = self._entries.get(key)
         if entry is not None and time.monotonic() - entry.loaded_at < TTL:
+            self._entries.move_to_end(key)
             return entry
+        self.loads += 1
         entry = await self._load(key)
         if entry is None:
             self._entries.pop(key, None)
             return None
-        if len(self._entries) >= MAX_ENTRIES:
-            self.clear()
         self._entries[key] = entry
+        self._entries.move_to_end(key)
+        while len(self._entries) > MAX_ENTRIES:
+            self._entries.popitem(last=False)
         return entry
 
     async def _load(self, key: str) -> TokenEntry | None:

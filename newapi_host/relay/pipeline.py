@@ -56,6 +56,7 @@ from .convert import StreamChain, convert_request, convert_response, converter_p
 from .errors import RelayError, invalid_request, upstream_error
 from .health import ChannelHealth, disable_channel
 from .keys import KeyCache, TokenEntry, authenticate
+from .rate_limits import RateLimits
 from .redaction import UNREACHABLE, redact
 from .request_id import REQUEST_ID_HEADER, new_request_id
 from .sse import SSEError, SSEParser, encode_event
@@ -139,10 +140,13 @@ class Progress:
     model: str = ""
     stream: bool = False
     ctx: Context | None = None
+    limits: tuple[float, int, int] | None = None  # the rate limits the request was admitted under
 
 
 # Refusals that are not failures worth an error log (New API does not record them either).
-UNLOGGED_ERRORS = frozenset({"insufficient_user_quota", "pre_consume_token_quota_failed", "model_not_allowed"})
+UNLOGGED_ERRORS = frozenset(
+    {"insufficient_user_quota", "pre_consume_token_quota_failed", "model_not_allowed", "rate_limit_exceeded"}
+)
 
 
 def _send_failed(exc: UpstreamError, *, hide: bool) -> AttemptFailed:
@@ -212,6 +216,7 @@ class Relay:
         self.client = client
         self.streaming_timeout = streaming_timeout
         self.health = ChannelHealth(ledger.wallets.store)
+        self.rate_limits = RateLimits(options, ledger.wallets.store)
         self.on_channels_changed = on_channels_changed
         self._routes: dict[tuple[str, int], Route | None] = {}  # (dialect, channel type) -> route
         self.inflight = 0  # requests being answered, streams until their end
@@ -252,6 +257,8 @@ class Relay:
         try:
             reply = await self._handle(request, dialect, request_id, progress)
             streaming = reply.stream is not None  # the stream's own end counts it out
+            if progress.limits is not None and reply.status < 400 and progress.entry is not None:
+                await self.rate_limits.succeeded(progress.entry, progress.limits)
             return reply
         except RelayError as error:
             if self.error_logs and progress.entry is not None and error.code not in UNLOGGED_ERRORS:
@@ -280,6 +287,7 @@ class Relay:
         client_ip = request.client_ip
         entry, forced = await authenticate(self.keys, self.api_key(request, dialect), client_ip)
         progress.entry = entry
+        progress.limits = await self.rate_limits.admit(entry)
         body = await request.body()
         try:
             peek = dialect.peek(body, request.path_params)

@@ -136,6 +136,10 @@ class SharedStore:
         """
         raise NotImplementedError
 
+    async def peek(self, key: str, window: float, limit: int) -> tuple[bool, float, float]:
+        """Whether one more event of ``key`` would fit :meth:`hit`'s ``limit``, counting nothing."""
+        raise NotImplementedError
+
 
 def epoch_of(moment: float, window: float) -> int:
     return math.floor(moment / window)

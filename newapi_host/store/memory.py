@@ -116,6 +116,17 @@ class LocalStore(SharedStore):
         finally:
             self.unlock()
 
+    async def peek(self, key: str, window: float, limit: int) -> tuple[bool, float, float]:
+        moment = time.time()
+        epoch = epoch_of(moment, window)
+        self.lock()
+        try:
+            current = self.read(f"{key}@{epoch}", moment) or 0
+            previous = self.read(f"{key}@{epoch - 1}", moment) or 0
+        finally:
+            self.unlock()
+        return window_decision(previous, current, moment, window, limit)
+
 
 class MemoryStore(LocalStore):
     """Slots in a dict: shared by everything in this process, and nothing outside it."""

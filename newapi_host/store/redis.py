@@ -182,3 +182,14 @@ class RedisStore(SharedStore):
         if int(allowed):
             return True, decision[1], 0.0
         return False, decision[1], decision[2]
+
+    async def peek(self, key: str, window: float, limit: int) -> tuple[bool, float, float]:
+        moment = time.time()
+        epoch = epoch_of(moment, window)
+        try:
+            current, previous = await self.client.mget(
+                self.prefix + f"{key}@{epoch}", self.prefix + f"{key}@{epoch - 1}"
+            )
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"Redis failed: {exc}") from exc
+        return window_decision(int(previous or 0), int(current or 0), moment, window, limit)
