@@ -23,7 +23,11 @@ What is here (each documented in docs/plugins.md):
   models it may use), :func:`relay` a request
   through the gateway in a dialect, :func:`settings` of a plugin, :func:`error_response` in a
   dialect's shape (:class:`ClientError`), and :func:`charge` / :func:`refund` quota for work
-  done outside the relay, with their log rows.
+  done outside the relay, with their log rows;
+- **payments** for payment plugins' own routes: :func:`quote_topup`, :func:`open_order`,
+  :func:`payment_notice` (the host's exactly-once settlement at a plugin's path),
+  :func:`find_order`, :func:`close_order`, read-only :func:`options`, :func:`server_address`,
+  and the :data:`user_auth` guard for routes of signed-in users.
 
 Plugin tables are Piccolo tables (``piccolo`` is a dependency of the host); plugin routes are
 Litestar handlers.
@@ -68,6 +72,19 @@ from newapi_host.relay.sse import encode_event
 from newapi_host.tokenizer import TextTally, count_tokens, estimate_chat_prompt_tokens, estimate_text_prompt_tokens
 
 from .bodies import dumps, object_or_empty, read_object, token_count
+from .payments import (
+    Order,
+    PaymentRefused,
+    Quote,
+    close_order,
+    find_order,
+    open_order,
+    options,
+    payment_notice,
+    quote_topup,
+    server_address,
+    user_auth,
+)
 from .services import (
     Caller,
     ClientError,
@@ -136,4 +153,16 @@ __all__ = [
     "refund",
     "relay",
     "settings",
+    # payments (top-up orders)
+    "Order",
+    "PaymentRefused",
+    "Quote",
+    "close_order",
+    "find_order",
+    "open_order",
+    "options",
+    "payment_notice",
+    "quote_topup",
+    "server_address",
+    "user_auth",
 ]
