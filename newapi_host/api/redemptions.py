@@ -317,15 +317,15 @@ async def topup_info(request: Request[Any, Any, Any]) -> dict[str, Any]:
         for m in host.registry.payment_methods()
         for kind in topups.pay_types(host, m)
     ]
-    enabled = {m.id for m in host.registry.payment_methods()}
+    listed = {m["type"] for m in methods}
     products = host.options.get_json("CreemProducts", None)
     return ok(
         {
-            "enable_online_topup": bool(methods),
-            "enable_stripe_topup": "stripe" in enabled,
-            "enable_creem_topup": "creem" in enabled,
+            "enable_online_topup": bool(listed - {"stripe", "creem"}),
+            "enable_stripe_topup": "stripe" in listed,
+            "enable_creem_topup": "creem" in listed,
             "pay_methods": methods,
-            "creem_products": products if isinstance(products, list) and "creem" in enabled else [],
+            "creem_products": products if isinstance(products, list) and "creem" in listed else [],
             "min_topup": max(1, host.options.get_int("MinTopUp", 1)),
             "stripe_min_topup": max(1, host.options.get_int("StripeMinTopUp", 1)),
             "amount_options": _amount_options(host.options),
