@@ -121,7 +121,7 @@ async def verify_notice(callback: PaymentCallback) -> PaymentNotice | None:
         )
     except (ValueError, stripe.SignatureVerificationError):
         return None
-    session = event.data.object
+    session = event.data.object.to_dict()
     trade_no = session.get("client_reference_id") or ""
     kind = event.type
     if not trade_no or not kind.startswith("checkout.session."):
