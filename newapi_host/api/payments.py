@@ -202,7 +202,8 @@ async def complete_topup(request: Request[Any, Any, Any]) -> dict[str, Any]:
         host.wallets, host.options, order.trade_no, None, f"completed by hand by admin {caller.username}"
     )
     if done is None:
-        return fail(f"the order is {order.status}, not awaiting payment")
+        now = await topups.find(order.trade_no)  # read after the attempt: another completion may have won
+        return fail(f"the order is {now.status if now else order.status}, not awaiting payment")
     await host.watcher.changed("users")
     await manage_log(caller, done.user_id, f"Completed top-up order {done.trade_no} by hand ({done.money:.2f})")
     return ok(None)
