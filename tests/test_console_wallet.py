@@ -99,6 +99,7 @@ async def test_topup_info_without_payment_plugins(sqlite_config: Config) -> None
             "creem_products": [],
             "min_topup": 1,
             "stripe_min_topup": 1,
+            "invite_rebate": {"times": 0, "percent": 0.0},
             "amount_options": [10, 20, 50, 100, 200, 500],
             "discount": {},
         }

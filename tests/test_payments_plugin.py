@@ -234,3 +234,27 @@ async def test_payment_secrets_stay_with_root(sqlite_config: Config) -> None:
         await buyer(client, "peeker")
         info = (await client.get("/api/user/topup/info")).text
         assert EPAY["epay_key"] not in info and "sk_test" not in info
+
+
+async def test_invite_rebate_on_the_first_paid_top_ups(sqlite_config: Config) -> None:
+    async with running(sqlite_config) as client:
+        uid = await as_user(client, "invitee")
+        await configure(client, "epay", EPAY)
+        inviter = (await User.select(User.id).where(User.username == "root").first())["id"]
+        await User.update({User.inviter_id: inviter}).where(User.id == uid)
+        inviter_wallet = await quota_of(inviter)
+        options = client.app.state.host.options
+        await options.set_many({"invite_rebate_setting.times": "2", "invite_rebate_setting.percent": "10"})
+        await buyer(client, "invitee")
+        assert (await client.get("/api/user/topup/info")).json()["data"]["invite_rebate"] == {
+            "times": 2,
+            "percent": 10.0,
+        }
+        orders = await open_orders(client, 3)
+        for trade_no in orders:
+            for _ in range(2):  # a repeated notice gives no second rebate either
+                await client.get("/api/user/epay/notify", params=epay_notice(trade_no, "73.00"))
+        row = await User.select(User.aff_quota, User.aff_history).where(User.id == inviter).first()
+        assert row == {"aff_quota": 2 * PER_UNIT, "aff_history": 2 * PER_UNIT}  # 10% of the first two only
+        assert await quota_of(uid) == 30 * PER_UNIT
+        assert await quota_of(inviter) == inviter_wallet  # the rebate waits in the invitation balance

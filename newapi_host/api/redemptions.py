@@ -318,6 +318,7 @@ async def topup_info(request: Request[Any, Any, Any]) -> dict[str, Any]:
         for kind in topups.pay_types(host, m)
     ]
     listed = {m["type"] for m in methods}
+    rebate = topups.rebate_terms(host.options)
     products = host.options.get_json("CreemProducts", None)
     return ok(
         {
@@ -328,6 +329,7 @@ async def topup_info(request: Request[Any, Any, Any]) -> dict[str, Any]:
             "creem_products": products if isinstance(products, list) and "creem" in listed else [],
             "min_topup": max(1, host.options.get_int("MinTopUp", 1)),
             "stripe_min_topup": max(1, host.options.get_int("StripeMinTopUp", 1)),
+            "invite_rebate": {"times": rebate[0], "percent": float(rebate[1])},
             "amount_options": _amount_options(host.options),
             "discount": topups.amount_discount(host.options),
         }

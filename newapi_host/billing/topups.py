@@ -22,7 +22,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from newapi_host.db.engine import write_transaction
-from newapi_host.db.tables import LOG_TOPUP, Log, TopUp, User
+from newapi_host.db.tables import LOG_SYSTEM, LOG_TOPUP, Log, TopUp, User
 from newapi_host.plugins.contracts import PaymentCallback, PaymentMethod, PaymentNotice, PaymentOrder
 from newapi_host.sync import bump
 
@@ -291,8 +291,46 @@ async def credit(wallets: Any, options: Any, trade_no: str, provider: str | None
                 username=user["username"] if user else "",
             )
         )
+        await invite_rebate(options, order, quota, now)
         await bump("users")  # cached wallets (the relay's key cache) must see the new balance
     return order
+
+
+def rebate_terms(options: Any) -> tuple[int, Decimal]:
+    """New API's ``invite_rebate_setting``: the inviter earns ``percent``% of each of the invitee's
+    first ``times`` paid top-ups (times clamped to 0..100, percent to 0..100); off when either is 0."""
+    times = min(max(options.get_int("invite_rebate_setting.times", 0), 0), 100)
+    percent = min(max(decimal_of(options.get("invite_rebate_setting.percent", "0"), "0"), Decimal(0)), Decimal(100))
+    return times, percent
+
+
+async def invite_rebate(options: Any, order: Order, quota: int, now: int) -> None:
+    """Inside the credit's transaction: the inviter's share of this paid top-up, into their
+    invitation balance (``aff_quota``, moved to the wallet with ``aff_transfer``), exactly once
+    because the credit itself happens once."""
+    times, percent = rebate_terms(options)
+    if times <= 0 or percent <= 0:
+        return
+    user = await User.select(User.inviter_id).where(User.id == order.user_id).first()
+    inviter = user["inviter_id"] if user else 0
+    if not inviter or inviter == order.user_id:
+        return
+    paid = await TopUp.count().where((TopUp.user_id == order.user_id) & (TopUp.status == "success"))
+    bonus = int(Decimal(quota) * percent / 100)
+    if paid > times or bonus <= 0:
+        return
+    await User.update({User.aff_quota: User.aff_quota + bonus, User.aff_history: User.aff_history + bonus}).where(
+        User.id == inviter
+    )
+    await Log.insert(
+        Log(
+            user_id=inviter,
+            created_at=now,
+            type=LOG_SYSTEM,
+            content=f"Invite rebate: {bonus} quota ({percent:f}% of top-up {order.trade_no} of user {order.user_id})",
+            username="",
+        )
+    )
 
 
 async def close(trade_no: str, status: str, provider: str | None = None) -> bool:
