@@ -6,7 +6,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import channels, dashboard, keys, logs, playground, plugins, public, redemptions, settings, users, wallet
+from . import (
+    channels,
+    dashboard,
+    keys,
+    logs,
+    playground,
+    plugins,
+    public,
+    redemptions,
+    settings,
+    topups,
+    users,
+    wallet,
+)
 
 ROUTES: list[Any] = [
     *public.ROUTES,
@@ -18,6 +31,7 @@ ROUTES: list[Any] = [
     *channels.ROUTES,
     *users.ROUTES,
     *redemptions.ROUTES,
+    *topups.ROUTES,
     *settings.ROUTES,
     *plugins.ROUTES,
 ]
