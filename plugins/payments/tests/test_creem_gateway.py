@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from conftest import buyer, order_of, quota_of
+from payments_helpers import buyer, order_of, quota_of
 
 from newapi_host.sdk.testing import MockUpstream
 

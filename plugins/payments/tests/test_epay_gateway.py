@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-from conftest import EPAY_KEY, EPAY_PID, buyer, order_of, quota_of
+from payments_helpers import EPAY_KEY, EPAY_PID, buyer, order_of, quota_of
 
 PER_UNIT = 500000
 

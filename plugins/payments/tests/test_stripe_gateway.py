@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 
 import httpx
 import pytest
-from conftest import buyer, order_of, quota_of
+from payments_helpers import buyer, order_of, quota_of
 
 from newapi_host.sdk.testing import MockUpstream
 
