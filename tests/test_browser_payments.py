@@ -19,8 +19,11 @@ from .browser import launch, open_tab
 from .gateway import Gateway, start_gateway
 from .test_browser_console import sign_in
 
-FAKE_EPAY = Path(__file__).resolve().parent.parent / "plugins" / "payments" / "tests" / "fake_epay.py"
+FAKES = Path(__file__).resolve().parent.parent / "plugins" / "payments" / "tests"
+FAKE_EPAY = FAKES / "fake_epay.py"
+FAKE_STRIPE = FAKES / "fake_stripe.py"
 PID, KEY = "2002", "browser-epay-key"
+STRIPE_KEY, STRIPE_SECRET = "sk_test_browser", "whsec_browser"
 PER_UNIT = 500000
 
 
@@ -47,6 +50,24 @@ def gw(tmp_path_factory: pytest.TempPathFactory, epay: str) -> Iterator[Gateway]
     gateway.user("payer", quota=0)
     yield gateway
     gateway.stop()
+
+
+@pytest.fixture(scope="module")
+def stripe_checkout(gw: Gateway) -> Iterator[str]:
+    """The fake Stripe process, delivering its webhooks to the gateway; the Plugins page points
+    the Stripe method at it."""
+    webhook = f"{gw.url}/api/stripe/webhook"
+    proc = subprocess.Popen(
+        [sys.executable, str(FAKE_STRIPE), STRIPE_KEY, webhook, STRIPE_SECRET], stdout=subprocess.PIPE, text=True
+    )
+    url = f"http://127.0.0.1:{proc.stdout.readline().strip() if proc.stdout else ''}"
+    root = gw.session("root")
+    settings = {"api_secret": STRIPE_KEY, "webhook_secret": STRIPE_SECRET, "api_base": url}
+    assert root.put("/api/plugins/stripe/settings", json=settings).json()["success"]
+    gw.option(StripeUnitPrice="2")
+    yield url
+    proc.terminate()
+    proc.wait(10)
 
 
 def quota_of(gw: Gateway, name: str) -> int:
@@ -86,6 +107,28 @@ async def test_top_up_through_epay_in_the_browser(browser: Any, gw: Gateway, epa
     await tab.goto("/console/wallet")
     assert await page.text_content('[data-stat="quota"]') == "$10.00"
     assert quota_of(gw, "payer") == 10 * PER_UNIT
+    tab.assert_clean()
+
+
+async def test_top_up_through_stripe_checkout_in_the_browser(browser: Any, gw: Gateway, stripe_checkout: str) -> None:
+    before = quota_of(gw, "payer")
+    tab = await open_tab(browser, gw.url)
+    await sign_in(tab, "payer", "password-123")
+    await tab.goto("/console/wallet")
+    page = tab.page
+    await page.fill('form[data-form="topup"] input[name="amount"]', "3")
+    await page.click('button[data-action="pay"][data-method="stripe"]')
+    await page.wait_for_url(f"{stripe_checkout}/pay/*")
+    assert await page.text_content("#money") == "6.00 USD"  # 3 x StripeUnitPrice 2
+    await page.click("#pay")
+    await page.wait_for_url("**/console/wallet")
+    await tab.settle()
+    assert quota_of(gw, "payer") == before + 3 * PER_UNIT
+    shown = await page.text_content('[data-stat="quota"]')
+    assert shown == f"${(before + 3 * PER_UNIT) / PER_UNIT:.2f}"
+    first = page.locator('[data-list="topups"] tr').first
+    assert await first.locator(".badge").text_content() == "Paid"
+    assert await first.locator("td").nth(1).text_content() == "stripe"
     tab.assert_clean()
 
 
