@@ -89,8 +89,10 @@ async def test_concurrent_epay_notices_credit_once(db_config: Config) -> None:
             *[client.get("/api/payment/epay/notify", params=good) for _ in range(5)],
             client.get("/api/user/epay/notify", params={**good, "sign": "0" * 32}),
             client.get("/api/user/epay/notify", params=epay_notice(trade_no, "0.73")),
+            client.get("/api/user/epay/notify", params=epay_notice(trade_no, "nan")),
+            client.get("/api/user/epay/notify", params=epay_notice(trade_no, "inf")),
         )
-        assert [(r.status_code, r.text) for r in replies] == [(200, "success")] * 20 + [(400, "fail")] * 2
+        assert [(r.status_code, r.text) for r in replies] == [(200, "success")] * 20 + [(400, "fail")] * 4
         assert await quota_of(uid) == 10 * PER_UNIT
         assert await topups_logged(uid) == 1
         assert await status_of(trade_no) == "success"
@@ -176,6 +178,9 @@ async def test_order_desk_lists_filters_and_completes_by_hand(db_config: Config)
         now = int(time.time())
         assert len(await listed(start_timestamp=now - 60, end_timestamp=now + 60)) == 3
         assert await listed(start_timestamp=now + 60) == []
+        for bad in ({"user_id": "x"}, {"user_id": str(10**20)}, {"start_timestamp": "1e99"}, {"p": "abc"}):
+            r = await client.get("/api/user/topup", params=bad)  # unreadable filters are ignored, never a 500
+            assert r.status_code == 200 and r.json()["success"], (bad, r.text)
 
         # The admin completes the stuck order: credited once, however many clicks arrive at once.
         replies = await asyncio.gather(

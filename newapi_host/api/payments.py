@@ -144,10 +144,12 @@ def _like(column: str, text: str) -> WhereRaw:
 
 
 def _int(text: str | None) -> int | None:
+    """A whole-number filter; None when absent, unreadable or beyond what a column holds."""
     try:
-        return int(text) if text not in (None, "") else None
+        value = int(text) if text not in (None, "") else None
     except ValueError:
         return None
+    return value if value is None or abs(value) < 2**53 else None
 
 
 @get("/api/user/topup", guards=[admin_auth])

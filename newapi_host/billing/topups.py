@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import secrets
 import string
 import time
@@ -251,8 +252,8 @@ async def find(trade_no: str) -> Order | None:
 
 
 def same_money(a: float, b: float) -> bool:
-    """Equal to the cent (prices are stored rounded to cents)."""
-    return round(a * 100) == round(b * 100)
+    """Equal to the cent (prices are stored rounded to cents); never for NaN or infinity."""
+    return math.isfinite(a) and math.isfinite(b) and round(a * 100) == round(b * 100)
 
 
 async def credit(wallets: Any, options: Any, trade_no: str, provider: str | None, how: str) -> Order | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -126,6 +127,8 @@ async def verify_notice(callback: PaymentCallback) -> PaymentNotice | None:
     try:
         money = float(params.get("money", ""))
     except ValueError:
+        return None
+    if not math.isfinite(money):
         return None
     return PaymentNotice(trade_no=params["out_trade_no"], paid=True, money=money)
 
