@@ -263,3 +263,38 @@ async def test_invite_rebate_on_the_first_paid_top_ups(sqlite_config: Config) ->
         assert row == {"aff_quota": 2 * PER_UNIT, "aff_history": 2 * PER_UNIT}  # 10% of the first two only
         assert await quota_of(uid) == 30 * PER_UNIT
         assert await quota_of(inviter) == inviter_wallet  # the rebate waits in the invitation balance
+
+
+async def test_the_plugins_page_and_new_api_options_hold_one_value(sqlite_config: Config) -> None:
+    async with running(sqlite_config) as client:
+        await as_user(client, "mirror")
+        await as_root_again(client)
+        # Set as New API does (or an import): the Plugins page shows it, the secret masked.
+        for key, value in {"PayAddress": "https://a.example", "EpayId": "7", "EpayKey": "k-from-option"}.items():
+            assert (await client.put("/api/option/", json={"key": key, "value": value})).json()["success"]
+        shown = (await client.get("/api/plugins/epay/settings")).json()["data"]["settings"]
+        assert (shown["pay_address"], shown["epay_id"], shown["epay_key"]) == ("https://a.example", "7", "**********")
+
+        # Saved on the Plugins page: the options hold the new values (the secret stays unlisted).
+        r = await client.put("/api/plugins/epay/settings", json={"pay_address": "https://b.example", "epay_key": "k2"})
+        assert r.json()["success"], r.text
+        options = client.app.state.host.options
+        assert (options.get("PayAddress"), options.get("EpayKey"), options.get("EpayId")) == (
+            "https://b.example",
+            "k2",
+            "7",
+        )
+        listed = {o["key"]: o["value"] for o in (await client.get("/api/option/")).json()["data"]}
+        assert listed["PayAddress"] == "https://b.example" and "EpayKey" not in listed
+        # A masked secret sent back unchanged keeps the option's value.
+        shown = (await client.get("/api/plugins/epay/settings")).json()["data"]["settings"]
+        assert (await client.put("/api/plugins/epay/settings", json=shown)).json()["success"]
+        assert options.get("EpayKey") == "k2"
+
+        # The method signs with what both now hold.
+        await buyer(client, "mirror")
+        url = (await client.post("/api/user/pay", json={"amount": 1, "payment_method": "alipay"})).json()["data"]["url"]
+        sent = dict(parse_qsl(url.split("?", 1)[1]))
+        assert url.startswith("https://b.example/submit.php?") and sent["pid"] == "7"
+        params = {k: v for k, v in sent.items() if k not in ("sign", "sign_type")}
+        assert sent["sign"] == signature(params, "k2")

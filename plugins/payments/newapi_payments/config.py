@@ -1,9 +1,9 @@
-"""Where a method's settings come from: the Plugins page first, New API's option keys second.
+"""Where a method's settings come from: New API's option keys, mirrored on the Plugins page.
 
-Every field of a method's settings is empty by default; an empty field falls back to the option
-New API keeps the same value in (``PayAddress``, ``StripeApiSecret`` ...), so a configuration
-imported from New API, or set with ``PUT /api/option/``, keeps working, and what root enters on
-the Plugins page wins over it.
+Each field naming an option (``json_schema_extra={"option": "PayAddress"}``) is that option: the
+host shows the option's value in the field and saving the field sets the option, so a
+configuration imported from New API, set with ``PUT /api/option/``, or entered on the Plugins
+page is one and the same value. The option wins when set; the stored field is the fallback.
 """
 
 from __future__ import annotations
@@ -15,22 +15,30 @@ from typing import Any
 from pydantic import SecretStr
 
 
-def pick(value: Any, options: Mapping[str, str], key: str, default: str = "") -> str:
-    """The setting when set, else option ``key``, else ``default``."""
+def option(key: str) -> dict[str, Any]:
+    """``json_schema_extra`` of a field that mirrors gateway option ``key``."""
+    return {"option": key}
+
+
+def pick(value: Any, options: Any, key: str, default: str = "") -> str:
+    """Option ``key`` when set, else the stored setting, else ``default``."""
+    if got := options.get(key):
+        return str(got)
     if isinstance(value, SecretStr):
         value = value.get_secret_value()
-    if value not in (None, ""):
-        return str(value)
-    return options.get(key) or default
+    return str(value) if value not in (None, "") else default
 
 
 def pick_number(value: float | int | None, options: Mapping[str, str], key: str, default: float) -> float:
-    if value is not None:
-        return float(value)
-    try:
-        return float(options.get(key) or default)
-    except ValueError:
-        return default
+    for candidate in (options.get(key), value):
+        if candidate not in (None, ""):
+            try:
+                number = float(candidate)
+            except ValueError:
+                continue
+            if number > 0:
+                return number
+    return default
 
 
 def pick_json(value: str, options: Mapping[str, str], key: str, default: Any) -> Any:
@@ -41,7 +49,9 @@ def pick_json(value: str, options: Mapping[str, str], key: str, default: Any) ->
 
 
 def pick_bool(value: bool | None, options: Mapping[str, str], key: str) -> bool:
-    return value if value is not None else options.get(key) == "true"
+    if (got := options.get(key)) in ("true", "false"):
+        return got == "true"
+    return bool(value)
 
 
 def answer(data: Any = None, error: str | None = None) -> dict[str, Any]:

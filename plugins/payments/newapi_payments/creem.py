@@ -36,7 +36,7 @@ from newapi_host.sdk import (
     user_auth,
 )
 
-from .config import answer, pick, pick_bool, pick_json
+from .config import answer, option, pick, pick_bool, pick_json
 
 NEWAPI_SDK = ">=1.0,<2"
 NEWAPI_CONFORMANCE = "newapi_payments.conformance:creem"
@@ -48,15 +48,24 @@ TIMEOUT = 30.0
 
 
 class CreemSettings(BaseModel):
-    """Empty fields use New API's options of the same meaning (named in each description)."""
+    """A field naming a New API option in parentheses mirrors that option (see ``config``)."""
 
-    api_key: SecretStr = Field(SecretStr(""), description="API key (CreemApiKey)")
-    webhook_secret: SecretStr = Field(SecretStr(""), description="Webhook signing secret (CreemWebhookSecret)")
+    api_key: SecretStr = Field(
+        SecretStr(""), description="API key (CreemApiKey)", json_schema_extra=option("CreemApiKey")
+    )
+    webhook_secret: SecretStr = Field(
+        SecretStr(""),
+        description="Webhook signing secret (CreemWebhookSecret)",
+        json_schema_extra=option("CreemWebhookSecret"),
+    )
     products: str = Field(
         "",
         description='Products, JSON: [{"productId", "name", "price", "currency", "quota"}] (CreemProducts)',
+        json_schema_extra=option("CreemProducts"),
     )
-    test_mode: bool | None = Field(None, description="Use Creem's test environment (CreemTestMode)")
+    test_mode: bool | None = Field(
+        None, description="Use Creem's test environment (CreemTestMode)", json_schema_extra=option("CreemTestMode")
+    )
     api_base: str = Field("", description="Creem API address; empty: Creem's live or test address")
 
 

@@ -32,7 +32,7 @@ from newapi_host.sdk import (
     payment_notice,
 )
 
-from .config import pick, pick_json
+from .config import option, pick, pick_json
 
 NEWAPI_SDK = ">=1.0,<2"
 NEWAPI_CONFORMANCE = "newapi_payments.conformance:epay"
@@ -46,14 +46,21 @@ SUCCESS = "TRADE_SUCCESS"
 
 
 class EpaySettings(BaseModel):
-    """Empty fields use New API's options of the same meaning (named in each description)."""
+    """A field naming a New API option in parentheses mirrors that option (see ``config``)."""
 
-    pay_address: str = Field("", description="Epay gateway address, e.g. https://pay.example.com (option PayAddress)")
-    epay_id: str = Field("", description="Merchant id, pid (option EpayId)")
-    epay_key: SecretStr = Field(SecretStr(""), description="Merchant key used to sign (option EpayKey)")
+    pay_address: str = Field(
+        "",
+        description="Epay gateway address, e.g. https://pay.example.com (PayAddress)",
+        json_schema_extra=option("PayAddress"),
+    )
+    epay_id: str = Field("", description="Merchant id, pid (EpayId)", json_schema_extra=option("EpayId"))
+    epay_key: SecretStr = Field(
+        SecretStr(""), description="Merchant key used to sign (EpayKey)", json_schema_extra=option("EpayKey")
+    )
     pay_methods: str = Field(
         "",
         description='Pay types offered, JSON: [{"name": "Alipay", "type": "alipay", "color": "..."}] (PayMethods)',
+        json_schema_extra=option("PayMethods"),
     )
 
 

@@ -36,7 +36,7 @@ from newapi_host.sdk import (
     user_auth,
 )
 
-from .config import answer, pick, pick_bool, pick_number
+from .config import answer, option, pick, pick_bool, pick_number
 
 NEWAPI_SDK = ">=1.0,<2"
 NEWAPI_CONFORMANCE = "newapi_payments.conformance:stripe"
@@ -46,19 +46,36 @@ PLUGIN = "stripe"  # the entry point name: where the host keeps this method's se
 
 
 class StripeSettings(BaseModel):
-    """Empty fields use New API's options of the same meaning (named in each description)."""
+    """A field naming a New API option in parentheses mirrors that option (see ``config``)."""
 
     api_secret: SecretStr = Field(
-        SecretStr(""), description="Secret or restricted key, sk_... / rk_... (StripeApiSecret)"
+        SecretStr(""),
+        description="Secret or restricted key, sk_... / rk_... (StripeApiSecret)",
+        json_schema_extra=option("StripeApiSecret"),
     )
     webhook_secret: SecretStr = Field(
-        SecretStr(""), description="Signing secret of the webhook endpoint, whsec_... (StripeWebhookSecret)"
+        SecretStr(""),
+        description="Signing secret of the webhook endpoint, whsec_... (StripeWebhookSecret)",
+        json_schema_extra=option("StripeWebhookSecret"),
     )
-    price_id: str = Field("", description="Price charged per unit, price_...; empty: a one-off price (StripePriceId)")
-    unit_price: float | None = Field(None, gt=0, description="Money per unit of quota bought (StripeUnitPrice)")
-    min_topup: int | None = Field(None, ge=1, description="Least units per top-up (StripeMinTopUp)")
+    price_id: str = Field(
+        "",
+        description="Price charged per unit, price_...; empty: a one-off price (StripePriceId)",
+        json_schema_extra=option("StripePriceId"),
+    )
+    unit_price: float | None = Field(
+        None,
+        gt=0,
+        description="Money per unit of quota bought (StripeUnitPrice)",
+        json_schema_extra=option("StripeUnitPrice"),
+    )
+    min_topup: int | None = Field(
+        None, ge=1, description="Least units per top-up (StripeMinTopUp)", json_schema_extra=option("StripeMinTopUp")
+    )
     promotion_codes: bool | None = Field(
-        None, description="Let users enter promotion codes (StripePromotionCodesEnabled)"
+        None,
+        description="Let users enter promotion codes (StripePromotionCodesEnabled)",
+        json_schema_extra=option("StripePromotionCodesEnabled"),
     )
     currency: str = Field("usd", pattern=r"^[a-zA-Z]{3}$", description="Currency of the one-off price")
     api_base: str = Field("", description="Stripe API address; empty: the SDK's (https://api.stripe.com)")
@@ -148,7 +165,7 @@ def pay_types(settings: Any, opts: Mapping[str, str]) -> list[dict[str, str]]:
     s = _settings(settings)
     if not pick(s.api_secret, opts, "StripeApiSecret") or not pick(s.webhook_secret, opts, "StripeWebhookSecret"):
         return []
-    least = s.min_topup if s.min_topup is not None else opts.get("StripeMinTopUp") or "1"
+    least = max(1, int(pick_number(s.min_topup, opts, "StripeMinTopUp", 1)))
     return [{"name": "Stripe", "type": "stripe", "color": "#635BFF", "min_topup": str(least)}]
 
 
@@ -166,7 +183,7 @@ def _price(request: Request[Any, Any, Any], amount: Any) -> Any:
     s = _settings(settings(request, PLUGIN))
     opts = options(request)
     unit = pick_number(s.unit_price, opts, "StripeUnitPrice", 8.0)
-    least = s.min_topup if s.min_topup is not None else max(1, opts.get_int("StripeMinTopUp", 1))
+    least = max(1, int(pick_number(s.min_topup, opts, "StripeMinTopUp", 1)))
     return quote_topup(request, amount, price=unit, minimum=least)
 
 
