@@ -79,7 +79,10 @@ async def test_concurrent_epay_notices_credit_once(db_config: Config) -> None:
         await configure(client, "epay", EPAY)
         await buyer(client, "epayer")
         r = await client.post("/api/user/pay", json={"amount": 10, "payment_method": "alipay"})
-        trade_no = r.json()["data"]["trade_no"]
+        answer = r.json()  # New API's Epay answer: the form's fields in data, the address in url
+        assert answer["success"] and answer["url"] == "https://pay.example.test/submit.php", answer
+        assert answer["data"]["pid"] == "1001" and answer["data"]["type"] == "alipay"
+        trade_no = answer["data"]["out_trade_no"]
         good = epay_notice(trade_no, "73.00")
         body = "&".join(f"{k}={v}" for k, v in good.items()).encode()
         form = {"content-type": "application/x-www-form-urlencoded"}
@@ -142,7 +145,7 @@ async def open_orders(client: Client, count: int, amount: int = 10) -> list[str]
     made = []
     for _ in range(count):
         r = await client.post("/api/user/pay", json={"amount": amount, "payment_method": "alipay"})
-        made.append(r.json()["data"]["trade_no"])
+        made.append(r.json()["data"]["out_trade_no"])
     return made
 
 
@@ -293,8 +296,8 @@ async def test_the_plugins_page_and_new_api_options_hold_one_value(sqlite_config
 
         # The method signs with what both now hold.
         await buyer(client, "mirror")
-        url = (await client.post("/api/user/pay", json={"amount": 1, "payment_method": "alipay"})).json()["data"]["url"]
-        sent = dict(parse_qsl(url.split("?", 1)[1]))
-        assert url.startswith("https://b.example/submit.php?") and sent["pid"] == "7"
+        answer = (await client.post("/api/user/pay", json={"amount": 1, "payment_method": "alipay"})).json()
+        sent = answer["data"]
+        assert answer["url"] == "https://b.example/submit.php" and sent["pid"] == "7"
         params = {k: v for k, v in sent.items() if k not in ("sign", "sign_type")}
         assert sent["sign"] == signature(params, "k2")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from typing import Any
+from urllib.parse import parse_qsl
 
 from litestar import HttpMethod, Request, Response, get, post, route
 from litestar.params import FromPath
@@ -58,7 +59,8 @@ async def pay(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
     ``amount`` is in units (USD), or in quota in New API's TOKENS display mode. The price is
     ``amount x Price x TopupGroupRatio[group] x payment_setting.amount_discount[amount]``, in the
-    method's currency, rounded to cents. ``data`` is ``{pay_link, url, trade_no}``.
+    method's currency, rounded to cents. ``data`` is ``{pay_link, url, trade_no}``; for a
+    ``form_post`` method (Epay) ``data`` holds the form's fields and ``url`` where to post them.
     """
     body = await json_object(request)
     if body is None:
@@ -83,6 +85,9 @@ async def pay(request: Request[Any, Any, Any]) -> dict[str, Any]:
         )
     except topups.Refused as exc:
         return fail(exc.message)
+    if method.form_post:  # New API's Epay answer: the form's fields and where to post them
+        address, _, query = url.partition("?")
+        return {"success": True, "message": "success", "data": dict(parse_qsl(query)), "url": address}
     return ok({"pay_link": url, "url": url, "trade_no": trade_no}, message="success")
 
 

@@ -437,6 +437,10 @@ class PaymentMethod:
     r"""The sub-types this method offers (New API's ``PayMethods`` entries: ``name``, ``type``, ``color``
     ...), from its settings and the options; ``POST /api/user/pay`` with one of these ``type``\ s as
     ``payment_method`` is paid with this method. None: the method is offered under its own id."""
+    form_post: bool = False
+    """The payment page is a form posted to the provider (Epay's ``submit.php``): ``POST /api/user/pay``
+    then answers as New API does for Epay, ``data`` the fields (the URL's query) and ``url`` the
+    address, so New API's own frontend can post the form."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -141,7 +141,13 @@ async def verify_notice(callback: PaymentCallback) -> PaymentNotice | None:
 
 
 METHOD = PaymentMethod(
-    id="epay", name="Epay", create_order=create_order, verify_notice=verify_notice, currency="CNY", pay_types=pay_types
+    id="epay",
+    name="Epay",
+    create_order=create_order,
+    verify_notice=verify_notice,
+    currency="CNY",
+    pay_types=pay_types,
+    form_post=True,
 )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 from payments_helpers import EPAY_KEY, EPAY_PID, buyer, order_of, quota_of
@@ -54,7 +54,9 @@ def test_epay_end_to_end_credits_once(gateway, fake_epay) -> None:
     }
     answer = client.post("/api/user/pay", json={"amount": 20, "payment_method": "alipay"}).json()
     assert answer["success"], answer
-    trade_no, url = answer["data"]["trade_no"], answer["data"]["url"]
+    # New API's Epay answer: the signed form's fields in data, submit.php in url (its frontend posts them).
+    trade_no, url = answer["data"]["out_trade_no"], f"{answer['url']}?{urlencode(answer['data'])}"
+    assert answer["url"] == f"{fake_epay.url}/submit.php"
     assert re.fullmatch(rf"USR{uid}NO[A-Za-z0-9]{{6}}\d{{10}}", trade_no)
     sent = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
     assert url.startswith(f"{fake_epay.url}/submit.php?")
@@ -98,10 +100,10 @@ def test_epay_end_to_end_credits_once(gateway, fake_epay) -> None:
 def test_epay_refusals_credit_nothing(gateway, fake_epay) -> None:
     configure(gateway, fake_epay)
     client, uid = buyer(gateway, "epayrefused")
-    pay = client.post("/api/user/pay", json={"amount": 10, "payment_method": "wxpay"}).json()["data"]
-    with httpx.Client(timeout=30) as browser:  # the buyer opens the pay page, but has not paid
-        assert browser.get(pay["url"]).status_code == 200
-    trade_no = pay["trade_no"]
+    pay = client.post("/api/user/pay", json={"amount": 10, "payment_method": "wxpay"}).json()
+    with httpx.Client(timeout=30) as browser:  # the buyer opens the pay page (a form post), but has not paid
+        assert browser.post(pay["url"], data=pay["data"]).status_code == 200
+    trade_no = pay["data"]["out_trade_no"]
 
     forged = fake_epay.notify(trade_no, sign="0" * 32)
     assert (forged["status"], forged["body"]) == (400, "fail")
