@@ -14,9 +14,8 @@ answered 400, so Stripe retries it and the dashboard shows it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import stripe
 from litestar import Request, Response, post
 from pydantic import BaseModel, Field, SecretStr
 
@@ -37,6 +36,9 @@ from newapi_host.sdk import (
 )
 
 from .config import answer, option, pick, pick_bool, pick_number
+
+if TYPE_CHECKING:
+    import stripe
 
 NEWAPI_SDK = ">=1.0,<2"
 NEWAPI_CONFORMANCE = "newapi_payments.conformance:stripe"
@@ -85,7 +87,15 @@ def _settings(value: Any) -> StripeSettings:
     return value if isinstance(value, StripeSettings) else StripeSettings()
 
 
+def _sdk() -> Any:
+    """The ``stripe`` package, imported on first use: it is large, and every worker loads this plugin."""
+    import stripe
+
+    return stripe
+
+
 def _client(s: StripeSettings, opts: Mapping[str, str]) -> stripe.StripeClient:
+    stripe = _sdk()
     key = pick(s.api_secret, opts, "StripeApiSecret")
     if not key.startswith(("sk_", "rk_")):
         raise RuntimeError("Stripe is not configured: the API secret must start with sk_ or rk_")
@@ -132,6 +142,7 @@ async def verify_notice(callback: PaymentCallback) -> PaymentNotice | None:
     secret = pick(s.webhook_secret, callback.options, "StripeWebhookSecret")
     if not secret:
         return None
+    stripe = _sdk()
     try:
         event = stripe.Webhook.construct_event(
             callback.body, callback.headers.get("stripe-signature", ""), secret, TOLERANCE
