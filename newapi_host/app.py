@@ -225,7 +225,9 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
             # GC's full collections, which otherwise stall requests for tens of milliseconds.
             gc.collect()
             gc.freeze()
-        host.jobs = JobRunner(host.registry, host.states, app.state, core_jobs=(logs_api.LOG_CLEANUP_JOB,))
+        host.jobs = JobRunner(
+            host.registry, host.states, app.state, core_jobs=(logs_api.LOG_CLEANUP_JOB, payments_api.TOPUP_EXPIRY_JOB)
+        )
         host.jobs.start()
         yield
     finally:
@@ -239,6 +241,9 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if "notifier" in host.extras:
             await host.extras.pop("notifier").stop()
         await db.stop(host.engine)
+
+
+CORE_JOBS = (logs_api.LOG_CLEANUP_JOB, payments_api.TOPUP_EXPIRY_JOB)  # run whatever plugins are on
 
 
 def create_app(

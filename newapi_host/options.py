@@ -7,7 +7,9 @@ with its revision bump in one transaction, and every worker reloads within the s
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from newapi_host.db.engine import write_transaction
@@ -51,6 +53,7 @@ DEFAULTS: dict[str, str] = {
     "USDExchangeRate": "7.3",
     "Price": DEFAULT_PRICE,
     "StripeUnitPrice": "8",
+    "TopUpExpireMinutes": "30",  # unpaid top-up orders are closed as expired after this long (0: never)
     "PasswordLoginEnabled": "true",
     "PasswordRegisterEnabled": "true",
     "RegisterEnabled": "true",
@@ -128,6 +131,10 @@ class Options:
 
     def get(self, key: str, default: str = "") -> str:
         return self._values.get(key, default)
+
+    def view(self) -> Mapping[str, str]:
+        """The current values, read-only (what plugins are handed)."""
+        return MappingProxyType(self._values)
 
     def get_bool(self, key: str) -> bool:
         return self._values.get(key, "false") == "true"

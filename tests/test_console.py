@@ -34,6 +34,7 @@ PAGE_TABLE = {
     "/console/channels": (ADMIN, "channels_title"),
     "/console/users": (ADMIN, "users_title"),
     "/console/redemptions": (ADMIN, "redemptions_title"),
+    "/console/topups": (ADMIN, "topups_title"),
     "/console/settings": (ADMIN, "settings_title"),
     "/console/plugins": (ADMIN, "plugins_title"),
     PLUGIN_SETTINGS: (ADMIN, "plugin_settings_title"),

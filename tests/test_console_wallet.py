@@ -93,8 +93,13 @@ async def test_topup_info_without_payment_plugins(sqlite_config: Config) -> None
         data = (await client.get("/api/user/topup/info")).json()["data"]
         assert data == {
             "enable_online_topup": False,
+            "enable_stripe_topup": False,
+            "enable_creem_topup": False,
             "pay_methods": [],
+            "creem_products": [],
             "min_topup": 1,
+            "stripe_min_topup": 1,
+            "invite_rebate": {"times": 0, "percent": 0.0},
             "amount_options": [10, 20, 50, 100, 200, 500],
             "discount": {},
         }

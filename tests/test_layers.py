@@ -34,7 +34,8 @@ LAYERS: dict[str, str] = {
     "auth": "db",
     "options": "db sync status_ranges relay.fetch_guard",  # fetch_setting.*: defaults and checks live with the guard
     "jobs": "db plugins",
-    "billing": "db store options plugins.contracts plugins.registry relay.errors",  # an unpriced model: a client error
+    # An unpriced model is a client error (relay.errors); a credit bumps the "users" revision (sync).
+    "billing": "db store sync options plugins.contracts plugins.registry relay.errors",
     "relay": "db store sync options status_ranges tokenizer body_depth plugins.contracts plugins.registry billing",
     "tasks": "db store billing relay",  # async tasks' hold, settlement and refund
     "builtin": "db auth plugins",  # the host's own plugins (password login)
@@ -43,7 +44,8 @@ LAYERS: dict[str, str] = {
     "api": "db store sync auth options status_ranges plugins billing relay host",
     "web": "db options host",
     # The plugin SDK: the one door plugins use; it reaches what its services need, nothing above.
-    "sdk": "db store plugins tokenizer billing relay tasks auth.users",  # session_user: console media
+    # session_user: console media; auth.guards: payment routes are for signed-in users
+    "sdk": "db store plugins tokenizer billing relay tasks auth.users auth.guards",
     # The plugin test kit builds a whole gateway (the app) for a plugin's own tests.
     "sdk.testing": "config db plugins app",
     # Entry points: the only importers of the surfaces; only the CLI imports the app.

@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel
 
-from newapi_host.api import payments
 from newapi_host.auth.users import create_user
+from newapi_host.billing import topups
 from newapi_host.config import Config
 from newapi_host.db.tables import LOG_TOPUP, Log, TopUp, User
 from newapi_host.plugins import hookimpl
@@ -420,7 +420,7 @@ async def test_order_addresses_and_what_counts_as_a_payment_page(sqlite_config: 
             assert not await opened(page), page
 
         # A provider that does not answer in time fails the order.
-        monkeypatch.setattr(payments, "ORDER_TIMEOUT", 0.2)
+        monkeypatch.setattr(topups, "ORDER_TIMEOUT", 0.2)
         quirky.delay = 5
         started = time.monotonic()
         assert not await opened()

@@ -55,7 +55,7 @@ async def test_toggle_removes_routes_channel_types_and_methods_without_restart(d
         await client.put("/api/plugins/wallet", json={"enabled": False})
         status = (await client.get("/api/status")).json()["data"]
         assert [m["id"] for m in status["login_methods"]] == ["password"]
-        assert registry.payment_methods() == []
+        assert "fakepay" not in [m.id for m in registry.payment_methods()]
 
         r = await client.put("/api/plugins/acme", json={"enabled": True})
         assert r.json()["data"]["enabled"] is True

@@ -19,6 +19,7 @@ from piccolo.query import WhereRaw
 from pydantic import AfterValidator, BaseModel, Field
 
 from newapi_host.auth.guards import admin_auth, user_auth
+from newapi_host.billing import topups
 from newapi_host.db.engine import write_transaction
 from newapi_host.db.tables import (
     LOG_TOPUP,
@@ -302,18 +303,6 @@ def _amount_options(options: Any) -> list[int]:
     return list(DEFAULT_AMOUNT_OPTIONS)
 
 
-def _amount_discount(options: Any) -> dict[str, float]:
-    """``payment_setting.amount_discount``: amount -> price factor (0.9 is 10% off); bad entries dropped."""
-    value = options.get_json("payment_setting.amount_discount", None)
-    if not isinstance(value, dict):
-        return {}
-    return {
-        str(k): float(v)
-        for k, v in value.items()
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1 and str(k).isdigit()
-    }
-
-
 @get("/api/user/topup/info", guards=[user_auth])
 async def topup_info(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """What the wallet's top-up form offers, as New API's ``GetTopUpInfo``.
@@ -324,15 +313,25 @@ async def topup_info(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """
     host = host_of(request.app.state)
     methods = [
-        {"id": m.id, "type": m.id, "name": m.name, "currency": m.currency} for m in host.registry.payment_methods()
+        {**kind, "id": kind["type"], "currency": m.currency}
+        for m in host.registry.payment_methods()
+        for kind in topups.pay_types(host, m)
     ]
+    listed = {m["type"] for m in methods}
+    rebate = topups.rebate_terms(host.options)
+    products = host.options.get_json("CreemProducts", None)
     return ok(
         {
-            "enable_online_topup": bool(methods),
+            "enable_online_topup": bool(listed - {"stripe", "creem"}),
+            "enable_stripe_topup": "stripe" in listed,
+            "enable_creem_topup": "creem" in listed,
             "pay_methods": methods,
+            "creem_products": products if isinstance(products, list) and "creem" in listed else [],
             "min_topup": max(1, host.options.get_int("MinTopUp", 1)),
+            "stripe_min_topup": max(1, host.options.get_int("StripeMinTopUp", 1)),
+            "invite_rebate": {"times": rebate[0], "percent": float(rebate[1])},
             "amount_options": _amount_options(host.options),
-            "discount": _amount_discount(host.options),
+            "discount": topups.amount_discount(host.options),
         }
     )
 

@@ -185,7 +185,8 @@ class TopUp(Table, tablename="top_ups"):
     payment_provider = Varchar(length=50)
     create_time = BigInt(default=0)
     complete_time = BigInt(default=0)
-    status = Varchar(length=20, default="pending")  # pending | success | failed | expired
+    status = Varchar(length=20, default="pending", index=True)  # pending | success | failed | expired
+    quota = BigInt(default=0)  # quota to credit (a product's fixed quota); 0: amount x QuotaPerUnit
 
 
 class Task(Table, tablename="tasks"):

@@ -393,6 +393,10 @@ class PaymentOrder:
     return_url: str
     notify_url: str
     settings: BaseModel | None = None
+    pay_type: str = ""  # the sub-type the user picked (Epay's alipay / wxpay ...), else the method's id
+    email: str = ""  # the user's e-mail, for providers that prefill their checkout with it
+    username: str = ""
+    options: Mapping[str, str] = field(default_factory=dict)  # the gateway's options (New API's keys), read-only
 
 
 @dataclass(frozen=True, slots=True)
@@ -403,15 +407,26 @@ class PaymentCallback:
     body: bytes
     headers: Mapping[str, str]  # names lower-cased
     settings: BaseModel | None = None  # the plugin's current settings (merchant keys and the like)
+    options: Mapping[str, str] = field(default_factory=dict)  # the gateway's options (New API's keys), read-only
 
 
 @dataclass(frozen=True, slots=True)
 class PaymentNotice:
-    """A verified payment notification: the host credits the order once, by trade number."""
+    """A verified payment notification: the host credits the order once, by trade number.
+
+    ``paid`` credits the order (once, whatever the number of notices); otherwise the pending order
+    is closed with ``status`` (``failed``, or ``expired`` when the provider let it lapse). ``money``
+    is what the provider says was paid: when given, it must equal the order's price to the cent or
+    nothing is credited. ``ignore`` marks a genuine notice the host has nothing to do for (an event
+    type it does not handle); it is answered with ``reply`` and changes nothing.
+    """
 
     trade_no: str
     paid: bool
     reply: bytes = b"success"  # body to answer the provider's callback with
+    status: Literal["failed", "expired"] = "failed"
+    money: float | None = None
+    ignore: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,6 +440,14 @@ class PaymentMethod:
     verify_notice: Callable[[PaymentCallback], Awaitable[PaymentNotice | None]]
     """Check the provider's callback (query, raw body, headers, settings); None when it is not genuine."""
     currency: str = "CNY"
+    pay_types: Callable[[BaseModel | None, Mapping[str, str]], list[dict[str, str]]] | None = None
+    r"""The sub-types this method offers (New API's ``PayMethods`` entries: ``name``, ``type``, ``color``
+    ...), from its settings and the options; ``POST /api/user/pay`` with one of these ``type``\ s as
+    ``payment_method`` is paid with this method. None: the method is offered under its own id."""
+    form_post: bool = False
+    """The payment page is a form posted to the provider (Epay's ``submit.php``): ``POST /api/user/pay``
+    then answers as New API does for Epay, ``data`` the fields (the URL's query) and ``url`` the
+    address, so New API's own frontend can post the form."""
 
 
 @dataclass(frozen=True, slots=True)

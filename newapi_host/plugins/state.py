@@ -49,6 +49,17 @@ def public_settings(settings: BaseModel) -> dict[str, Any]:
     return data
 
 
+def option_fields(model: type[BaseModel]) -> dict[str, str]:
+    """Fields that mirror a gateway option (``Field(json_schema_extra={"option": "PayAddress"})``):
+    field name -> option key. The Plugins page shows and edits the option through such a field."""
+    found = {}
+    for name, f in model.model_fields.items():
+        extra = f.json_schema_extra if isinstance(f.json_schema_extra, dict) else {}
+        if isinstance(extra.get("option"), str) and extra["option"]:
+            found[name] = extra["option"]
+    return found
+
+
 class SettingsInvalid(Exception):
     """Submitted settings failed validation; ``errors`` maps a field path to its message."""
 

@@ -28,6 +28,10 @@ What is here (each documented in docs/plugins.md):
   :func:`task_channel`, :func:`submit_task` (hold, upstream call, charge), :func:`find_tasks`,
   :func:`update_task` (settle or refund, exactly once), :func:`task_poll_job`, :func:`call_upstream`
   and :func:`option`.
+- **payments** for payment plugins' own routes: :func:`quote_topup`, :func:`open_order`,
+  :func:`payment_notice` (the host's exactly-once settlement at a plugin's path),
+  :func:`find_order`, :func:`close_order`, read-only :func:`options`, :func:`server_address`,
+  and the :data:`user_auth` guard for routes of signed-in users.
 
 Plugin tables are Piccolo tables (``piccolo`` is a dependency of the host); plugin routes are
 Litestar handlers.
@@ -72,6 +76,19 @@ from newapi_host.relay.sse import encode_event
 from newapi_host.tokenizer import TextTally, count_tokens, estimate_chat_prompt_tokens, estimate_text_prompt_tokens
 
 from .bodies import dumps, object_or_empty, read_object, token_count
+from .payments import (
+    Order,
+    PaymentRefused,
+    Quote,
+    close_order,
+    find_order,
+    open_order,
+    options,
+    payment_notice,
+    quote_topup,
+    server_address,
+    user_auth,
+)
 from .services import (
     Caller,
     ClientError,
@@ -173,4 +190,16 @@ __all__ = [
     "task_poll_job",
     "task_price",
     "update_task",
+    # payments (top-up orders)
+    "Order",
+    "PaymentRefused",
+    "Quote",
+    "close_order",
+    "find_order",
+    "open_order",
+    "options",
+    "payment_notice",
+    "quote_topup",
+    "server_address",
+    "user_auth",
 ]

@@ -45,6 +45,7 @@ ADMIN_NAV = (
     ("/console/channels", "nav_channels"),
     ("/console/users", "nav_users"),
     ("/console/redemptions", "nav_redemptions"),
+    ("/console/topups", "nav_topups"),
     ("/console/settings", "nav_settings"),
     ("/console/plugins", "nav_plugins"),
 )

@@ -17,6 +17,7 @@ from . import (
     redemptions,
     settings,
     tasks,
+    topups,
     users,
     wallet,
 )
@@ -32,6 +33,7 @@ ROUTES: list[Any] = [
     *channels.ROUTES,
     *users.ROUTES,
     *redemptions.ROUTES,
+    *topups.ROUTES,
     *settings.ROUTES,
     *plugins.ROUTES,
 ]

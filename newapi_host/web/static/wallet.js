@@ -75,7 +75,9 @@
     show("");
     buttons.forEach((b) => (b.disabled = true));
     try {
-      const res = await api("POST", "/api/user/pay", { amount, payment_method: method.id });
+      // Stripe has New API's own route (its unit price and minimum); the rest go through the host's.
+      const path = method.id === "stripe" ? "/api/user/stripe/pay" : "/api/user/pay";
+      const res = await api("POST", path, { amount, payment_method: method.id });
       if (!res.success) return show(res.message || T.request_failed);
       if (!goToPayment(res)) show(T.request_failed);
     } catch (e) {
@@ -94,7 +96,8 @@
       return;
     }
     const info = res.data;
-    methods = info.pay_methods || [];
+    // Creem sells fixed products (POST /api/user/creem/pay), not amounts: not offered here.
+    methods = (info.pay_methods || []).filter((m) => m.type !== "creem");
     minTopup = Math.max(1, Number(info.min_topup) || 1);
     if (!info.enable_online_topup || !methods.length) {
       state.textContent = T.wallet_topup_unavailable;
