@@ -33,6 +33,7 @@ from newapi_host.api import data as data_api
 from newapi_host.api import groups as groups_api
 from newapi_host.api import logs as logs_api
 from newapi_host.api import oauth as oauth_api
+from newapi_host.api import oauth_bindings as oauth_bindings_api
 from newapi_host.api import options as options_api
 from newapi_host.api import payments as payments_api
 from newapi_host.api import plugins as plugins_api
@@ -82,6 +83,7 @@ CORE_ROUTES: list[Any] = [
     *redemptions_api.ROUTES,
     *payments_api.ROUTES,
     *oauth_api.ROUTES,
+    *oauth_bindings_api.ROUTES,
     *billing_compat_api.ROUTES,
     *options_api.ROUTES,
     *logs_api.ROUTES,
@@ -256,6 +258,7 @@ def create_app(
         states=PluginStates(plugins.registry),
         watcher=RevisionWatcher(config.sync_interval),
     )
+    host.states.options = host.options  # option-backed plugin settings (New API's option keys)
     relay_routes = dialect_handlers(plugins.registry)
     plugin_routers = [
         Router(path="/", route_handlers=c.route_handlers, guards=[_enabled_guard(c.plugin)])

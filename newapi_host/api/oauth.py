@@ -1,17 +1,25 @@
 """Redirect sign-in (OAuth and the like) for any login plugin whose method has ``kind="redirect"``.
 
-``GET /api/oauth/{method}`` sends the browser to the provider (``LoginMethod.start``) with a
-one-time ``state`` kept in a short-lived cookie; the provider sends it back to
-``GET /api/oauth/{method}/callback``, where ``LoginMethod.complete`` turns the query into an
-:class:`Identity`. The host then binds that identity to a user:
+Two ways in, both ending in the same binding of an :class:`Identity` to a user:
+
+- ours: ``GET /api/oauth/{method}`` sends the browser to the provider (``LoginMethod.start``) with
+  a one-time ``state`` and a per-attempt ``secret`` (for PKCE and nonces) kept in a short-lived
+  http-only cookie; the provider comes back to ``GET /api/oauth/{method}/callback``, which ends
+  in a redirect: ``/console`` on success, ``/login?oauth_error=...`` otherwise;
+- New API's: its front end asks ``GET /api/oauth/state`` (``?aff=`` keeps an invitation code),
+  builds the provider's URL itself with ``redirect_uri`` ``<ServerAddress>/oauth/{method}``, and
+  that page calls ``GET /api/oauth/{method}?code=&state=``, answered in JSON (the user's fields
+  and a session on sign-in, ``{"action": "bind"}`` on a bind, 403 for a bad state).
+
+Binding (:func:`bind_identity`, also the SDK's ``sign_in`` for methods with their own routes):
 
 - signed in already: the account is linked to the signed-in user (New API's "bind");
 - a user already linked: that user is signed in (unless disabled);
-- otherwise, with ``RegisterEnabled``: a new common user is created and linked.
+- otherwise, with ``RegisterEnabled``: a new common user is created (new-user quota, invitation
+  code from ``aff``) and linked.
 
 Links live in ``login_identities``; New API's own methods also fill their ``users`` column
-(``github_id``, ``oidc_id``, ...). Every outcome ends in a redirect: ``/console`` on success,
-``/login?oauth_error=...`` with a readable message otherwise.
+(``github_id``, ``oidc_id``, ...). A state works once, on every worker (the shared store counts it).
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from litestar import Request, get
+from litestar import Request, Response, get
 from litestar.params import FromPath
 from litestar.response import Redirect
 
@@ -30,13 +38,16 @@ from newapi_host.auth.sessions import new_session
 from newapi_host.auth.users import random_key
 from newapi_host.db.engine import write_transaction
 from newapi_host.db.tables import ROLE_COMMON, USER_ENABLED, LoginIdentity, User
-from newapi_host.host import host_of
+from newapi_host.host import Host, host_of
 from newapi_host.plugins.contracts import Identity, LoginContext, LoginFailed, LoginMethod
 
+from .envelope import fail, ok
 from .users import LIMITED, _insert_user, check_critical_rate
 
 STATE_COOKIE = "oauth_state"
+AFF_COOKIE = "oauth_aff"
 STATE_TTL = 600
+ANY_METHOD = "*"  # a state from GET /api/oauth/state serves whichever provider comes back
 # New API's login methods and the users column each one fills, for scripts that read them.
 USER_COLUMNS = {
     "github": User.github_id,
@@ -46,6 +57,23 @@ USER_COLUMNS = {
     "telegram": User.telegram_id,
     "linuxdo": User.linux_do_id,
 }
+MSG_STATE = "state is empty or not same"
+MSG_UNAVAILABLE = "This sign-in method is not available."
+
+
+def method_available(host: Host, method: LoginMethod) -> bool:
+    """The method's plugin is on and the method says it is switched on and configured."""
+    if method.available is None:
+        return True
+    owner = host.registry.owner_of("login method", method.id)
+    try:
+        return bool(method.available(host.states.settings(owner) if owner else None))
+    except Exception:  # a plugin's check that fails means "not available", never a 500
+        return False
+
+
+def available_methods(host: Host) -> list[LoginMethod]:
+    return [m for m in host.registry.login_methods() if method_available(host, m)]
 
 
 def _failed(message: str) -> Redirect:
@@ -55,38 +83,90 @@ def _failed(message: str) -> Redirect:
 
 
 def _redirect_method(request: Request[Any, Any, Any], method_id: str) -> LoginMethod | None:
-    method = host_of(request.app.state).registry.login_method(method_id)
-    return method if method is not None and method.kind == "redirect" and method.start is not None else None
-
-
-def _context(request: Request[Any, Any, Any], method_id: str, state: str) -> LoginContext:
     host = host_of(request.app.state)
-    base = (host.options.get("ServerAddress") or str(request.base_url)).rstrip("/")
+    method = host.registry.login_method(method_id)
+    if method is None or method.kind != "redirect" or method.start is None:
+        return None
+    return method if method_available(host, method) else None
+
+
+def _base(request: Request[Any, Any, Any]) -> str:
+    return (host_of(request.app.state).options.get("ServerAddress") or str(request.base_url)).rstrip("/")
+
+
+def _context(
+    request: Request[Any, Any, Any], method_id: str, state: str, secret: str, redirect_uri: str
+) -> LoginContext:
+    host = host_of(request.app.state)
     owner = host.registry.owner_of("login method", method_id)
     settings = host.states.settings(owner) if owner else None
-    return LoginContext(redirect_uri=f"{base}/api/oauth/{method_id}/callback", state=state, settings=settings)
+    return LoginContext(redirect_uri=redirect_uri, state=state, settings=settings, secret=secret)
 
 
-@get("/api/oauth/{method_id:str}", include_in_schema=False)
-async def oauth_start(request: Request[Any, Any, Any], method_id: FromPath[str]) -> Redirect:
-    method = _redirect_method(request, method_id)
-    if method is None or method.start is None:
-        return _failed("This sign-in method is not available.")
-    state = secrets.token_urlsafe(24)
-    try:
-        target = await method.start(_context(request, method_id, state))
-    except LoginFailed as exc:
-        return _failed(str(exc))
-    response = Redirect(target)
+def _set_state_cookie(request: Request[Any, Any, Any], response: Response[Any], value: str) -> None:
     response.set_cookie(
         STATE_COOKIE,
-        f"{method_id}:{state}",
+        value,
         max_age=STATE_TTL,
         path="/api/oauth",
         httponly=True,
         samesite="lax",  # the provider's redirect back is a cross-site top-level GET
         secure=host_of(request.app.state).config.session_cookie_secure,
     )
+
+
+def _state_cookie(request: Request[Any, Any, Any]) -> tuple[str, str, str]:
+    """(method, state, secret) of this browser's pending attempt; empty strings when none."""
+    parts = request.cookies.get(STATE_COOKIE, "").split(":")
+    return (parts[0], parts[1], parts[2]) if len(parts) == 3 else ("", "", "")
+
+
+async def _state_matches(request: Request[Any, Any, Any], method_id: str, state: str) -> str | None:
+    """The attempt's secret when ``state`` is this browser's pending one, used now for the first
+    time (on any worker); None otherwise."""
+    method, expected, secret = _state_cookie(request)
+    if not state or not expected or method not in (method_id, ANY_METHOD):
+        return None
+    if not secrets.compare_digest(expected, state):
+        return None
+    allowed, _, _ = await host_of(request.app.state).wallets.store.hit(f"oauth-state:{state}", STATE_TTL, 1)
+    return secret if allowed else None
+
+
+@get("/api/oauth/state", include_in_schema=False)
+async def oauth_state(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    """New API's ``GenerateOAuthCode``: a state for a provider URL the front end builds itself."""
+    state = secrets.token_urlsafe(18)
+    response = Response(ok(state))
+    _set_state_cookie(request, response, f"{ANY_METHOD}:{state}:")
+    _remember_aff(request, response)
+    return response
+
+
+def _remember_aff(request: Request[Any, Any, Any], response: Response[Any]) -> None:
+    aff = request.query_params.get("aff", "").strip()
+    if aff and re.fullmatch(r"[A-Za-z0-9_-]{1,64}", aff):
+        response.set_cookie(AFF_COOKIE, aff, max_age=STATE_TTL, path="/api/oauth", httponly=True, samesite="lax")
+
+
+@get("/api/oauth/{method_id:str}", include_in_schema=False, exception_handlers=LIMITED)
+async def oauth_start(request: Request[Any, Any, Any], method_id: FromPath[str]) -> Response[Any]:
+    """Ours without ``code``/``state``/``error``: off to the provider. New API's with them: JSON."""
+    params = request.query_params
+    if "code" in params or "state" in params or "error" in params:
+        return await _complete_json(request, method_id)
+    method = _redirect_method(request, method_id)
+    if method is None or method.start is None:
+        return _failed(MSG_UNAVAILABLE)
+    state, secret = secrets.token_urlsafe(24), secrets.token_urlsafe(32)
+    redirect_uri = f"{_base(request)}/api/oauth/{method_id}/callback"
+    try:
+        target = await method.start(_context(request, method_id, state, secret, redirect_uri))
+    except LoginFailed as exc:
+        return _failed(str(exc))
+    response = Redirect(target)
+    _set_state_cookie(request, response, f"{method_id}:{state}:{secret}")
+    _remember_aff(request, response)
     return response
 
 
@@ -95,24 +175,58 @@ async def oauth_callback(request: Request[Any, Any, Any], method_id: FromPath[st
     await check_critical_rate(request)
     method = _redirect_method(request, method_id)
     if method is None:
-        return _failed("This sign-in method is not available.")
+        return _failed(MSG_UNAVAILABLE)
     params = dict(request.query_params)
-    expected = request.cookies.get(STATE_COOKIE, "")
     state = params.get("state", "")
-    if not state or not secrets.compare_digest(expected, f"{method_id}:{state}"):
+    secret = await _state_matches(request, method_id, state)
+    if secret is None:
         return _failed("The sign-in attempt expired or came from elsewhere; please try again.")
+    redirect_uri = f"{_base(request)}/api/oauth/{method_id}/callback"
     try:
-        identity = await method.complete(_context(request, method_id, state), params)
+        identity = await method.complete(_context(request, method_id, state, secret, redirect_uri), params)
     except LoginFailed as exc:
         return _failed(str(exc))
-    if not identity.subject and identity.user_id is None:
-        return _failed("The sign-in provider did not say who you are.")
-    outcome = await _bind(request, method_id, identity)
+    outcome = await bind_identity(request, method_id, identity)
     if isinstance(outcome, str):
         return _failed(outcome)
-    request.set_session(new_session(outcome))
-    await User.update({User.last_login_at: int(time.time())}).where(User.id == outcome["id"])
     response = Redirect("/console")
+    response.delete_cookie(STATE_COOKIE, path="/api/oauth")
+    return response
+
+
+async def _complete_json(request: Request[Any, Any, Any], method_id: str) -> Response[dict[str, Any]]:
+    """New API's ``HandleOAuth``: the front end's page hands over the provider's answer."""
+    await check_critical_rate(request)
+    host = host_of(request.app.state)
+    known = host.registry.login_method(method_id)
+    if known is None or known.kind != "redirect":
+        return Response(fail("Unknown OAuth provider"), status_code=400)
+    state = request.query_params.get("state", "")
+    secret = await _state_matches(request, method_id, state)
+    if secret is None:
+        return Response(fail(MSG_STATE), status_code=403)
+    method = _redirect_method(request, method_id)
+    if method is None:
+        return _json(fail(f"The administrator has not enabled sign-in through {known.name}"))
+    params = dict(request.query_params)
+    if params.get("error"):
+        return _json(fail(params.get("error_description") or params["error"]))
+    redirect_uri = f"{_base(request)}/oauth/{method_id}"
+    try:
+        identity = await method.complete(_context(request, method_id, state, secret, redirect_uri), params)
+    except LoginFailed as exc:
+        return _json(fail(str(exc)))
+    outcome = await bind_identity(request, method_id, identity)
+    if isinstance(outcome, str):
+        return _json(fail(outcome))
+    user, action = outcome
+    if action == "bind":
+        return _json(ok({"action": "bind"}, "bind"))
+    return _json(ok({k: user[k] for k in ("id", "username", "display_name", "role", "status", "group")}))
+
+
+def _json(body: dict[str, Any]) -> Response[dict[str, Any]]:
+    response = Response(body)
     response.delete_cookie(STATE_COOKIE, path="/api/oauth")
     return response
 
@@ -134,6 +248,8 @@ async def _linked_user(method_id: str, subject: str) -> int | None:
 
 
 async def _link(method_id: str, subject: str, user_id: int) -> None:
+    """Link, replacing the user's earlier account of this method (New API keeps one per method)."""
+    await LoginIdentity.delete().where((LoginIdentity.method == method_id) & (LoginIdentity.user_id == user_id))
     await LoginIdentity.insert(
         LoginIdentity(method=method_id, subject=subject, user_id=user_id, created_at=int(time.time()))
     )
@@ -141,10 +257,32 @@ async def _link(method_id: str, subject: str, user_id: int) -> None:
         await User.update({column: subject}).where(User.id == user_id)
 
 
-async def _bind(request: Request[Any, Any, Any], method_id: str, identity: Identity) -> dict[str, Any] | str:
-    """The user this identity signs in as (linking or creating one), or a message."""
+async def unlink(method_id: str, user_id: int) -> bool:
+    """Remove the user's account of this method (the ``users`` column too); whether there was one."""
+    async with write_transaction():
+        had = await LoginIdentity.exists().where(
+            (LoginIdentity.method == method_id) & (LoginIdentity.user_id == user_id)
+        )
+        await LoginIdentity.delete().where((LoginIdentity.method == method_id) & (LoginIdentity.user_id == user_id))
+        if (column := USER_COLUMNS.get(method_id)) is not None:
+            row = await User.select(column).where(User.id == user_id).first()
+            had = had or bool(row and row[column._meta.name])
+            await User.update({column: ""}).where(User.id == user_id)
+    return had
+
+
+async def bind_identity(
+    request: Request[Any, Any, Any], method_id: str, identity: Identity
+) -> tuple[dict[str, Any], str] | str:
+    """Bind, sign in or sign up; ``(user row, "bind" | "login" | "register")`` or a message.
+
+    On "login" and "register" the request's session is set to the user.
+    """
+    if not identity.subject and identity.user_id is None:
+        return "The sign-in provider did not say who you are."
     session = request.scope.get("session")
     current = int(session["id"]) if isinstance(session, dict) and session.get("id") else None
+    action = "login"
     async with write_transaction():
         user_id = identity.user_id or await _linked_user(method_id, identity.subject)
         if current is not None:
@@ -152,7 +290,7 @@ async def _bind(request: Request[Any, Any, Any], method_id: str, identity: Ident
                 return "This account is already linked to another user."
             if user_id is None:
                 await _link(method_id, identity.subject, current)
-            user_id = current
+            user_id, action = current, "bind"
     if user_id is None:
         if not host_of(request.app.state).options.get_bool("RegisterEnabled"):
             return "New registrations are closed; ask an administrator for an account."
@@ -162,7 +300,8 @@ async def _bind(request: Request[Any, Any, Any], method_id: str, identity: Ident
             password=random_key(32),
             display_name=(identity.display_name or identity.username)[:20],
             role=ROLE_COMMON,
-            email="",
+            email=identity.email.strip().lower()[:50],
+            aff_code=request.cookies.get(AFF_COOKIE, ""),
         )
         if isinstance(created, str):
             return created
@@ -170,13 +309,16 @@ async def _bind(request: Request[Any, Any, Any], method_id: str, identity: Ident
             if await _linked_user(method_id, identity.subject) is not None:
                 return "This account was linked at the same moment; please sign in again."
             await _link(method_id, identity.subject, created)
-        user_id = created
+        user_id, action = created, "register"
     user = await User.select().where((User.id == user_id) & User.deleted_at.is_null()).first()
     if user is None:
         return "The linked user no longer exists."
     if user["status"] != USER_ENABLED:
         return "This user has been disabled."
-    return user
+    if action != "bind":
+        request.set_session(new_session(user))
+        await User.update({User.last_login_at: int(time.time())}).where(User.id == user["id"])
+    return user, action
 
 
 async def _free_username(identity: Identity) -> str:
@@ -190,4 +332,4 @@ async def _free_username(identity: Identity) -> str:
     return f"u_{random_key(12).lower()}"
 
 
-ROUTES = [oauth_start, oauth_callback]
+ROUTES = [oauth_state, oauth_start, oauth_callback]

@@ -442,9 +442,19 @@ class LoginFailed(Exception):
 
 @dataclass(frozen=True, slots=True)
 class LoginContext:
+    """One sign-in attempt, as the host hands it to :attr:`LoginMethod.start` and ``complete``.
+
+    ``secret`` is a random value the host made for this attempt and keeps (in the browser's
+    http-only state cookie) from ``start`` to ``complete``; derive PKCE verifiers and OIDC nonces
+    from it. It is empty when the attempt did not go through ``start``: New API's own front end
+    asks ``GET /api/oauth/state`` and builds the provider's URL itself, so no verifier or nonce
+    was sent then.
+    """
+
     redirect_uri: str
     state: str
     settings: BaseModel | None = None
+    secret: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -461,6 +471,10 @@ class LoginMethod:
     complete: Callable[[LoginContext, Mapping[str, str]], Awaitable[Identity]]
     start: Callable[[LoginContext], Awaitable[str]] | None = None
     icon: str = ""
+    available: Callable[[BaseModel | None], bool] | None = None
+    """Whether the method is switched on and configured, given the plugin's current settings
+    (New API's ``GitHubOAuthEnabled`` and the like); None: whenever the plugin is enabled. The
+    host offers, reports (``/api/status``) and completes only available methods."""
 
 
 __all__ = [
