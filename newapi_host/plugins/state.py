@@ -171,6 +171,9 @@ class PluginStates:
             raise SettingsInvalid({"__root__": "this plugin has no settings"})
         current = self.settings(name)
         merged = dict(submitted)
+        if current is not None:  # an option-backed field left out keeps its option's value
+            for field in option_fields(c.settings_model):
+                merged.setdefault(field, dump_settings(current)[field])
         for field in _secret_fields(c.settings_model):
             if merged.get(field) == MASK and current is not None:
                 merged[field] = dump_settings(current)[field]
