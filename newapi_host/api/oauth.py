@@ -24,6 +24,7 @@ Links live in ``login_identities``; New API's own methods also fill their ``user
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import time
@@ -225,6 +226,65 @@ async def _complete_json(request: Request[Any, Any, Any], method_id: str) -> Res
     return _json(ok({k: user[k] for k in ("id", "username", "display_name", "role", "status", "group")}))
 
 
+def _widget_method(request: Request[Any, Any, Any], method_id: str) -> LoginMethod | None:
+    host = host_of(request.app.state)
+    method = host.registry.login_method(method_id)
+    if method is None or method.kind != "widget":
+        return None
+    return method if method_available(host, method) else None
+
+
+async def _widget_identity(request: Request[Any, Any, Any], method_id: str) -> Identity | str:
+    """The identity in a widget payload, verified by the method and claimed once; or a message."""
+    await check_critical_rate(request)
+    method = _widget_method(request, method_id)
+    if method is None:
+        return "The administrator has not enabled this sign-in method"
+    params = dict(request.query_params)
+    try:
+        identity = await method.complete(_context(request, method_id, "", "", ""), params)
+    except LoginFailed as exc:
+        return str(exc)
+    payload = "&".join(f"{k}={v}" for k, v in sorted(params.items()))
+    claim = hashlib.sha256(f"{method_id}\n{payload}".encode()).hexdigest()
+    allowed, _, _ = await host_of(request.app.state).wallets.store.hit(f"oauth-widget:{claim}", 86400, 1)
+    if not allowed:
+        return "This sign-in was used already; please sign in again"
+    return identity
+
+
+@get("/api/oauth/{method_id:str}/login", include_in_schema=False, exception_handlers=LIMITED)
+async def widget_login(request: Request[Any, Any, Any], method_id: FromPath[str]) -> dict[str, Any]:
+    """New API's ``/api/oauth/telegram/login``: the widget's signed payload signs in (or up)."""
+    identity = await _widget_identity(request, method_id)
+    if isinstance(identity, str):
+        return fail(identity)
+    session = request.scope.get("session")
+    if isinstance(session, dict) and session.get("id"):
+        request.clear_session()  # signing in here is never a bind: that is /bind
+        request.scope["session"] = {}
+    outcome = await bind_identity(request, method_id, identity)
+    if isinstance(outcome, str):
+        return fail(outcome)
+    user, _ = outcome
+    return ok({k: user[k] for k in ("id", "username", "display_name", "role", "status", "group")})
+
+
+@get("/api/oauth/{method_id:str}/bind", include_in_schema=False, exception_handlers=LIMITED)
+async def widget_bind(request: Request[Any, Any, Any], method_id: FromPath[str]) -> Response[Any]:
+    """New API's ``/api/oauth/telegram/bind``: link the widget's account, then back to the settings."""
+    session = request.scope.get("session")
+    if not (isinstance(session, dict) and session.get("id")):
+        return Response(fail("Unauthorized, not logged in"), status_code=401)
+    identity = await _widget_identity(request, method_id)
+    if isinstance(identity, str):
+        return Response(fail(identity))
+    outcome = await bind_identity(request, method_id, identity)
+    if isinstance(outcome, str):
+        return Response(fail(outcome))
+    return Redirect("/console")
+
+
 def _json(body: dict[str, Any]) -> Response[dict[str, Any]]:
     response = Response(body)
     response.delete_cookie(STATE_COOKIE, path="/api/oauth")
@@ -332,4 +392,4 @@ async def _free_username(identity: Identity) -> str:
     return f"u_{random_key(12).lower()}"
 
 
-ROUTES = [oauth_state, oauth_start, oauth_callback]
+ROUTES = [oauth_state, oauth_start, oauth_callback, widget_login, widget_bind]

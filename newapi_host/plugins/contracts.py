@@ -462,12 +462,16 @@ class LoginMethod:
     """A way to sign in to the console.
 
     ``form`` methods receive submitted fields in :attr:`complete`; ``redirect`` methods first send
-    the browser to :attr:`start`'s URL and are completed with the callback's query parameters.
+    the browser to :attr:`start`'s URL and are completed with the callback's query parameters;
+    ``widget`` methods (Telegram's login widget) get a payload the provider signed, in the query
+    of ``GET /api/oauth/{id}/login`` (sign in) or ``/api/oauth/{id}/bind`` (link to the signed-in
+    user): :attr:`complete` must verify the signature and freshness; the host lets each payload
+    work once.
     """
 
     id: str
     name: str
-    kind: Literal["form", "redirect"]
+    kind: Literal["form", "redirect", "widget"]
     complete: Callable[[LoginContext, Mapping[str, str]], Awaitable[Identity]]
     start: Callable[[LoginContext], Awaitable[str]] | None = None
     icon: str = ""

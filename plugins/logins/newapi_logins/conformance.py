@@ -45,3 +45,7 @@ def setup_discord(kit: ConformanceSetup) -> None:
 
 def setup_linuxdo(kit: ConformanceSetup) -> None:
     kit.plugin_settings(enabled=True, client_id="kit-client", client_secret="kit-secret", base=kit.upstream.url)
+
+
+def setup_telegram(kit: ConformanceSetup) -> None:
+    kit.plugin_settings(enabled=True, bot_name="kit_bot", bot_token="123456:kit-token")

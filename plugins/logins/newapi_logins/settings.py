@@ -77,3 +77,14 @@ class LinuxDOSettings(BaseModel):
     )
     base: str = Field("https://connect.linux.do", description="LinuxDO Connect")
     scope: str = Field("user", description="Scopes asked for")
+
+
+class TelegramSettings(BaseModel):
+    enabled: bool = Field(
+        False, description="Offer sign-in with Telegram", json_schema_extra=option("TelegramOAuthEnabled")
+    )
+    bot_name: str = Field("", description="The bot's username (without @)", json_schema_extra=option("TelegramBotName"))
+    bot_token: SecretStr = Field(
+        SecretStr(""), description="The bot's token from @BotFather", json_schema_extra=option("TelegramBotToken")
+    )
+    max_age_seconds: int = Field(3600, ge=30, le=86400, description="How old a widget sign-in may be")
