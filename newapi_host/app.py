@@ -30,6 +30,7 @@ from newapi_host import __version__
 from newapi_host.api import billing_compat as billing_compat_api
 from newapi_host.api import channels as channels_api
 from newapi_host.api import data as data_api
+from newapi_host.api import email as email_api
 from newapi_host.api import groups as groups_api
 from newapi_host.api import logs as logs_api
 from newapi_host.api import oauth as oauth_api
@@ -84,6 +85,7 @@ CORE_ROUTES: list[Any] = [
     *payments_api.ROUTES,
     *oauth_api.ROUTES,
     *oauth_bindings_api.ROUTES,
+    *email_api.ROUTES,
     *billing_compat_api.ROUTES,
     *options_api.ROUTES,
     *logs_api.ROUTES,

@@ -49,6 +49,7 @@ from newapi_host.db.tables import (
 from newapi_host.host import host_of
 from newapi_host.plugins.contracts import LoginContext, LoginFailed
 
+from . import codes
 from .common import announce, manage_log, page_of, paging, validation_message, wallets
 from .envelope import fail, json_object, ok
 
@@ -67,10 +68,7 @@ MSG_REGISTER_OFF = "New user registration has been disabled by administrator"
 MSG_PASSWORD_REGISTER_OFF = (
     "Password registration has been disabled by administrator, please use third-party account verification"
 )
-MSG_EMAIL_VERIFICATION = (
-    "Email verification is enabled, but this server cannot send verification codes yet; "
-    "ask an administrator to create the account or to turn email verification off"
-)
+MSG_EMAIL_VERIFICATION = "Email verification is enabled: the verification code is wrong or has expired"
 MSG_USER_EXISTS = "Username already exists or has been deleted"
 MSG_EMAIL_TAKEN = "Email address is already in use"
 MSG_NOT_FOUND = "User does not exist"
@@ -210,6 +208,27 @@ def _normal_email(email: str) -> str:
 def _check_email(email: str) -> str | None:
     if email and (len(email) > EMAIL_MAX or not EMAIL_RE.match(email)):
         return f"Invalid input: email must be a valid address of at most {EMAIL_MAX} characters"
+    return None
+
+
+MSG_EMAIL_NOT_ALLOWED = (
+    "The administrator has enabled the email domain name whitelist, and your email address is not allowed "
+    "due to special symbols or it's not in the whitelist."
+)
+
+
+def email_problem(options: Any, email: str) -> str | None:
+    """Why New API's address rules refuse ``email``: format, ``EmailDomainRestrictionEnabled`` with
+    ``EmailDomainWhitelist``, ``EmailAliasRestrictionEnabled`` (``+`` or ``.`` in the local part)."""
+    if not email or _check_email(email):
+        return "Invalid parameters"
+    local, _, domain = email.rpartition("@")
+    if options.get_bool("EmailDomainRestrictionEnabled"):
+        allowed = {d.strip().lower() for d in options.get("EmailDomainWhitelist").split(",") if d.strip()}
+        if domain not in allowed:
+            return MSG_EMAIL_NOT_ALLOWED
+    if options.get_bool("EmailAliasRestrictionEnabled") and ("+" in local or "." in local):
+        return MSG_EMAIL_NOT_ALLOWED
     return None
 
 
@@ -434,7 +453,14 @@ async def register(request: Request[Any, Any, Any]) -> dict[str, Any]:
     if problem:
         return fail(problem)
     if options.get_bool("EmailVerificationEnabled"):
-        return fail(MSG_EMAIL_VERIFICATION)
+        # New API: the address must pass its rules and carry the code GET /api/verification mailed.
+        if not email or not data.verification_code:
+            return fail("Email verification is enabled: enter the e-mail address and the code mailed to it")
+        if problem := email_problem(options, email):
+            return fail(problem)
+        store = host_of(request.app.state).wallets.store
+        if not await codes.take(store, codes.VERIFY, email, data.verification_code or ""):
+            return fail(MSG_EMAIL_VERIFICATION)
     result = await _insert_user(
         request,
         username=username,
