@@ -41,6 +41,7 @@ from newapi_host.api import plugins as plugins_api
 from newapi_host.api import redemptions as redemptions_api
 from newapi_host.api import system as system_api
 from newapi_host.api import tokens as tokens_api
+from newapi_host.api import twofa as twofa_api
 from newapi_host.api import users as users_api
 from newapi_host.api.envelope import EXCEPTION_HANDLERS
 from newapi_host.auth.sessions import MAX_AGE as SESSION_MAX_AGE
@@ -86,6 +87,7 @@ CORE_ROUTES: list[Any] = [
     *oauth_api.ROUTES,
     *oauth_bindings_api.ROUTES,
     *email_api.ROUTES,
+    *twofa_api.ROUTES,
     *billing_compat_api.ROUTES,
     *options_api.ROUTES,
     *logs_api.ROUTES,

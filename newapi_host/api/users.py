@@ -49,7 +49,7 @@ from newapi_host.db.tables import (
 from newapi_host.host import host_of
 from newapi_host.plugins.contracts import LoginContext, LoginFailed
 
-from . import codes
+from . import codes, twofa_flow
 from .common import announce, manage_log, page_of, paging, validation_message, wallets
 from .envelope import fail, json_object, ok
 
@@ -372,7 +372,7 @@ async def _insert_user(
 
 
 @post("/api/user/login", status_code=200, exception_handlers=LIMITED)
-async def login(request: Request[Any, Any, Any]) -> dict[str, Any]:
+async def login(request: Request[Any, Any, Any]) -> dict[str, Any] | Response[dict[str, Any]]:
     await check_critical_rate(request)
     host = host_of(request.app.state)
     method = host.registry.login_method("password")
@@ -391,6 +391,20 @@ async def login(request: Request[Any, Any, Any]) -> dict[str, Any]:
     user = await _session_user(identity.user_id)
     if user is None:
         return fail("Username or password is incorrect, or user has been banned")
+    if await twofa_flow.required(user["id"]):
+        # No session yet: POST /api/user/login/2fa with a code and this flow finishes the sign-in.
+        token = await twofa_flow.begin(host.wallets.store, user["id"], user["auth_version"])
+        response = Response(ok({"require_2fa": True, "flow_token": token}, "Please enter the two-factor code"))
+        response.set_cookie(
+            twofa_flow.FLOW_COOKIE,
+            token,
+            max_age=twofa_flow.FLOW_TTL,
+            path="/api/user",
+            httponly=True,
+            samesite="strict",
+            secure=host.config.session_cookie_secure,
+        )
+        return response
     await User.update({User.last_login_at: int(time.time())}).where(User.id == user["id"])
     request.set_session(new_session(user))
     return ok({k: user[k] for k in ("id", "username", "display_name", "role", "status", "group")})

@@ -1,0 +1,57 @@
+"""The half-signed-in state between a right password and the second factor.
+
+A password sign-in of a user with two-factor on ends in a *flow token* instead of a session:
+``POST /api/user/login/2fa`` with that token (in the body as New API's current front end sends
+it, or the http-only cookie for its older one) and a right code finishes it. The token lives in
+the shared store for five minutes, works once, and dies when the user's ``auth_version`` moves
+(a password change meanwhile).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+
+from newapi_host.db.tables import TwoFA
+from newapi_host.store import SharedStore
+
+FLOW_TTL = 300
+FLOW_COOKIE = "twofa_flow"
+
+
+def _key(token: str) -> str:
+    return f"twofa-flow:{hashlib.sha256(token.encode()).hexdigest()[:40]}"
+
+
+async def required(user_id: int) -> bool:
+    return await TwoFA.exists().where((TwoFA.user_id == user_id) & (TwoFA.is_enabled == True))  # noqa: E712
+
+
+async def begin(store: SharedStore, user_id: int, auth_version: int) -> str:
+    token = secrets.token_urlsafe(24)
+    key = _key(token)
+    await store.seed(key, user_id)
+    await store.seed(f"{key}:av", auth_version)
+    await store.seed(f"{key}:exp", int(time.time()) + FLOW_TTL)
+    return token
+
+
+async def pending(store: SharedStore, token: str) -> tuple[int, int] | None:
+    """(user id, auth_version at sign-in) of a live flow, without spending it."""
+    if not token:
+        return None
+    key = _key(token)
+    user_id, version, expires = await store.get(key), await store.get(f"{key}:av"), await store.get(f"{key}:exp")
+    if user_id is None or version is None or expires is None or expires < time.time():
+        return None
+    return user_id, version
+
+
+async def finish(store: SharedStore, token: str) -> bool:
+    """Spend the flow; False when another request spent it first."""
+    key = _key(token)
+    won, _, _ = await store.hit(f"{key}:done", FLOW_TTL * 2, 1)
+    for part in (key, f"{key}:av", f"{key}:exp"):
+        await store.forget(part)
+    return won
