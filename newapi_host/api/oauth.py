@@ -42,6 +42,7 @@ from newapi_host.db.tables import ROLE_COMMON, USER_ENABLED, LoginIdentity, User
 from newapi_host.host import Host, host_of
 from newapi_host.plugins.contracts import Identity, LoginContext, LoginFailed, LoginMethod
 
+from . import twofa_flow
 from .envelope import fail, ok
 from .users import LIMITED, _insert_user, check_critical_rate
 
@@ -190,7 +191,10 @@ async def oauth_callback(request: Request[Any, Any, Any], method_id: FromPath[st
     outcome = await bind_identity(request, method_id, identity)
     if isinstance(outcome, str):
         return _failed(outcome)
-    response = Redirect("/console")
+    user, action = outcome
+    response = Redirect("/login?require_2fa=1" if action == "require_2fa" else "/console")
+    if action == "require_2fa":
+        _second_factor_cookie(request, response, user["flow_token"])
     response.delete_cookie(STATE_COOKIE, path="/api/oauth")
     return response
 
@@ -223,6 +227,12 @@ async def _complete_json(request: Request[Any, Any, Any], method_id: str) -> Res
     user, action = outcome
     if action == "bind":
         return _json(ok({"action": "bind"}, "bind"))
+    if action == "require_2fa":
+        response = _json(
+            ok({"require_2fa": True, "flow_token": user["flow_token"]}, "Please enter the two-factor code")
+        )
+        _second_factor_cookie(request, response, user["flow_token"])
+        return response
     return _json(ok({k: user[k] for k in ("id", "username", "display_name", "role", "status", "group")}))
 
 
@@ -254,20 +264,24 @@ async def _widget_identity(request: Request[Any, Any, Any], method_id: str) -> I
 
 
 @get("/api/oauth/{method_id:str}/login", include_in_schema=False, exception_handlers=LIMITED)
-async def widget_login(request: Request[Any, Any, Any], method_id: FromPath[str]) -> dict[str, Any]:
+async def widget_login(request: Request[Any, Any, Any], method_id: FromPath[str]) -> Response[dict[str, Any]]:
     """New API's ``/api/oauth/telegram/login``: the widget's signed payload signs in (or up)."""
     identity = await _widget_identity(request, method_id)
     if isinstance(identity, str):
-        return fail(identity)
+        return Response(fail(identity))
     session = request.scope.get("session")
     if isinstance(session, dict) and session.get("id"):
         request.clear_session()  # signing in here is never a bind: that is /bind
         request.scope["session"] = {}
     outcome = await bind_identity(request, method_id, identity)
     if isinstance(outcome, str):
-        return fail(outcome)
-    user, _ = outcome
-    return ok({k: user[k] for k in ("id", "username", "display_name", "role", "status", "group")})
+        return Response(fail(outcome))
+    user, action = outcome
+    if action == "require_2fa":
+        response = Response(ok({"require_2fa": True, "flow_token": user["flow_token"]}))
+        _second_factor_cookie(request, response, user["flow_token"])
+        return response
+    return Response(ok({k: user[k] for k in ("id", "username", "display_name", "role", "status", "group")}))
 
 
 @get("/api/oauth/{method_id:str}/bind", include_in_schema=False, exception_handlers=LIMITED)
@@ -334,9 +348,11 @@ async def unlink(method_id: str, user_id: int) -> bool:
 async def bind_identity(
     request: Request[Any, Any, Any], method_id: str, identity: Identity
 ) -> tuple[dict[str, Any], str] | str:
-    """Bind, sign in or sign up; ``(user row, "bind" | "login" | "register")`` or a message.
+    """Bind, sign in or sign up; ``(user row, "bind" | "login" | "register" | "require_2fa")`` or
+    a message.
 
-    On "login" and "register" the request's session is set to the user.
+    On "login" and "register" the request's session is set to the user; a user with two-factor on
+    gets no session but a flow (``user["flow_token"]``) to finish at ``POST /api/user/login/2fa``.
     """
     if not identity.subject and identity.user_id is None:
         return "The sign-in provider did not say who you are."
@@ -376,9 +392,25 @@ async def bind_identity(
     if user["status"] != USER_ENABLED:
         return "This user has been disabled."
     if action != "bind":
+        if await twofa_flow.required(user["id"]):  # the second factor still stands between
+            store = host_of(request.app.state).wallets.store
+            token = await twofa_flow.begin(store, user["id"], user["auth_version"])
+            return {**user, "flow_token": token}, "require_2fa"
         request.set_session(new_session(user))
         await User.update({User.last_login_at: int(time.time())}).where(User.id == user["id"])
     return user, action
+
+
+def _second_factor_cookie(request: Request[Any, Any, Any], response: Response[Any], token: str) -> None:
+    response.set_cookie(
+        twofa_flow.FLOW_COOKIE,
+        token,
+        max_age=twofa_flow.FLOW_TTL,
+        path="/api/user",
+        httponly=True,
+        samesite="lax",
+        secure=host_of(request.app.state).config.session_cookie_secure,
+    )
 
 
 async def _free_username(identity: Identity) -> str:

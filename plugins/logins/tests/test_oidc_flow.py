@@ -7,6 +7,7 @@ expired, foreign or wrongly issued id_token, a wrong state, a replayed code.
 
 from __future__ import annotations
 
+import time
 from urllib.parse import parse_qs, unquote_plus, urlencode, urlsplit
 
 import httpx
@@ -225,3 +226,23 @@ def test_a_wrong_state_and_a_replayed_code_are_refused(
         assert replay.headers["location"].startswith("/login?oauth_error=")
         assert "invalid_grant" in unquote_plus(replay.headers["location"])
         assert other.signed_in_as() is None
+
+
+def test_a_user_with_two_factor_needs_the_code_after_the_provider(
+    newapi_gateway: KitGateway, oidc_provider: Process, browser: Browser
+) -> None:
+    import pyotp
+
+    as_user(oidc_provider, "sub-tfa", "tfa_user")
+    assert oidc_sign_in(browser) == "/console"
+    assert browser.signed_in_as() is not None
+    setup = browser.post("/api/user/2fa/setup").json()["data"]
+    totp = pyotp.TOTP(setup["secret"])
+    assert browser.post("/api/user/2fa/enable", json={"code": totp.at(time.time() - 30)}).json()["success"]
+
+    with Browser(base_url=newapi_gateway.url) as b:
+        assert oidc_sign_in(b) == "/login?require_2fa=1"
+        assert b.signed_in_as() is None
+        done = b.post("/api/user/login/2fa", json={"code": totp.now()}).json()  # the flow rides the cookie
+        assert done["success"] is True and done["data"]["username"] == "tfa_user"
+        assert b.signed_in_as() == done["data"]["id"]
