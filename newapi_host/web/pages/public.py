@@ -46,6 +46,11 @@ async def login_page(request: Request[Any, Any, Any]) -> Response[str]:
 <button type="submit">{text(lang, "sign_in")}</button>
 <div class="login-methods" data-login-methods></div>
 <p>{text(lang, "no_account")} <a href="/register">{text(lang, "register")}</a></p>
+</form>
+<form class="card" data-form="login2fa" hidden>
+<p>{text(lang, "twofa_prompt")}</p>
+{field(lang, "code", "twofa_code", extra='required autocomplete="one-time-code"')}
+<button type="submit">{text(lang, "verify")}</button>
 </form>"""
     return page(request, "login", "login_title", body, script="auth.js")
 

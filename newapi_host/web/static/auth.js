@@ -24,8 +24,28 @@
     }
   }
 
+  // Two-factor: the password (or a provider) was right; a code finishes the sign-in.
+  let flowToken = "";
+  function askSecondFactor(token) {
+    flowToken = token || "";
+    document.querySelector('form[data-form="login"]').hidden = true;
+    const second = document.querySelector('form[data-form="login2fa"]');
+    second.hidden = false;
+    second.querySelector("input[name=code]").focus();
+  }
+
   onSubmit("login", async (form) => {
     const res = await api("POST", "/api/user/login", formData(form));
+    if (!res.success) return show(res.message);
+    if (res.data && res.data.require_2fa) return askSecondFactor(res.data.flow_token);
+    localStorage.setItem(USER_KEY, String(res.data.id));
+    location.href = "/console";
+  });
+
+  onSubmit("login2fa", async (form) => {
+    const body = { code: formData(form).code };
+    if (flowToken) body.flow_token = flowToken; // else the http-only flow cookie carries it
+    const res = await api("POST", "/api/user/login/2fa", body);
     if (!res.success) return show(res.message);
     localStorage.setItem(USER_KEY, String(res.data.id));
     location.href = "/console";
@@ -49,7 +69,8 @@
     setTimeout(() => (location.href = "/login"), 800);
   });
 
-  const oauthError = new URLSearchParams(location.search).get("oauth_error");
-  if (oauthError) show(oauthError);
+  const query = new URLSearchParams(location.search);
+  if (query.get("oauth_error")) show(query.get("oauth_error"));
+  if (query.get("require_2fa") && document.querySelector('form[data-form="login2fa"]')) askSecondFactor("");
   loadLoginMethods();
 })();

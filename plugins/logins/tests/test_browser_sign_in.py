@@ -1,0 +1,82 @@
+"""The sign-in page in a real browser (Debian's chromium, driven by Playwright): "Sign in with
+OIDC" through the local provider process lands in the console; with two-factor on, the page asks
+for the code and then lets the user in."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pyotp
+import pytest
+from conftest import Process
+
+from newapi_host.sdk.testing import KitGateway
+
+CHROMIUM = Path(os.environ.get("NEWAPI_TEST_CHROMIUM", "/usr/bin/chromium"))
+
+
+@pytest.fixture
+def chromium():
+    if not CHROMIUM.exists():
+        message = f"browser tests need Debian's chromium at {CHROMIUM}"
+        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        )
+        yield browser
+        browser.close()
+
+
+def sign_in_with_oidc(page, gateway: KitGateway) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{gateway.url}/login")
+    page.get_by_role("link", name="Sign in with OIDC").click()
+
+
+def test_sign_in_with_oidc_from_the_sign_in_page(newapi_gateway: KitGateway, oidc_provider: Process, chromium) -> None:  # type: ignore[no-untyped-def]
+    for key, value in {
+        "oidc.client_id": "gateway-client",
+        "oidc.client_secret": "gateway-secret-123",
+        "oidc.well_known": f"{oidc_provider.url}/.well-known/openid-configuration",
+        "oidc.enabled": "true",
+        "RegisterEnabled": "true",
+    }.items():
+        newapi_gateway.option(key, value)
+    oidc_provider.control(id_token=None, user={"sub": "sub-browser", "preferred_username": "webuser", "name": "Web"})
+    errors: list[str] = []
+
+    context = chromium.new_context()
+    page = context.new_page()
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in_with_oidc(page, newapi_gateway)
+    page.wait_for_url(f"{newapi_gateway.url}/console**")
+    user_id = page.locator("body").get_attribute("data-user-id")
+    assert user_id and user_id != "0"
+
+    # Two-factor on for this user, through the API with the browser's own session.
+    headers = {"New-Api-User": user_id}
+    setup = context.request.post(f"{newapi_gateway.url}/api/user/2fa/setup", headers=headers).json()["data"]
+    totp = pyotp.TOTP(setup["secret"])
+    enabled = context.request.post(
+        f"{newapi_gateway.url}/api/user/2fa/enable", headers=headers, data={"code": totp.at(time.time() - 30)}
+    ).json()
+    assert enabled["success"], enabled
+    context.close()
+
+    context = chromium.new_context()
+    page = context.new_page()
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in_with_oidc(page, newapi_gateway)
+    page.wait_for_url("**/login?require_2fa=1")
+    page.locator('form[data-form="login2fa"] input[name=code]').fill(totp.now())
+    page.locator('form[data-form="login2fa"] button[type=submit]').click()
+    page.wait_for_url(f"{newapi_gateway.url}/console**")
+    assert page.locator("body").get_attribute("data-user-id") == user_id
+    context.close()
+    assert errors == []
