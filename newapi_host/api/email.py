@@ -32,6 +32,7 @@ from . import codes
 from .common import announce
 from .envelope import fail, json_object, ok
 from .smtp import MailError, send_mail
+from .turnstile import turnstile_problem
 from .users import (
     LIMITED,
     MSG_EMAIL_TAKEN,
@@ -79,6 +80,8 @@ async def _deliver(request: Request[Any, Any, Any], email: str, subject: str, te
 @get("/api/verification", exception_handlers=LIMITED)
 async def send_verification(request: Request[Any, Any, Any]) -> dict[str, Any]:
     await check_critical_rate(request)
+    if problem := await turnstile_problem(request):
+        return fail(problem)
     email = _normal_email(request.query_params.get("email", ""))
     if problem := email_problem(host_of(request.app.state).options, email):
         return fail(problem)
@@ -104,6 +107,8 @@ async def send_verification(request: Request[Any, Any, Any]) -> dict[str, Any]:
 async def send_reset(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """Mail a reset link when a user has this address; the answer is the same either way."""
     await check_critical_rate(request)
+    if problem := await turnstile_problem(request):
+        return fail(problem)
     email = _normal_email(request.query_params.get("email", ""))
     if not email or _check_email(email):
         return fail(MSG_INVALID)

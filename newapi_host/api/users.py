@@ -52,6 +52,7 @@ from newapi_host.plugins.contracts import LoginContext, LoginFailed
 from . import codes, twofa_flow
 from .common import announce, manage_log, page_of, paging, validation_message, wallets
 from .envelope import fail, json_object, ok
+from .turnstile import turnstile_problem
 
 MAX_INT = 2**53  # JSON-safe; far above any real quota
 USERNAME_MAX = 20
@@ -374,6 +375,8 @@ async def _insert_user(
 @post("/api/user/login", status_code=200, exception_handlers=LIMITED)
 async def login(request: Request[Any, Any, Any]) -> dict[str, Any] | Response[dict[str, Any]]:
     await check_critical_rate(request)
+    if problem := await turnstile_problem(request):
+        return fail(problem)
     host = host_of(request.app.state)
     method = host.registry.login_method("password")
     if method is None or not host.options.get_bool("PasswordLoginEnabled"):
@@ -454,6 +457,8 @@ async def register(request: Request[Any, Any, Any]) -> dict[str, Any]:
     QuotaForInviter into their invitation balance (moved to the wallet with aff_transfer).
     """
     await check_critical_rate(request)
+    if problem := await turnstile_problem(request):
+        return fail(problem)
     options = host_of(request.app.state).options
     if not options.get_bool("RegisterEnabled"):
         return fail(MSG_REGISTER_OFF)

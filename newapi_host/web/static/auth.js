@@ -11,12 +11,29 @@
     return true;
   }
 
+  // Turnstile (when the site turns it on): Cloudflare's widget, whose token goes with the request.
+  let turnstileToken = "";
+  function withTurnstile(path) {
+    return turnstileToken ? path + "?turnstile=" + encodeURIComponent(turnstileToken) : path;
+  }
+  function loadTurnstile(siteKey) {
+    const form = document.querySelector('form[data-form="login"], form[data-form="register"]');
+    if (!form || !siteKey) return;
+    const box = el("div", { class: "turnstile" });
+    form.insertBefore(box, form.querySelector("button[type=submit]"));
+    window.onTurnstileLoad = () =>
+      window.turnstile.render(box, { sitekey: siteKey, callback: (token) => (turnstileToken = token) });
+    document.head.append(el("script", {
+      src: "https://challenges.cloudflare.com/turnstile/v0/api.js?onload=onTurnstileLoad", async: "" }));
+  }
+
   /** Buttons for the enabled sign-in methods that send the browser elsewhere (OAuth and the like). */
   async function loadLoginMethods() {
-    const box = document.querySelector("[data-login-methods]");
-    if (!box) return;
     const res = await api("GET", "/api/status");
     if (!res.success) return;
+    if (res.data.turnstile_check) loadTurnstile(res.data.turnstile_site_key);
+    const box = document.querySelector("[data-login-methods]");
+    if (!box) return;
     for (const m of res.data.login_methods || []) {
       if (m.kind !== "redirect") continue;
       box.append(el("a", { class: "button secondary", href: "/api/oauth/" + encodeURIComponent(m.id) },
@@ -35,7 +52,7 @@
   }
 
   onSubmit("login", async (form) => {
-    const res = await api("POST", "/api/user/login", formData(form));
+    const res = await api("POST", withTurnstile("/api/user/login"), formData(form));
     if (!res.success) return show(res.message);
     if (res.data && res.data.require_2fa) return askSecondFactor(res.data.flow_token);
     localStorage.setItem(USER_KEY, String(res.data.id));
@@ -63,7 +80,7 @@
   onSubmit("register", async (form) => {
     const data = formData(form);
     if (!samePasswords(data)) return;
-    const res = await api("POST", "/api/user/register", { username: data.username, password: data.password });
+    const res = await api("POST", withTurnstile("/api/user/register"), { username: data.username, password: data.password });
     if (!res.success) return show(res.message);
     show(T.register_done, true);
     setTimeout(() => (location.href = "/login"), 800);
