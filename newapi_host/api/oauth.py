@@ -155,6 +155,8 @@ def _remember_aff(request: Request[Any, Any, Any], response: Response[Any]) -> N
 async def oauth_start(request: Request[Any, Any, Any], method_id: FromPath[str]) -> Response[Any]:
     """Ours without ``code``/``state``/``error``: off to the provider. New API's with them: JSON."""
     params = request.query_params
+    if _widget_method(request, method_id) is not None:  # New API's /api/oauth/wechat?code=
+        return await widget_login(request, method_id)
     if "code" in params or "state" in params or "error" in params:
         return await _complete_json(request, method_id)
     method = _redirect_method(request, method_id)
@@ -264,7 +266,11 @@ async def _widget_identity(request: Request[Any, Any, Any], method_id: str) -> I
 
 
 @get("/api/oauth/{method_id:str}/login", include_in_schema=False, exception_handlers=LIMITED)
-async def widget_login(request: Request[Any, Any, Any], method_id: FromPath[str]) -> Response[dict[str, Any]]:
+async def widget_login_route(request: Request[Any, Any, Any], method_id: FromPath[str]) -> Response[dict[str, Any]]:
+    return await widget_login(request, method_id)
+
+
+async def widget_login(request: Request[Any, Any, Any], method_id: str) -> Response[dict[str, Any]]:
     """New API's ``/api/oauth/telegram/login``: the widget's signed payload signs in (or up)."""
     identity = await _widget_identity(request, method_id)
     if isinstance(identity, str):
@@ -286,7 +292,11 @@ async def widget_login(request: Request[Any, Any, Any], method_id: FromPath[str]
 
 @get("/api/oauth/{method_id:str}/bind", include_in_schema=False, exception_handlers=LIMITED)
 async def widget_bind(request: Request[Any, Any, Any], method_id: FromPath[str]) -> Response[Any]:
-    """New API's ``/api/oauth/telegram/bind``: link the widget's account, then back to the settings."""
+    """New API's ``/api/oauth/telegram/bind`` and ``/api/oauth/wechat/bind``: link the account.
+
+    A browser that navigated here (Telegram's widget) goes back to the console; a script (New
+    API's page binding WeChat) gets JSON.
+    """
     session = request.scope.get("session")
     if not (isinstance(session, dict) and session.get("id")):
         return Response(fail("Unauthorized, not logged in"), status_code=401)
@@ -296,7 +306,9 @@ async def widget_bind(request: Request[Any, Any, Any], method_id: FromPath[str])
     outcome = await bind_identity(request, method_id, identity)
     if isinstance(outcome, str):
         return Response(fail(outcome))
-    return Redirect("/console")
+    if "text/html" in request.headers.get("accept", ""):
+        return Redirect("/console")
+    return Response(ok(None, "bind"))
 
 
 def _json(body: dict[str, Any]) -> Response[dict[str, Any]]:
@@ -424,4 +436,4 @@ async def _free_username(identity: Identity) -> str:
     return f"u_{random_key(12).lower()}"
 
 
-ROUTES = [oauth_state, oauth_start, oauth_callback, widget_login, widget_bind]
+ROUTES = [oauth_state, oauth_start, oauth_callback, widget_login_route, widget_bind]

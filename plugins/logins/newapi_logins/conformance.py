@@ -49,3 +49,7 @@ def setup_linuxdo(kit: ConformanceSetup) -> None:
 
 def setup_telegram(kit: ConformanceSetup) -> None:
     kit.plugin_settings(enabled=True, bot_name="kit_bot", bot_token="123456:kit-token")
+
+
+def setup_wechat(kit: ConformanceSetup) -> None:
+    kit.plugin_settings(enabled=True, server_address=kit.upstream.url, server_token="kit-token")

@@ -88,3 +88,16 @@ class TelegramSettings(BaseModel):
         SecretStr(""), description="The bot's token from @BotFather", json_schema_extra=option("TelegramBotToken")
     )
     max_age_seconds: int = Field(3600, ge=30, le=86400, description="How old a widget sign-in may be")
+
+
+class WeChatSettings(BaseModel):
+    enabled: bool = Field(False, description="Offer sign-in with WeChat", json_schema_extra=option("WeChatAuthEnabled"))
+    server_address: str = Field(
+        "", description="The WeChat helper server (wechat-server)", json_schema_extra=option("WeChatServerAddress")
+    )
+    server_token: SecretStr = Field(
+        SecretStr(""), description="Its access token", json_schema_extra=option("WeChatServerToken")
+    )
+    qrcode_url: str = Field(
+        "", description="QR code of the official account", json_schema_extra=option("WeChatAccountQRCodeImageURL")
+    )

@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 
 @pytest.fixture(scope="session")
 def newapi_plugins() -> list[str]:
-    return ["password", "oidc", "github", "discord", "linuxdo", "telegram"]
+    return ["password", "oidc", "github", "discord", "linuxdo", "telegram", "wechat"]
 
 
 class Process:
