@@ -11,7 +11,7 @@ from newapi_host.api import twofa
 from newapi_host.config import Config
 from newapi_host.db.tables import TwoFA, TwoFABackupCode
 
-from .conftest import Client, as_root, running
+from .conftest import ROOT_PASSWORD, Client, as_root, running
 
 PASSWORD = "user-password-1"
 
@@ -21,15 +21,15 @@ async def make_user(client: Client, name: str) -> None:
     assert r.json()["success"], r.text
 
 
-async def password_step(client: Client, name: str) -> dict:
+async def password_step(client: Client, name: str, password: str = PASSWORD) -> dict:
     client.cookies.clear()
     client.headers.pop("New-Api-User", None)
-    return (await client.post("/api/user/login", json={"username": name, "password": PASSWORD})).json()
+    return (await client.post("/api/user/login", json={"username": name, "password": password})).json()
 
 
-async def enable_for(client: Client, name: str) -> tuple[pyotp.TOTP, list[str]]:
+async def enable_for(client: Client, name: str, password: str = PASSWORD) -> tuple[pyotp.TOTP, list[str]]:
     """Sign in as ``name`` and turn two-factor on; its TOTP and backup codes."""
-    body = await password_step(client, name)
+    body = await password_step(client, name, password)
     client.headers["New-Api-User"] = str(body["data"]["id"])
     setup = (await client.post("/api/user/2fa/setup")).json()
     assert setup["success"], setup
@@ -130,3 +130,22 @@ async def test_an_admin_resets_a_users_two_factor(sqlite_config: Config) -> None
         assert stats["enabled_users"] == 1
         assert (await client.delete(f"/api/user/{erik_id}/2fa")).json()["success"] is True
         assert (await password_step(client, "erik"))["data"].get("require_2fa") is None
+
+
+async def test_a_root_with_two_factor_confirms_a_code_before_seeing_a_channel_key(sqlite_config: Config) -> None:
+    async with running(sqlite_config) as client:
+        await as_root(client)
+        created = await client.post(
+            "/api/channel/",
+            json={"mode": "single", "channel": {"name": "c1", "type": 1, "key": "sk-secret-key-1", "models": "gpt-4o"}},
+        )
+        assert created.json()["success"], created.text
+        channel_id = (await client.get("/api/channel/")).json()["data"]["items"][0]["id"]
+        assert (await client.post(f"/api/channel/{channel_id}/key")).json()["data"]["key"] == "sk-secret-key-1"
+
+        totp, _ = await enable_for(client, "root", ROOT_PASSWORD)
+        refused = (await client.post(f"/api/channel/{channel_id}/key")).json()
+        assert refused["success"] is False and "verification" in refused["message"] and "sk-secret" not in str(refused)
+        assert (await client.post("/api/verify", json={"method": "2fa", "code": "000000"})).json()["success"] is False
+        assert (await client.post("/api/verify", json={"method": "2fa", "code": totp.now()})).json()["success"]
+        assert (await client.post(f"/api/channel/{channel_id}/key")).json()["data"]["key"] == "sk-secret-key-1"

@@ -251,6 +251,42 @@ async def login_second_factor(request: Request[Any, Any, Any]) -> Response[dict[
     return response
 
 
+VERIFIED_FOR = 300  # seconds a step-up verification (POST /api/verify) lasts
+MSG_STEP_UP = "Security verification required: confirm with your two-factor code first (POST /api/verify)"
+
+
+async def step_up_missing(request: Request[Any, Any, Any]) -> str | None:
+    """None when the caller has no second factor or confirmed it within ``VERIFIED_FOR`` seconds."""
+    if not await twofa_flow.required(request.state.caller.id):
+        return None
+    session = request.scope.get("session")
+    verified = session.get("verified_at") if isinstance(session, dict) else None
+    if isinstance(verified, int) and 0 <= time.time() - verified <= VERIFIED_FOR:
+        return None
+    return MSG_STEP_UP
+
+
+@post("/api/verify", guards=[user_auth], status_code=200, exception_handlers=LIMITED)
+async def verify(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """New API's step-up: a right code marks the session verified for five minutes (channel keys)."""
+    await check_critical_rate(request)
+    session = request.scope.get("session")
+    if not isinstance(session, dict) or not session.get("id"):
+        return fail("The current authentication method does not support security verification")
+    got = await _code_from(request)
+    if got is None or got[1].get("method", "2fa") != "2fa":
+        return fail("Invalid parameters: method must be 2fa, with a code")
+    user_id = request.state.caller.id
+    factor = await _factor(user_id)
+    if factor is None or not factor["is_enabled"]:
+        return fail(MSG_NOT_ENABLED)
+    if problem := await _verify_any(user_id, factor, got[0]):
+        return fail(problem)
+    now = int(time.time())
+    request.set_session({**session, "verified_at": now})
+    return ok({"verified": True, "expires_at": now + VERIFIED_FOR})
+
+
 @get("/api/user/2fa/stats", guards=[admin_auth])
 async def stats(request: Request[Any, Any, Any]) -> dict[str, Any]:
     total = await User.count().where(User.deleted_at.is_null())
@@ -273,4 +309,4 @@ async def admin_disable(request: Request[Any, Any, Any], user_id: FromPath[int])
     return ok(None, "Two-factor authentication of the user is disabled")
 
 
-ROUTES = [status, setup, enable, disable, regenerate, login_second_factor, stats, admin_disable]
+ROUTES = [status, setup, enable, disable, regenerate, login_second_factor, verify, stats, admin_disable]
