@@ -93,3 +93,13 @@ async def test_an_unreachable_siteverify_refuses(sqlite_config: Config, monkeypa
             "/api/user/login", params={"turnstile": GOOD}, json={"username": "root", "password": ROOT_PASSWORD}
         )
         assert r.status_code == 200 and r.json()["success"] is False
+
+
+async def test_the_sign_in_page_carries_the_widget_only_when_on(sqlite_config: Config, siteverify: list) -> None:
+    async with running(sqlite_config) as client:
+        await setup_root(client)
+        assert "cf-turnstile" not in (await client.get("/login")).text
+        await turn_on(client)
+        for path in ("/login", "/register"):
+            page = (await client.get(path)).text
+            assert 'class="cf-turnstile" data-sitekey="0x4AAAAsite"' in page and SECRET not in page

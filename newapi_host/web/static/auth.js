@@ -11,29 +11,20 @@
     return true;
   }
 
-  // Turnstile (when the site turns it on): Cloudflare's widget, whose token goes with the request.
+  // Turnstile (when the site turns it on): the page carries Cloudflare's widget, which calls
+  // window.onTurnstile with a token; the token goes with the request.
   let turnstileToken = "";
+  window.onTurnstile = (token) => (turnstileToken = token);
   function withTurnstile(path) {
     return turnstileToken ? path + "?turnstile=" + encodeURIComponent(turnstileToken) : path;
-  }
-  function loadTurnstile(siteKey) {
-    const form = document.querySelector('form[data-form="login"], form[data-form="register"]');
-    if (!form || !siteKey) return;
-    const box = el("div", { class: "turnstile" });
-    form.insertBefore(box, form.querySelector("button[type=submit]"));
-    window.onTurnstileLoad = () =>
-      window.turnstile.render(box, { sitekey: siteKey, callback: (token) => (turnstileToken = token) });
-    document.head.append(el("script", {
-      src: "https://challenges.cloudflare.com/turnstile/v0/api.js?onload=onTurnstileLoad", async: "" }));
   }
 
   /** Buttons for the enabled sign-in methods that send the browser elsewhere (OAuth and the like). */
   async function loadLoginMethods() {
-    const res = await api("GET", "/api/status");
-    if (!res.success) return;
-    if (res.data.turnstile_check) loadTurnstile(res.data.turnstile_site_key);
     const box = document.querySelector("[data-login-methods]");
     if (!box) return;
+    const res = await api("GET", "/api/status");
+    if (!res.success) return;
     for (const m of res.data.login_methods || []) {
       if (m.kind !== "redirect") continue;
       box.append(el("a", { class: "button secondary", href: "/api/oauth/" + encodeURIComponent(m.id) },
