@@ -176,6 +176,12 @@ async def test_binding_an_address_and_the_address_rules(sqlite_config: Config, s
         right = await client.get("/api/oauth/email/bind", params={"email": "root@corp.example", "code": code})
         assert right.json()["success"] is True
         assert (await client.get("/api/user/self")).json()["data"]["email"] == "root@corp.example"
+        # New API's newer page posts the pair as JSON.
+        assert (await client.get("/api/verification", params={"email": "boss@corp.example"})).json()["success"]
+        code = code_in(inbox.last_to("boss@corp.example"))
+        posted = await client.post("/api/oauth/email/bind", json={"email": "boss@corp.example", "code": code})
+        assert posted.json()["success"] is True
+        assert (await client.get("/api/user/self")).json()["data"]["email"] == "boss@corp.example"
 
 
 async def test_sending_is_limited_per_address_and_per_client(sqlite_config: Config, smtp: tuple[Inbox, int]) -> None:

@@ -20,7 +20,7 @@ import logging
 from typing import Any
 from urllib.parse import urlencode
 
-from litestar import Request, get, post
+from litestar import Request, get, post, route
 
 from newapi_host.auth.guards import user_auth
 from newapi_host.auth.passwords import hash_password_async
@@ -157,11 +157,21 @@ async def reset_password(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return ok(password)
 
 
-@get("/api/oauth/email/bind", guards=[user_auth], exception_handlers=LIMITED)
+@route(
+    "/api/oauth/email/bind",
+    http_method=["GET", "POST"],
+    guards=[user_auth],
+    exception_handlers=LIMITED,
+    status_code=200,
+)
 async def bind_email(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """New API's e-mail binding: ``?email=&code=`` (older) or a JSON body with both (newer)."""
     await check_critical_rate(request)
-    email = _normal_email(request.query_params.get("email", ""))
-    code = request.query_params.get("code", "")
+    fields: dict[str, Any] = dict(request.query_params)
+    if request.method == "POST":
+        fields = await json_object(request) or {}
+    email = _normal_email(str(fields.get("email") or ""))
+    code = str(fields.get("code") or "")
     if problem := email_problem(host_of(request.app.state).options, email):
         return fail(problem)
     caller = request.state.caller

@@ -31,7 +31,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from litestar import Request, Response, get
+from litestar import Request, Response, get, route
 from litestar.params import FromPath
 from litestar.response import Redirect
 
@@ -135,7 +135,7 @@ async def _state_matches(request: Request[Any, Any, Any], method_id: str, state:
     return secret if allowed else None
 
 
-@get("/api/oauth/state", include_in_schema=False)
+@route("/api/oauth/state", http_method=["GET", "POST"], include_in_schema=False, status_code=200)
 async def oauth_state(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     """New API's ``GenerateOAuthCode``: a state for a provider URL the front end builds itself."""
     state = secrets.token_urlsafe(18)
