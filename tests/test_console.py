@@ -28,6 +28,7 @@ PAGE_TABLE = {
     "/console/keys": (USER, "keys_title"),
     "/console/logs": (USER, "logs_title"),
     "/console/wallet": (USER, "wallet_title"),
+    "/console/security": (USER, "security_title"),
     "/console/playground": (USER, "playground_title"),
     "/console/channels": (ADMIN, "channels_title"),
     "/console/users": (ADMIN, "users_title"),

@@ -16,11 +16,13 @@ are stored as SHA-256 hashes and each works once.
 from __future__ import annotations
 
 import hashlib
+import io
 import secrets
 import time
 from typing import Any
 
 import pyotp
+import segno
 from litestar import Request, Response, delete, get, post
 from litestar.params import FromPath
 
@@ -154,8 +156,10 @@ async def setup(request: Request[Any, Any, Any]) -> dict[str, Any]:
         codes = await _replace_backup_codes(caller.id)
     issuer = host_of(request.app.state).options.get("SystemName") or "New API"
     uri = pyotp.TOTP(secret).provisioning_uri(name=caller.username, issuer_name=issuer)
+    drawn = io.BytesIO()
+    segno.make(uri, error="m").save(drawn, kind="svg", scale=4, xmldecl=False, svgclass="twofa-qr")
     return ok(
-        {"secret": secret, "qr_code_data": uri, "backup_codes": codes},
+        {"secret": secret, "qr_code_data": uri, "qr_code_svg": drawn.getvalue().decode(), "backup_codes": codes},
         "Scan the QR code with an authenticator app and enter a code to finish",
     )
 

@@ -36,6 +36,7 @@ USER_NAV = (
     ("/console/keys", "nav_keys"),
     ("/console/logs", "nav_logs"),
     ("/console/wallet", "nav_wallet"),
+    ("/console/security", "nav_security"),
     ("/console/playground", "nav_playground"),
     ("/pricing", "nav_pricing"),
 )

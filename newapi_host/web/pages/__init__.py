@@ -6,7 +6,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import channels, dashboard, keys, logs, playground, plugins, public, redemptions, settings, users, wallet
+from . import (
+    channels,
+    dashboard,
+    keys,
+    logs,
+    playground,
+    plugins,
+    public,
+    redemptions,
+    security,
+    settings,
+    users,
+    wallet,
+)
 
 ROUTES: list[Any] = [
     *public.ROUTES,
@@ -14,6 +27,7 @@ ROUTES: list[Any] = [
     *keys.ROUTES,
     *logs.ROUTES,
     *wallet.ROUTES,
+    *security.ROUTES,
     *playground.ROUTES,
     *channels.ROUTES,
     *users.ROUTES,

@@ -1,6 +1,7 @@
 """The sign-in page in a real browser (Debian's chromium, driven by Playwright): "Sign in with
-OIDC" through the local provider process lands in the console; with two-factor on, the page asks
-for the code and then lets the user in."""
+OIDC" through the local provider process lands in the console; two-factor is set up on the
+security page (QR code drawn by the server); then the sign-in page asks for the code and lets the
+user in."""
 
 from __future__ import annotations
 
@@ -59,14 +60,17 @@ def test_sign_in_with_oidc_from_the_sign_in_page(newapi_gateway: KitGateway, oid
     user_id = page.locator("body").get_attribute("data-user-id")
     assert user_id and user_id != "0"
 
-    # Two-factor on for this user, through the API with the browser's own session.
-    headers = {"New-Api-User": user_id}
-    setup = context.request.post(f"{newapi_gateway.url}/api/user/2fa/setup", headers=headers).json()["data"]
-    totp = pyotp.TOTP(setup["secret"])
-    enabled = context.request.post(
-        f"{newapi_gateway.url}/api/user/2fa/enable", headers=headers, data={"code": totp.at(time.time() - 30)}
-    ).json()
-    assert enabled["success"], enabled
+    # The security page: the OIDC account is listed; two-factor is set up there, QR code and all.
+    page.goto(f"{newapi_gateway.url}/console/security")
+    page.wait_for_selector('[data-list="bindings"] tr[data-id="oidc"]')
+    assert "sub-browser" in page.locator('[data-list="bindings"]').inner_text()
+    page.locator('[data-action="twofa-setup"]').click()
+    page.wait_for_selector("[data-twofa-qr] svg")
+    totp = pyotp.TOTP(page.locator("[data-twofa-secret]").inner_text().strip())
+    page.locator('form[data-form="twofa-enable"] input[name=code]').fill(totp.at(time.time() - 30))
+    page.locator('form[data-form="twofa-enable"] button[type=submit]').click()
+    page.wait_for_selector('form[data-form="twofa-disable"]:not([hidden])')
+    assert "10" in page.locator("[data-twofa-state]").inner_text()  # backup codes left
     context.close()
 
     context = chromium.new_context()
