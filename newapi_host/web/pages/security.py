@@ -77,7 +77,8 @@ async def security_page(request: Request[Any, Any, Any]) -> Response[str] | Redi
 <pre data-twofa-backup></pre>
 <form data-form="twofa-enable">{code}<button type="submit">{text(lang, "security_twofa_enable")}</button></form>
 </div>
-<form data-form="twofa-disable" hidden>{code}<button type="submit" class="danger">{text(lang, "security_twofa_disable")}</button></form>
+<form data-form="twofa-disable" hidden>{code}
+<button type="submit" class="danger">{text(lang, "security_twofa_disable")}</button></form>
 </section>"""
     return page(request, "security", "security_title", body, active="/console/security", script="security.js")
 
