@@ -25,9 +25,11 @@ Links live in ``login_identities``; New API's own methods also fill their ``user
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import secrets
 import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -105,10 +107,43 @@ def _context(
     return LoginContext(redirect_uri=redirect_uri, state=state, settings=settings, secret=secret)
 
 
-def _set_state_cookie(request: Request[Any, Any, Any], response: Response[Any], value: str) -> None:
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """A pending sign-in, as this browser's state cookie holds it (signed by the gateway).
+
+    ``uid``/``av``/``sid``: who was signed in when it started. The provider's redirect back is a
+    cross-site navigation, on which browsers do not send the (SameSite=Strict) session cookie; the
+    attempt remembers the user so that linking an account works, and only while that session
+    still stands.
+    """
+
+    method: str
+    state: str
+    secret: str = ""
+    uid: int = 0
+    av: int = 0
+    sid: str = ""
+
+
+def _mac(request: Request[Any, Any, Any], text: str) -> str:
+    host = host_of(request.app.state)
+    key = host.extras.get("oauth_state_key")
+    if key is None:
+        key = hashlib.sha256(b"oauth-state\n" + host.config.resolved_session_secret().encode()).digest()
+        host.extras["oauth_state_key"] = key
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _set_state_cookie(
+    request: Request[Any, Any, Any], response: Response[Any], method: str, state: str, secret: str
+) -> None:
+    session = request.scope.get("session")
+    signed_in = isinstance(session, dict) and session.get("id")
+    uid, av, sid = (int(session["id"]), int(session["av"]), str(session["sid"])) if signed_in else (0, 0, "")
+    text = f"{method}:{state}:{secret}:{uid}:{av}:{sid}"
     response.set_cookie(
         STATE_COOKIE,
-        value,
+        f"{text}:{_mac(request, text)}",
         max_age=STATE_TTL,
         path="/api/oauth",
         httponly=True,
@@ -117,22 +152,41 @@ def _set_state_cookie(request: Request[Any, Any, Any], response: Response[Any], 
     )
 
 
-def _state_cookie(request: Request[Any, Any, Any]) -> tuple[str, str, str]:
-    """(method, state, secret) of this browser's pending attempt; empty strings when none."""
-    parts = request.cookies.get(STATE_COOKIE, "").split(":")
-    return (parts[0], parts[1], parts[2]) if len(parts) == 3 else ("", "", "")
-
-
-async def _state_matches(request: Request[Any, Any, Any], method_id: str, state: str) -> str | None:
-    """The attempt's secret when ``state`` is this browser's pending one, used now for the first
-    time (on any worker); None otherwise."""
-    method, expected, secret = _state_cookie(request)
-    if not state or not expected or method not in (method_id, ANY_METHOD):
+def _state_cookie(request: Request[Any, Any, Any]) -> Attempt | None:
+    """This browser's pending attempt, when its cookie is one the gateway signed."""
+    text, _, mac = request.cookies.get(STATE_COOKIE, "").rpartition(":")
+    parts = text.split(":")
+    if len(parts) != 6 or not secrets.compare_digest(_mac(request, text), mac):
         return None
-    if not secrets.compare_digest(expected, state):
+    method, state, secret, uid, av, sid = parts
+    if not (uid.isdigit() and av.lstrip("-").isdigit()):
+        return None
+    return Attempt(method, state, secret, int(uid), int(av), sid)
+
+
+async def _state_matches(request: Request[Any, Any, Any], method_id: str, state: str) -> Attempt | None:
+    """The pending attempt when ``state`` is this browser's, used now for the first time (on any
+    worker); None otherwise."""
+    attempt = _state_cookie(request)
+    if attempt is None or not state or attempt.method not in (method_id, ANY_METHOD):
+        return None
+    if not secrets.compare_digest(attempt.state, state):
         return None
     allowed, _, _ = await host_of(request.app.state).wallets.store.hit(f"oauth-state:{state}", STATE_TTL, 1)
-    return secret if allowed else None
+    return attempt if allowed else None
+
+
+async def _starter(request: Request[Any, Any, Any], attempt: Attempt) -> int | None:
+    """The user signed in now, or (the session cookie not sent on the way back) when the attempt
+    started, if that session still stands."""
+    session = request.scope.get("session")
+    if isinstance(session, dict) and session.get("id"):
+        return int(session["id"])
+    if not attempt.uid:
+        return None
+    book = host_of(request.app.state).sessions
+    started = {"id": attempt.uid, "av": attempt.av, "sid": attempt.sid}
+    return attempt.uid if await book.valid(started) else None
 
 
 @route("/api/oauth/state", http_method=["GET", "POST"], include_in_schema=False, status_code=200)
@@ -140,7 +194,7 @@ async def oauth_state(request: Request[Any, Any, Any]) -> Response[dict[str, Any
     """New API's ``GenerateOAuthCode``: a state for a provider URL the front end builds itself."""
     state = secrets.token_urlsafe(18)
     response = Response(ok(state))
-    _set_state_cookie(request, response, f"{ANY_METHOD}:{state}:")
+    _set_state_cookie(request, response, ANY_METHOD, state, "")
     _remember_aff(request, response)
     return response
 
@@ -169,7 +223,7 @@ async def oauth_start(request: Request[Any, Any, Any], method_id: FromPath[str])
     except LoginFailed as exc:
         return _failed(str(exc))
     response = Redirect(target)
-    _set_state_cookie(request, response, f"{method_id}:{state}:{secret}")
+    _set_state_cookie(request, response, method_id, state, secret)
     _remember_aff(request, response)
     return response
 
@@ -182,15 +236,15 @@ async def oauth_callback(request: Request[Any, Any, Any], method_id: FromPath[st
         return _failed(MSG_UNAVAILABLE)
     params = dict(request.query_params)
     state = params.get("state", "")
-    secret = await _state_matches(request, method_id, state)
-    if secret is None:
+    attempt = await _state_matches(request, method_id, state)
+    if attempt is None:
         return _failed("The sign-in attempt expired or came from elsewhere; please try again.")
     redirect_uri = f"{_base(request)}/api/oauth/{method_id}/callback"
     try:
-        identity = await method.complete(_context(request, method_id, state, secret, redirect_uri), params)
+        identity = await method.complete(_context(request, method_id, state, attempt.secret, redirect_uri), params)
     except LoginFailed as exc:
         return _failed(str(exc))
-    outcome = await bind_identity(request, method_id, identity)
+    outcome = await bind_identity(request, method_id, identity, await _starter(request, attempt))
     if isinstance(outcome, str):
         return _failed(outcome)
     user, action = outcome
@@ -209,8 +263,8 @@ async def _complete_json(request: Request[Any, Any, Any], method_id: str) -> Res
     if known is None or known.kind != "redirect":
         return Response(fail("Unknown OAuth provider"), status_code=400)
     state = request.query_params.get("state", "")
-    secret = await _state_matches(request, method_id, state)
-    if secret is None:
+    attempt = await _state_matches(request, method_id, state)
+    if attempt is None:
         return Response(fail(MSG_STATE), status_code=403)
     method = _redirect_method(request, method_id)
     if method is None:
@@ -220,10 +274,10 @@ async def _complete_json(request: Request[Any, Any, Any], method_id: str) -> Res
         return _json(fail(params.get("error_description") or params["error"]))
     redirect_uri = f"{_base(request)}/oauth/{method_id}"
     try:
-        identity = await method.complete(_context(request, method_id, state, secret, redirect_uri), params)
+        identity = await method.complete(_context(request, method_id, state, attempt.secret, redirect_uri), params)
     except LoginFailed as exc:
         return _json(fail(str(exc)))
-    outcome = await bind_identity(request, method_id, identity)
+    outcome = await bind_identity(request, method_id, identity, await _starter(request, attempt))
     if isinstance(outcome, str):
         return _json(fail(outcome))
     user, action = outcome
@@ -358,18 +412,20 @@ async def unlink(method_id: str, user_id: int) -> bool:
 
 
 async def bind_identity(
-    request: Request[Any, Any, Any], method_id: str, identity: Identity
+    request: Request[Any, Any, Any], method_id: str, identity: Identity, signed_in: int | None = None
 ) -> tuple[dict[str, Any], str] | str:
     """Bind, sign in or sign up; ``(user row, "bind" | "login" | "register" | "require_2fa")`` or
     a message.
 
-    On "login" and "register" the request's session is set to the user; a user with two-factor on
-    gets no session but a flow (``user["flow_token"]``) to finish at ``POST /api/user/login/2fa``.
+    ``signed_in``: the user whose attempt this is when the session cookie did not come along
+    (see :class:`Attempt`). On "login" and "register" the request's session is set to the user; a
+    user with two-factor on gets no session but a flow (``user["flow_token"]``) to finish at
+    ``POST /api/user/login/2fa``.
     """
     if not identity.subject and identity.user_id is None:
         return "The sign-in provider did not say who you are."
     session = request.scope.get("session")
-    current = int(session["id"]) if isinstance(session, dict) and session.get("id") else None
+    current = int(session["id"]) if isinstance(session, dict) and session.get("id") else signed_in
     action = "login"
     async with write_transaction():
         user_id = identity.user_id or await _linked_user(method_id, identity.subject)

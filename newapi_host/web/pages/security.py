@@ -21,6 +21,7 @@ STRINGS = {
         "security_method": "Sign-in method",
         "security_account": "Account",
         "security_unlink": "Unlink",
+        "security_link": "Link {name}",
         "security_no_bindings": "No accounts linked; use a sign-in button while signed in to link one.",
         "security_twofa": "Two-factor sign-in",
         "security_twofa_on": "On. Backup codes left: {count}.",
@@ -40,6 +41,7 @@ STRINGS = {
         "security_method": "登录方式",
         "security_account": "账户",
         "security_unlink": "解除绑定",
+        "security_link": "绑定 {name}",
         "security_no_bindings": "尚未绑定；登录状态下使用登录按钮即可绑定。",
         "security_twofa": "两步验证",
         "security_twofa_on": "已开启。剩余备用码：{count} 个。",
@@ -65,6 +67,7 @@ async def security_page(request: Request[Any, Any, Any]) -> Response[str] | Redi
     code = field(lang, "code", "twofa_code", extra='required autocomplete="one-time-code"')
     body = f"""<h2>{text(lang, "security_bindings")}</h2>
 {table(lang, "bindings", ("security_method", "security_account", "actions"))}
+<div class="login-methods" data-link-methods></div>
 <section class="card" data-twofa>
 <h2>{text(lang, "security_twofa")}</h2>
 <p data-twofa-state>{text(lang, "loading")}</p>

@@ -6,10 +6,24 @@
   const $ = (selector) => document.querySelector(selector);
   const fill = (template, values) => template.replace(/\{(\w+)\}/g, (m, k) => (k in values ? values[k] : m));
 
+  /** "Link <method>" for each redirect sign-in method the user has not linked yet. */
+  async function loadLinkButtons(linked) {
+    const box = $("[data-link-methods]");
+    const status = await api("GET", "/api/status");
+    if (!status.success) return;
+    box.replaceChildren();
+    for (const m of status.data.login_methods || []) {
+      if (m.kind !== "redirect" || linked.has(m.id)) continue;
+      box.append(el("a", { class: "button secondary", href: "/api/oauth/" + encodeURIComponent(m.id) },
+        T.security_link.replace("{name}", m.name)));
+    }
+  }
+
   async function loadBindings() {
     const tbody = $('[data-list="bindings"]');
     const res = await api("GET", "/api/user/oauth/bindings");
     if (!res.success) return show(res.message);
+    loadLinkButtons(new Set(res.data.map((b) => b.provider_id)));
     if (!res.data.length) return emptyRow(tbody, T.security_no_bindings);
     tbody.replaceChildren();
     for (const b of res.data) {

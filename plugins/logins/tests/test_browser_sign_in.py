@@ -84,3 +84,31 @@ def test_sign_in_with_oidc_from_the_sign_in_page(newapi_gateway: KitGateway, oid
     assert page.locator("body").get_attribute("data-user-id") == user_id
     context.close()
     assert errors == []
+
+
+def test_a_signed_in_user_links_an_account_from_the_security_page(
+    newapi_gateway: KitGateway, oidc_provider: Process, chromium
+) -> None:  # type: ignore[no-untyped-def]
+    """The provider's redirect back is cross-site: the session cookie (SameSite=Strict) stays home,
+    and the gateway still knows whose account to link from its signed attempt cookie."""
+    from conftest import password_user
+
+    password_user(newapi_gateway, "linker", "linker-pass-1").close()
+    oidc_provider.control(id_token=None, user={"sub": "sub-linked", "preferred_username": "linked"})
+    context = chromium.new_context()
+    page = context.new_page()
+    page.goto(f"{newapi_gateway.url}/login")
+    page.locator('form[data-form="login"] input[name=username]').fill("linker")
+    page.locator('form[data-form="login"] input[name=password]').fill("linker-pass-1")
+    page.locator('form[data-form="login"] button[type=submit]').click()
+    page.wait_for_url(f"{newapi_gateway.url}/console**")
+    page.goto(f"{newapi_gateway.url}/console/security")
+    page.get_by_role("link", name="Link OIDC").click()
+    page.wait_for_url(f"{newapi_gateway.url}/console**")
+    page.goto(f"{newapi_gateway.url}/console/security")
+    page.wait_for_selector('[data-list="bindings"] tr[data-id="oidc"]')
+    assert "sub-linked" in page.locator('[data-list="bindings"]').inner_text()
+    assert page.locator("body").get_attribute("data-user-id") == str(
+        newapi_gateway.admin.get("/api/user/search", params={"keyword": "linker"}).json()["data"]["items"][0]["id"]
+    )
+    context.close()
