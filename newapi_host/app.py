@@ -36,6 +36,7 @@ from newapi_host.api import logs as logs_api
 from newapi_host.api import oauth as oauth_api
 from newapi_host.api import oauth_bindings as oauth_bindings_api
 from newapi_host.api import options as options_api
+from newapi_host.api import passkeys as passkeys_api
 from newapi_host.api import payments as payments_api
 from newapi_host.api import plugins as plugins_api
 from newapi_host.api import redemptions as redemptions_api
@@ -88,6 +89,7 @@ CORE_ROUTES: list[Any] = [
     *oauth_bindings_api.ROUTES,
     *email_api.ROUTES,
     *twofa_api.ROUTES,
+    *passkeys_api.ROUTES,
     *billing_compat_api.ROUTES,
     *options_api.ROUTES,
     *logs_api.ROUTES,

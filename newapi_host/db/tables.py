@@ -326,6 +326,17 @@ class TwoFABackupCode(Table, tablename="two_fa_backup_codes"):
     used_at = BigInt(default=0)
 
 
+class PasskeyCredential(Table, tablename="passkey_credentials"):
+    """A WebAuthn credential (passkey) a user registered: its id and public key (COSE, base64url)."""
+
+    user_id = Integer(index=True)
+    credential_id = Varchar(length=512, unique=True)
+    public_key = Text()
+    sign_count = BigInt(default=0)
+    created_at = BigInt(default=0)
+    last_used_at = BigInt(default=0)
+
+
 CORE_TABLES: tuple[type[Table], ...] = (
     User,
     Token,
@@ -347,4 +358,5 @@ CORE_TABLES: tuple[type[Table], ...] = (
     RevokedSession,
     TwoFA,
     TwoFABackupCode,
+    PasskeyCredential,
 )
