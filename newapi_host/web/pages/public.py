@@ -62,7 +62,9 @@ async def login_page(request: Request[Any, Any, Any]) -> Response[str]:
 {field(lang, "password", "password", "password", 'required autocomplete="current-password"')}
 {turnstile_widget(request)}
 <button type="submit">{text(lang, "sign_in")}</button>
-<div class="login-methods" data-login-methods></div>
+<div class="login-methods" data-login-methods>
+<button type="button" class="secondary" data-action="passkey-login" hidden>{text(lang, "passkey_sign_in")}</button>
+</div>
 <p>{text(lang, "no_account")} <a href="/register">{text(lang, "register")}</a></p>
 </form>
 <form class="card" data-form="login2fa" hidden>

@@ -34,6 +34,11 @@ STRINGS = {
         "security_twofa_disable": "Turn off",
         "security_twofa_enabled": "Two-factor sign-in is on.",
         "security_twofa_disabled": "Two-factor sign-in is off.",
+        "security_passkeys": "Passkeys",
+        "security_passkeys_state": "Passkeys registered: {count}.",
+        "security_passkey_add": "Add a passkey",
+        "security_passkey_remove": "Remove all passkeys",
+        "security_passkey_added": "Passkey added.",
     },
     "zh": {
         "security_title": "账户安全",
@@ -54,6 +59,11 @@ STRINGS = {
         "security_twofa_disable": "关闭",
         "security_twofa_enabled": "两步验证已开启。",
         "security_twofa_disabled": "两步验证已关闭。",
+        "security_passkeys": "通行密钥",
+        "security_passkeys_state": "已注册的通行密钥：{count} 个。",
+        "security_passkey_add": "添加通行密钥",
+        "security_passkey_remove": "删除全部通行密钥",
+        "security_passkey_added": "通行密钥已添加。",
     },
 }
 add_strings(STRINGS)
@@ -82,6 +92,13 @@ async def security_page(request: Request[Any, Any, Any]) -> Response[str] | Redi
 </div>
 <form data-form="twofa-disable" hidden>{code}
 <button type="submit" class="danger">{text(lang, "security_twofa_disable")}</button></form>
+</section>
+<section class="card" data-passkeys>
+<h2>{text(lang, "security_passkeys")}</h2>
+<p data-passkey-state>{text(lang, "loading")}</p>
+<button type="button" data-action="passkey-add">{text(lang, "security_passkey_add")}</button>
+<button type="button" class="danger" data-action="passkey-remove" hidden>
+{text(lang, "security_passkey_remove")}</button>
 </section>"""
     return page(request, "security", "security_title", body, active="/console/security", script="security.js")
 

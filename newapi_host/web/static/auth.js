@@ -1,7 +1,7 @@
 // Sign in, sign up and first-run setup.
 "use strict";
 (function () {
-  const { T, USER_KEY, api, el, show, formData, onSubmit } = window.NA;
+  const { T, USER_KEY, api, el, show, formData, onSubmit, passkey } = window.NA;
 
   function samePasswords(data) {
     if (data.password !== data.confirmPassword) {
@@ -76,6 +76,22 @@
     show(T.register_done, true);
     setTimeout(() => (location.href = "/login"), 800);
   });
+
+  // Passkeys: one button, the browser offers the passkeys it has for this site.
+  const passkeyButton = document.querySelector('[data-action="passkey-login"]');
+  if (passkeyButton && window.PublicKeyCredential && PublicKeyCredential.parseRequestOptionsFromJSON) {
+    passkeyButton.hidden = false;
+    passkeyButton.addEventListener("click", async () => {
+      try {
+        const res = await passkey("get", "/api/user/passkey/login/begin", "/api/user/passkey/login/finish");
+        if (!res.success) return show(res.message);
+        localStorage.setItem(USER_KEY, String(res.data.id));
+        location.href = "/console";
+      } catch (e) {
+        show(String(e.message || e));
+      }
+    });
+  }
 
   const query = new URLSearchParams(location.search);
   if (query.get("oauth_error")) show(query.get("oauth_error"));

@@ -2,7 +2,7 @@
 // (set up with a QR code drawn by the server, turn on with a code, turn off with a code).
 "use strict";
 (function () {
-  const { T, api, el, show, onSubmit, emptyRow, formData } = window.NA;
+  const { T, api, el, show, onSubmit, emptyRow, formData, passkey } = window.NA;
   const $ = (selector) => document.querySelector(selector);
   const fill = (template, values) => template.replace(/\{(\w+)\}/g, (m, k) => (k in values ? values[k] : m));
 
@@ -74,6 +74,31 @@
     loadTwoFactor();
   });
 
+  async function loadPasskeys() {
+    const res = await api("GET", "/api/user/passkey");
+    if (!res.success) return show(res.message);
+    $("[data-passkey-state]").textContent = fill(T.security_passkeys_state, { count: res.data.count });
+    $('[data-action="passkey-remove"]').hidden = !res.data.enabled;
+  }
+
+  $('[data-action="passkey-add"]').addEventListener("click", async () => {
+    try {
+      const res = await passkey("create", "/api/user/passkey/register/begin", "/api/user/passkey/register/finish");
+      if (!res.success) return show(res.message);
+      show(T.security_passkey_added, true);
+    } catch (e) {
+      show(String(e.message || e));
+    }
+    loadPasskeys();
+  });
+
+  $('[data-action="passkey-remove"]').addEventListener("click", async () => {
+    const res = await api("DELETE", "/api/user/passkey");
+    if (!res.success) return show(res.message);
+    loadPasskeys();
+  });
+
   loadBindings();
   loadTwoFactor();
+  loadPasskeys();
 })();

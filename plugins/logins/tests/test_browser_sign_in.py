@@ -112,3 +112,48 @@ def test_a_signed_in_user_links_an_account_from_the_security_page(
         newapi_gateway.admin.get("/api/user/search", params={"keyword": "linker"}).json()["data"]["items"][0]["id"]
     )
     context.close()
+
+
+def test_add_a_passkey_then_sign_in_with_it(newapi_gateway: KitGateway, chromium) -> None:  # type: ignore[no-untyped-def]
+    """Chromium's virtual authenticator (CDP WebAuthn) stands in for a phone or a security key.
+    The site is opened as localhost: a passkey's site must be a host name, not an address."""
+    from conftest import password_user
+
+    password_user(newapi_gateway, "keyholder", "keyholder-pass-1").close()
+    site = f"http://localhost:{newapi_gateway.port}"
+    context = chromium.new_context()
+    page = context.new_page()
+    cdp = context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    cdp.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+            }
+        },
+    )
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{site}/login")
+    page.locator('form[data-form="login"] input[name=username]').fill("keyholder")
+    page.locator('form[data-form="login"] input[name=password]').fill("keyholder-pass-1")
+    page.locator('form[data-form="login"] button[type=submit]').click()
+    page.wait_for_url(f"{site}/console**")
+    user_id = page.locator("body").get_attribute("data-user-id")
+    page.goto(f"{site}/console/security")
+    page.locator('[data-action="passkey-add"]').click()
+    page.wait_for_selector('[data-action="passkey-remove"]:not([hidden])')
+    assert "1" in page.locator("[data-passkey-state]").inner_text()
+
+    page.locator("[data-logout]").first.click()
+    page.wait_for_url(f"{site}/login**")
+    page.locator('[data-action="passkey-login"]').click()
+    page.wait_for_url(f"{site}/console**")
+    assert page.locator("body").get_attribute("data-user-id") == user_id
+    context.close()
+    assert errors == []
