@@ -30,16 +30,20 @@ from newapi_host import __version__
 from newapi_host.api import billing_compat as billing_compat_api
 from newapi_host.api import channels as channels_api
 from newapi_host.api import data as data_api
+from newapi_host.api import email as email_api
 from newapi_host.api import groups as groups_api
 from newapi_host.api import logs as logs_api
 from newapi_host.api import oauth as oauth_api
+from newapi_host.api import oauth_bindings as oauth_bindings_api
 from newapi_host.api import options as options_api
+from newapi_host.api import passkeys as passkeys_api
 from newapi_host.api import payments as payments_api
 from newapi_host.api import plugins as plugins_api
 from newapi_host.api import redemptions as redemptions_api
 from newapi_host.api import system as system_api
 from newapi_host.api import tasks as tasks_api
 from newapi_host.api import tokens as tokens_api
+from newapi_host.api import twofa as twofa_api
 from newapi_host.api import users as users_api
 from newapi_host.api.envelope import EXCEPTION_HANDLERS
 from newapi_host.auth.sessions import MAX_AGE as SESSION_MAX_AGE
@@ -83,6 +87,10 @@ CORE_ROUTES: list[Any] = [
     *redemptions_api.ROUTES,
     *payments_api.ROUTES,
     *oauth_api.ROUTES,
+    *oauth_bindings_api.ROUTES,
+    *email_api.ROUTES,
+    *twofa_api.ROUTES,
+    *passkeys_api.ROUTES,
     *billing_compat_api.ROUTES,
     *options_api.ROUTES,
     *logs_api.ROUTES,
@@ -263,6 +271,7 @@ def create_app(
         states=PluginStates(plugins.registry),
         watcher=RevisionWatcher(config.sync_interval),
     )
+    host.states.options = host.options  # option-backed plugin settings (New API's option keys)
     relay_routes = dialect_handlers(plugins.registry)
     plugin_routers = [
         Router(path="/", route_handlers=c.route_handlers, guards=[_enabled_guard(c.plugin)])

@@ -30,6 +30,7 @@ PAGE_TABLE = {
     "/console/drawings": (USER, "drawings_title"),
     "/console/tasks": (USER, "tasks_title"),
     "/console/wallet": (USER, "wallet_title"),
+    "/console/security": (USER, "security_title"),
     "/console/playground": (USER, "playground_title"),
     "/console/channels": (ADMIN, "channels_title"),
     "/console/users": (ADMIN, "users_title"),

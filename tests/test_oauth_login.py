@@ -95,3 +95,14 @@ async def test_signed_in_user_links_the_account(sqlite_config: Config) -> None:
         assert await callback(client, "someone", await start(client)) == "/console"
         location = await callback(client, "root-gh", await start(client))
         assert "already linked" in location
+
+
+async def test_new_apis_state_endpoint_answers_get_and_post(sqlite_config: Config) -> None:
+    async with running(sqlite_config, "wallet") as client:
+        for method in ("GET", "POST"):
+            r = await client.request(method, "/api/oauth/state", params={"aff": "AbC1"})
+            body = r.json()
+            assert r.status_code == 200 and body["success"] is True and len(body["data"]) >= 16
+            cookies = r.headers.get_list("set-cookie")
+            assert any(c.startswith(f"oauth_state=*:{body['data']}:") for c in cookies), cookies
+            assert any(c.startswith("oauth_aff=AbC1") for c in cookies)

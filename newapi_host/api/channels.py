@@ -51,6 +51,7 @@ from .channel_custody import is_root, keyless_copy, update_refusal
 from .common import announce, manage_log, page_of, paging
 from .common import validation_message as _errors
 from .envelope import fail, json_object, ok
+from .twofa import step_up_missing
 
 Req = Request[Any, Any, Any]
 M = TypeVar("M", bound=BaseModel)
@@ -615,7 +616,12 @@ async def get_channel(channel_id: ChannelIdPath) -> dict[str, Any]:
 
 @post("/api/channel/{channel_id:int}/key", guards=[root_auth], status_code=200)
 async def get_channel_key(request: Req, channel_id: ChannelIdPath) -> dict[str, Any]:
-    """Root only: the channel's key (all keys, newline-separated, for a multi-key channel)."""
+    """Root only: the channel's key (all keys, newline-separated, for a multi-key channel).
+
+    A root with two-factor on must have confirmed a code within five minutes (``POST /api/verify``).
+    """
+    if problem := await step_up_missing(request):
+        return fail(problem)
     row = await Channel.select(Channel.key, Channel.name).where(Channel.id == channel_id).first()
     if row is None:
         return fail(f"channel #{channel_id} does not exist")

@@ -14,7 +14,7 @@ from litestar.params import FromPath
 from newapi_host.auth.guards import admin_auth, root_auth
 from newapi_host.host import Host, host_of
 from newapi_host.plugins.manager import PluginInfo
-from newapi_host.plugins.state import SettingsInvalid, dump_settings, option_fields, public_settings
+from newapi_host.plugins.state import SettingsInvalid, public_settings
 
 from .envelope import fail, json_object, ok
 
@@ -79,44 +79,7 @@ async def get_settings(request: Request[Any, Any, Any], name: FromPath[str]) -> 
     settings = host.states.settings(name)
     if settings is None:
         return fail(f"plugin '{name}' has no settings")
-    return ok({"settings": public_settings(with_options(host, settings)), "schema": type(settings).model_json_schema()})
-
-
-def _option_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "" if value is None else str(value)
-
-
-def with_options(host: Host, settings: Any) -> Any:
-    """The settings as the Plugins page shows them: an option-backed field shows its option's
-    value when the option is set (with ``PUT /api/option/``, imported from New API, or by saving
-    this page), as the plugin reads it."""
-    model = type(settings)
-    stored = dump_settings(settings)
-    merged = dict(stored)
-    for field, key in option_fields(model).items():
-        if host.options.get(key):
-            try:
-                model.model_validate({**stored, field: host.options.get(key)})
-            except ValueError:
-                continue  # an option value the field does not accept is left out
-            merged[field] = host.options.get(key)
-    return model.model_validate(merged)
-
-
-async def write_options(host: Host, settings: Any, submitted: dict[str, Any]) -> None:
-    """Saving an option-backed field on the Plugins page sets its option too, so both hold one
-    value; an empty field leaves the option alone."""
-    values = dump_settings(settings)
-    changed = {
-        key: _option_text(values[field])
-        for field, key in option_fields(type(settings)).items()
-        if field in submitted and values.get(field) not in (None, "")
-    }
-    if changed:
-        await host.options.set_many(changed)
-        await host.watcher.changed("options")
+    return ok({"settings": public_settings(settings), "schema": type(settings).model_json_schema()})
 
 
 @put("/api/plugins/{name:str}/settings", guards=[root_auth])
@@ -132,9 +95,8 @@ async def put_settings(request: Request[Any, Any, Any], name: FromPath[str]) -> 
         settings = await host.states.set_settings(name, body)
     except SettingsInvalid as exc:
         return fail(f"invalid settings: {exc}", {"errors": exc.errors})
-    await write_options(host, settings, body)
-    await host.watcher.changed("plugins")
-    return ok({"settings": public_settings(with_options(host, settings))})
+    await host.watcher.changed("plugins")  # option-backed fields were written to the options too
+    return ok({"settings": public_settings(settings)})
 
 
 ROUTES = [list_plugins, toggle_plugin, get_settings, put_settings]

@@ -19,6 +19,7 @@ from newapi_host.host import Host, host_of
 from newapi_host.sync import bump
 
 from .envelope import fail, ok
+from .oauth import available_methods
 
 ROOT_INITIAL_QUOTA = 100_000_000  # what New API gives the root account at setup
 
@@ -43,7 +44,8 @@ async def refresh_setup(host: Host) -> None:
 
 
 def _login_flags(host: Host) -> dict[str, Any]:
-    ids = {m.id for m in host.registry.login_methods()}
+    methods = available_methods(host)
+    ids = {m.id for m in methods}
     o = host.options
     return {
         "github_oauth": "github" in ids,
@@ -52,7 +54,7 @@ def _login_flags(host: Host) -> dict[str, Any]:
         "discord_client_id": o.get("discord.client_id"),
         "linuxdo_oauth": "linuxdo" in ids,
         "linuxdo_client_id": o.get("LinuxDOClientId"),
-        "linuxdo_minimum_trust_level": o.get_int("linuxdo.minimum_trust_level"),
+        "linuxdo_minimum_trust_level": o.get_int("LinuxDOMinimumTrustLevel"),
         "telegram_oauth": "telegram" in ids,
         "telegram_bot_name": o.get("TelegramBotName"),
         "oidc_enabled": "oidc" in ids,
@@ -61,9 +63,7 @@ def _login_flags(host: Host) -> dict[str, Any]:
         "wechat_login": "wechat" in ids,
         "wechat_qrcode": o.get("WeChatAccountQRCodeImageURL"),
         "password_login_enabled": "password" in ids and o.get_bool("PasswordLoginEnabled"),
-        "login_methods": [
-            {"id": m.id, "name": m.name, "kind": m.kind, "icon": m.icon} for m in host.registry.login_methods()
-        ],
+        "login_methods": [{"id": m.id, "name": m.name, "kind": m.kind, "icon": m.icon} for m in methods],
     }
 
 

@@ -49,8 +49,10 @@ from newapi_host.db.tables import (
 from newapi_host.host import host_of
 from newapi_host.plugins.contracts import LoginContext, LoginFailed
 
+from . import codes, twofa_flow
 from .common import announce, manage_log, page_of, paging, validation_message, wallets
 from .envelope import fail, json_object, ok
+from .turnstile import turnstile_problem
 
 MAX_INT = 2**53  # JSON-safe; far above any real quota
 USERNAME_MAX = 20
@@ -67,10 +69,7 @@ MSG_REGISTER_OFF = "New user registration has been disabled by administrator"
 MSG_PASSWORD_REGISTER_OFF = (
     "Password registration has been disabled by administrator, please use third-party account verification"
 )
-MSG_EMAIL_VERIFICATION = (
-    "Email verification is enabled, but this server cannot send verification codes yet; "
-    "ask an administrator to create the account or to turn email verification off"
-)
+MSG_EMAIL_VERIFICATION = "Email verification is enabled: the verification code is wrong or has expired"
 MSG_USER_EXISTS = "Username already exists or has been deleted"
 MSG_EMAIL_TAKEN = "Email address is already in use"
 MSG_NOT_FOUND = "User does not exist"
@@ -210,6 +209,27 @@ def _normal_email(email: str) -> str:
 def _check_email(email: str) -> str | None:
     if email and (len(email) > EMAIL_MAX or not EMAIL_RE.match(email)):
         return f"Invalid input: email must be a valid address of at most {EMAIL_MAX} characters"
+    return None
+
+
+MSG_EMAIL_NOT_ALLOWED = (
+    "The administrator has enabled the email domain name whitelist, and your email address is not allowed "
+    "due to special symbols or it's not in the whitelist."
+)
+
+
+def email_problem(options: Any, email: str) -> str | None:
+    """Why New API's address rules refuse ``email``: format, ``EmailDomainRestrictionEnabled`` with
+    ``EmailDomainWhitelist``, ``EmailAliasRestrictionEnabled`` (``+`` or ``.`` in the local part)."""
+    if not email or _check_email(email):
+        return "Invalid parameters"
+    local, _, domain = email.rpartition("@")
+    if options.get_bool("EmailDomainRestrictionEnabled"):
+        allowed = {d.strip().lower() for d in options.get("EmailDomainWhitelist").split(",") if d.strip()}
+        if domain not in allowed:
+            return MSG_EMAIL_NOT_ALLOWED
+    if options.get_bool("EmailAliasRestrictionEnabled") and ("+" in local or "." in local):
+        return MSG_EMAIL_NOT_ALLOWED
     return None
 
 
@@ -353,8 +373,10 @@ async def _insert_user(
 
 
 @post("/api/user/login", status_code=200, exception_handlers=LIMITED)
-async def login(request: Request[Any, Any, Any]) -> dict[str, Any]:
+async def login(request: Request[Any, Any, Any]) -> dict[str, Any] | Response[dict[str, Any]]:
     await check_critical_rate(request)
+    if problem := await turnstile_problem(request):
+        return fail(problem)
     host = host_of(request.app.state)
     method = host.registry.login_method("password")
     if method is None or not host.options.get_bool("PasswordLoginEnabled"):
@@ -372,6 +394,20 @@ async def login(request: Request[Any, Any, Any]) -> dict[str, Any]:
     user = await _session_user(identity.user_id)
     if user is None:
         return fail("Username or password is incorrect, or user has been banned")
+    if await twofa_flow.required(user["id"]):
+        # No session yet: POST /api/user/login/2fa with a code and this flow finishes the sign-in.
+        token = await twofa_flow.begin(host.wallets.store, user["id"], user["auth_version"])
+        response = Response(ok({"require_2fa": True, "flow_token": token}, "Please enter the two-factor code"))
+        response.set_cookie(
+            twofa_flow.FLOW_COOKIE,
+            token,
+            max_age=twofa_flow.FLOW_TTL,
+            path="/api/user",
+            httponly=True,
+            samesite="strict",
+            secure=host.config.session_cookie_secure,
+        )
+        return response
     await User.update({User.last_login_at: int(time.time())}).where(User.id == user["id"])
     request.set_session(new_session(user))
     return ok({k: user[k] for k in ("id", "username", "display_name", "role", "status", "group")})
@@ -421,6 +457,8 @@ async def register(request: Request[Any, Any, Any]) -> dict[str, Any]:
     QuotaForInviter into their invitation balance (moved to the wallet with aff_transfer).
     """
     await check_critical_rate(request)
+    if problem := await turnstile_problem(request):
+        return fail(problem)
     options = host_of(request.app.state).options
     if not options.get_bool("RegisterEnabled"):
         return fail(MSG_REGISTER_OFF)
@@ -434,7 +472,14 @@ async def register(request: Request[Any, Any, Any]) -> dict[str, Any]:
     if problem:
         return fail(problem)
     if options.get_bool("EmailVerificationEnabled"):
-        return fail(MSG_EMAIL_VERIFICATION)
+        # New API: the address must pass its rules and carry the code GET /api/verification mailed.
+        if not email or not data.verification_code:
+            return fail("Email verification is enabled: enter the e-mail address and the code mailed to it")
+        if problem := email_problem(options, email):
+            return fail(problem)
+        store = host_of(request.app.state).wallets.store
+        if not await codes.take(store, codes.VERIFY, email, data.verification_code or ""):
+            return fail(MSG_EMAIL_VERIFICATION)
     result = await _insert_user(
         request,
         username=username,

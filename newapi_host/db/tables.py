@@ -378,6 +378,41 @@ class LedgerJournal(Table, tablename="ledger_journals"):
     seq = BigInt(default=0)
 
 
+class TwoFA(Table, tablename="two_fas"):
+    """A user's TOTP second factor (New API's ``two_fas``), enabled once a first code matched.
+
+    ``last_used_step`` makes each 30-second code work once; five wrong codes lock it for a while.
+    """
+
+    user_id = Integer(unique=True)
+    secret = Varchar(length=64)  # base32, needed in clear to compute codes
+    is_enabled = Boolean(default=False)
+    last_used_step = BigInt(default=0)
+    failed_attempts = Integer(default=0)
+    locked_until = BigInt(default=0)
+    created_at = BigInt(default=0)
+
+
+class TwoFABackupCode(Table, tablename="two_fa_backup_codes"):
+    """A single-use backup code, kept only as its SHA-256 (the codes are long random strings)."""
+
+    user_id = Integer(index=True)
+    code_hash = Varchar(length=64)
+    is_used = Boolean(default=False)
+    used_at = BigInt(default=0)
+
+
+class PasskeyCredential(Table, tablename="passkey_credentials"):
+    """A WebAuthn credential (passkey) a user registered: its id and public key (COSE, base64url)."""
+
+    user_id = Integer(index=True)
+    credential_id = Varchar(length=512, unique=True)
+    public_key = Text()
+    sign_count = BigInt(default=0)
+    created_at = BigInt(default=0)
+    last_used_at = BigInt(default=0)
+
+
 CORE_TABLES: tuple[type[Table], ...] = (
     User,
     Token,
@@ -401,4 +436,7 @@ CORE_TABLES: tuple[type[Table], ...] = (
     HostMeta,
     LedgerJournal,
     RevokedSession,
+    TwoFA,
+    TwoFABackupCode,
+    PasskeyCredential,
 )

@@ -472,9 +472,19 @@ class LoginFailed(Exception):
 
 @dataclass(frozen=True, slots=True)
 class LoginContext:
+    """One sign-in attempt, as the host hands it to :attr:`LoginMethod.start` and ``complete``.
+
+    ``secret`` is a random value the host made for this attempt and keeps (in the browser's
+    http-only state cookie) from ``start`` to ``complete``; derive PKCE verifiers and OIDC nonces
+    from it. It is empty when the attempt did not go through ``start``: New API's own front end
+    asks ``GET /api/oauth/state`` and builds the provider's URL itself, so no verifier or nonce
+    was sent then.
+    """
+
     redirect_uri: str
     state: str
     settings: BaseModel | None = None
+    secret: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -482,15 +492,23 @@ class LoginMethod:
     """A way to sign in to the console.
 
     ``form`` methods receive submitted fields in :attr:`complete`; ``redirect`` methods first send
-    the browser to :attr:`start`'s URL and are completed with the callback's query parameters.
+    the browser to :attr:`start`'s URL and are completed with the callback's query parameters;
+    ``widget`` methods (Telegram's login widget) get a payload the provider signed, in the query
+    of ``GET /api/oauth/{id}/login`` (sign in) or ``/api/oauth/{id}/bind`` (link to the signed-in
+    user): :attr:`complete` must verify the signature and freshness; the host lets each payload
+    work once.
     """
 
     id: str
     name: str
-    kind: Literal["form", "redirect"]
+    kind: Literal["form", "redirect", "widget"]
     complete: Callable[[LoginContext, Mapping[str, str]], Awaitable[Identity]]
     start: Callable[[LoginContext], Awaitable[str]] | None = None
     icon: str = ""
+    available: Callable[[BaseModel | None], bool] | None = None
+    """Whether the method is switched on and configured, given the plugin's current settings
+    (New API's ``GitHubOAuthEnabled`` and the like); None: whenever the plugin is enabled. The
+    host offers, reports (``/api/status``) and completes only available methods."""
 
 
 __all__ = [

@@ -38,6 +38,7 @@ USER_NAV = (
     ("/console/drawings", "nav_drawings"),
     ("/console/tasks", "nav_tasks"),
     ("/console/wallet", "nav_wallet"),
+    ("/console/security", "nav_security"),
     ("/console/playground", "nav_playground"),
     ("/pricing", "nav_pricing"),
 )

@@ -90,8 +90,8 @@ def check_logins(s: PluginUnderTest) -> list[Finding]:
         subject = f"login method {method.id!r}"
         if not isinstance(method.id, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", method.id):
             found.fail(subject, "the id goes into /api/oauth/<id>: letters, digits, '.', '_' and '-' only")
-        if method.kind not in ("form", "redirect"):
-            found.fail(subject, f"kind is {method.kind!r}; it is 'form' or 'redirect'")
+        if method.kind not in ("form", "redirect", "widget"):
+            found.fail(subject, f"kind is {method.kind!r}; it is 'form', 'redirect' or 'widget'")
         for name in ("complete", "start") if method.kind == "redirect" else ("complete",):
             if not is_async(getattr(method, name)):
                 found.fail(subject, f"{name} must be a coroutine function (async def)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,22 @@ STRINGS = {
 add_strings(STRINGS)
 
 
+# Cloudflare's widget: only on sites that turn Turnstile on, and only there is the page's markup
+# (never the console's own scripts) pointing anywhere else: Turnstile cannot work without it.
+TURNSTILE_SCRIPT = "https://challenges.cloudflare.com/turnstile/v0/api.js"
+
+
+def turnstile_widget(request: Request[Any, Any, Any]) -> str:
+    options = host_of(request.app.state).options
+    if not options.get_bool("TurnstileCheckEnabled"):
+        return ""
+    site_key = html.escape(options.get("TurnstileSiteKey"), quote=True)
+    return (
+        f'<div class="cf-turnstile" data-sitekey="{site_key}" data-callback="onTurnstile"></div>'
+        f'<script src="{TURNSTILE_SCRIPT}" async defer></script>'
+    )
+
+
 @get("/", include_in_schema=False)
 async def home(request: Request[Any, Any, Any]) -> Redirect:
     if not host_of(request.app.state).setup_done:
@@ -43,9 +60,17 @@ async def login_page(request: Request[Any, Any, Any]) -> Response[str]:
     body = f"""<form class="card" data-form="login">
 {field(lang, "username", "username", extra='required autocomplete="username"')}
 {field(lang, "password", "password", "password", 'required autocomplete="current-password"')}
+{turnstile_widget(request)}
 <button type="submit">{text(lang, "sign_in")}</button>
-<div class="login-methods" data-login-methods></div>
+<div class="login-methods" data-login-methods>
+<button type="button" class="secondary" data-action="passkey-login" hidden>{text(lang, "passkey_sign_in")}</button>
+</div>
 <p>{text(lang, "no_account")} <a href="/register">{text(lang, "register")}</a></p>
+</form>
+<form class="card" data-form="login2fa" hidden>
+<p>{text(lang, "twofa_prompt")}</p>
+{field(lang, "code", "twofa_code", extra='required autocomplete="one-time-code"')}
+<button type="submit">{text(lang, "verify")}</button>
 </form>"""
     return page(request, "login", "login_title", body, script="auth.js")
 
@@ -74,6 +99,7 @@ async def register_page(request: Request[Any, Any, Any]) -> Response[str]:
 {field(lang, "username", "username", extra='required autocomplete="username"')}
 {field(lang, "password", "password", "password", 'required autocomplete="new-password"')}
 {field(lang, "confirmPassword", "confirm_password", "password", 'required autocomplete="new-password"')}
+{turnstile_widget(request)}
 <button type="submit">{text(lang, "register")}</button>
 <p>{text(lang, "have_account")} <a href="/login">{text(lang, "sign_in")}</a></p>
 </form>"""

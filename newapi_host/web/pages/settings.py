@@ -36,6 +36,24 @@ STRINGS = {
         "set_grp_site": "Site",
         "set_grp_signup": "Registration and sign-in",
         "set_grp_quota": "Quota",
+        "set_grp_mail": "E-mail (SMTP)",
+        "set_grp_turnstile": "Turnstile",
+        "set_SMTPServer": "SMTP server",
+        "set_SMTPPort": "SMTP port",
+        "set_SMTPSSLEnabled": "TLS from the start (port 465); otherwise STARTTLS when offered",
+        "set_SMTPAccount": "SMTP account",
+        "set_SMTPFrom": "Sender address",
+        "set_SMTPToken": "SMTP password or token",
+        "set_SMTPToken_help": "Never shown again once saved; leave empty to keep the saved one.",
+        "set_EmailVerificationEnabled": "Registration needs an e-mailed code",
+        "set_EmailDomainRestrictionEnabled": "Only allow the listed e-mail domains",
+        "set_EmailDomainWhitelist": "Allowed e-mail domains",
+        "set_EmailDomainWhitelist_help": "Comma-separated, e.g. example.com,corp.example.",
+        "set_EmailAliasRestrictionEnabled": "Refuse e-mail aliases (+ or . in the name)",
+        "set_TurnstileCheckEnabled": "Check Turnstile on sign-in, registration and mails",
+        "set_TurnstileSiteKey": "Turnstile site key",
+        "set_TurnstileSecretKey": "Turnstile secret key",
+        "set_TurnstileSecretKey_help": "Never shown again once saved; leave empty to keep the saved one.",
         "set_RetryTimes": "Retry times",
         "set_RetryTimes_help": "Extra attempts after a failed request, each on another channel (0-10).",
         "set_AutomaticRetryStatusCodes": "Retry on these upstream status codes",
@@ -127,6 +145,24 @@ STRINGS = {
         "set_grp_site": "站点",
         "set_grp_signup": "注册与登录",
         "set_grp_quota": "额度",
+        "set_grp_mail": "邮件（SMTP）",
+        "set_grp_turnstile": "Turnstile",
+        "set_SMTPServer": "SMTP 服务器",
+        "set_SMTPPort": "SMTP 端口",
+        "set_SMTPSSLEnabled": "直接使用 TLS（465 端口）；否则在服务器支持时使用 STARTTLS",
+        "set_SMTPAccount": "SMTP 账户",
+        "set_SMTPFrom": "发件人地址",
+        "set_SMTPToken": "SMTP 密码或令牌",
+        "set_SMTPToken_help": "保存后不再显示；留空则保留已保存的值。",
+        "set_EmailVerificationEnabled": "注册需要邮箱验证码",
+        "set_EmailDomainRestrictionEnabled": "只允许列出的邮箱域名",
+        "set_EmailDomainWhitelist": "允许的邮箱域名",
+        "set_EmailDomainWhitelist_help": "用逗号分隔，例如 example.com,corp.example。",
+        "set_EmailAliasRestrictionEnabled": "拒绝邮箱别名（名称中含 + 或 .）",
+        "set_TurnstileCheckEnabled": "在登录、注册和发送邮件时检查 Turnstile",
+        "set_TurnstileSiteKey": "Turnstile 站点密钥（site key）",
+        "set_TurnstileSecretKey": "Turnstile 私钥（secret key）",
+        "set_TurnstileSecretKey_help": "保存后不再显示；留空则保留已保存的值。",
         "set_RetryTimes": "失败重试次数",
         "set_RetryTimes_help": "请求失败后的额外尝试次数，每次换一个渠道（0-10）。",
         "set_AutomaticRetryStatusCodes": "自动重试状态码",
@@ -205,7 +241,8 @@ add_strings(STRINGS)
 
 # A field: (option key, kind, attributes). Kinds, read by settings.js: bool (checkbox), int and
 # number (data-min / data-max / data-above, the server's ranges), usd (quota shown in USD), text,
-# textarea, codes (status-code list, checked by the server), ratio / nested / strings (JSON).
+# textarea, codes (status-code list, checked by the server), ratio / nested / strings (JSON),
+# secret (a password box that is never filled in; saved when something is typed).
 Field = tuple[str, str, dict[str, str]]
 SECTIONS: tuple[tuple[str, tuple[tuple[str, tuple[Field, ...]], ...]], ...] = (
     (
@@ -291,6 +328,29 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, tuple[Field, ...]], ...]], ...] = (
                 ),
             ),
             (
+                "mail",
+                (
+                    ("SMTPServer", "text", {"placeholder": "smtp.example.com"}),
+                    ("SMTPPort", "int", {"data-min": "1", "data-max": "65535", "placeholder": "587"}),
+                    ("SMTPSSLEnabled", "bool", {}),
+                    ("SMTPAccount", "text", {}),
+                    ("SMTPFrom", "text", {}),
+                    ("SMTPToken", "secret", {"autocomplete": "new-password"}),
+                    ("EmailVerificationEnabled", "bool", {}),
+                    ("EmailDomainWhitelist", "text", {}),  # before its switch: saved first
+                    ("EmailDomainRestrictionEnabled", "bool", {}),
+                    ("EmailAliasRestrictionEnabled", "bool", {}),
+                ),
+            ),
+            (
+                "turnstile",
+                (
+                    ("TurnstileSiteKey", "text", {}),  # before the switch, which needs it
+                    ("TurnstileSecretKey", "secret", {"autocomplete": "new-password"}),
+                    ("TurnstileCheckEnabled", "bool", {}),
+                ),
+            ),
+            (
                 "quota",
                 (
                     ("QuotaForNewUser", "usd", {"data-min": "0"}),
@@ -322,6 +382,8 @@ def _field(lang: str, key: str, kind: str, attrs: dict[str, str]) -> str:
     elif kind in ("int", "number", "usd"):
         step = "1" if kind == "int" else "any"
         control = f'<label>{label}<input type="number" step="{step}" {common}></label>'
+    elif kind == "secret":  # never filled in (the API does not send secrets back); typed: saved
+        control = f'<label>{label}<input type="password" {common}></label>'
     else:
         control = f'<label>{label}<input type="text" {common}></label>'
     help_key = f"set_{key}_help"

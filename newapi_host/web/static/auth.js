@@ -1,7 +1,7 @@
 // Sign in, sign up and first-run setup.
 "use strict";
 (function () {
-  const { T, USER_KEY, api, el, show, formData, onSubmit } = window.NA;
+  const { T, USER_KEY, api, el, show, formData, onSubmit, passkey } = window.NA;
 
   function samePasswords(data) {
     if (data.password !== data.confirmPassword) {
@@ -9,6 +9,14 @@
       return false;
     }
     return true;
+  }
+
+  // Turnstile (when the site turns it on): the page carries Cloudflare's widget, which calls
+  // window.onTurnstile with a token; the token goes with the request.
+  let turnstileToken = "";
+  window.onTurnstile = (token) => (turnstileToken = token);
+  function withTurnstile(path) {
+    return turnstileToken ? path + "?turnstile=" + encodeURIComponent(turnstileToken) : path;
   }
 
   /** Buttons for the enabled sign-in methods that send the browser elsewhere (OAuth and the like). */
@@ -24,8 +32,28 @@
     }
   }
 
+  // Two-factor: the password (or a provider) was right; a code finishes the sign-in.
+  let flowToken = "";
+  function askSecondFactor(token) {
+    flowToken = token || "";
+    document.querySelector('form[data-form="login"]').hidden = true;
+    const second = document.querySelector('form[data-form="login2fa"]');
+    second.hidden = false;
+    second.querySelector("input[name=code]").focus();
+  }
+
   onSubmit("login", async (form) => {
-    const res = await api("POST", "/api/user/login", formData(form));
+    const res = await api("POST", withTurnstile("/api/user/login"), formData(form));
+    if (!res.success) return show(res.message);
+    if (res.data && res.data.require_2fa) return askSecondFactor(res.data.flow_token);
+    localStorage.setItem(USER_KEY, String(res.data.id));
+    location.href = "/console";
+  });
+
+  onSubmit("login2fa", async (form) => {
+    const body = { code: formData(form).code };
+    if (flowToken) body.flow_token = flowToken; // else the http-only flow cookie carries it
+    const res = await api("POST", "/api/user/login/2fa", body);
     if (!res.success) return show(res.message);
     localStorage.setItem(USER_KEY, String(res.data.id));
     location.href = "/console";
@@ -43,13 +71,30 @@
   onSubmit("register", async (form) => {
     const data = formData(form);
     if (!samePasswords(data)) return;
-    const res = await api("POST", "/api/user/register", { username: data.username, password: data.password });
+    const res = await api("POST", withTurnstile("/api/user/register"), { username: data.username, password: data.password });
     if (!res.success) return show(res.message);
     show(T.register_done, true);
     setTimeout(() => (location.href = "/login"), 800);
   });
 
-  const oauthError = new URLSearchParams(location.search).get("oauth_error");
-  if (oauthError) show(oauthError);
+  // Passkeys: one button, the browser offers the passkeys it has for this site.
+  const passkeyButton = document.querySelector('[data-action="passkey-login"]');
+  if (passkeyButton && window.PublicKeyCredential && PublicKeyCredential.parseRequestOptionsFromJSON) {
+    passkeyButton.hidden = false;
+    passkeyButton.addEventListener("click", async () => {
+      try {
+        const res = await passkey("get", "/api/user/passkey/login/begin", "/api/user/passkey/login/finish");
+        if (!res.success) return show(res.message);
+        localStorage.setItem(USER_KEY, String(res.data.id));
+        location.href = "/console";
+      } catch (e) {
+        show(String(e.message || e));
+      }
+    });
+  }
+
+  const query = new URLSearchParams(location.search);
+  if (query.get("oauth_error")) show(query.get("oauth_error"));
+  if (query.get("require_2fa") && document.querySelector('form[data-form="login2fa"]')) askSecondFactor("");
   loadLoginMethods();
 })();

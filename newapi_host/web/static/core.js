@@ -307,7 +307,22 @@
     })
   );
 
+  /**
+   * A WebAuthn ceremony: `begin` answers `data.options` (JSON, as the server's webauthn library
+   * writes it); the browser's credential goes to `finish` as JSON. Needs a browser with
+   * PublicKeyCredential.parse*OptionsFromJSON (current Chromium, Firefox, Safari).
+   */
+  async function passkey(kind, begin, finish) {
+    const started = await api("POST", begin);
+    if (!started.success) return started;
+    const options = started.data.options;
+    const credential = kind === "create"
+      ? await navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(options) })
+      : await navigator.credentials.get({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(options) });
+    return api("POST", finish, credential.toJSON());
+  }
+
   window.NA = {
-    T, page, perUnit, role, USER_KEY, show, api, authHeaders, busy: () => pending > 0, el, usd, formData, onSubmit, copyText, emptyRow, pager, schemaForm,
+    T, page, perUnit, role, USER_KEY, show, api, authHeaders, busy: () => pending > 0, el, usd, formData, onSubmit, copyText, emptyRow, pager, schemaForm, passkey,
   };
 })();

@@ -1,0 +1,104 @@
+// The user's account security: linked sign-in accounts (unlink) and two-factor sign-in
+// (set up with a QR code drawn by the server, turn on with a code, turn off with a code).
+"use strict";
+(function () {
+  const { T, api, el, show, onSubmit, emptyRow, formData, passkey } = window.NA;
+  const $ = (selector) => document.querySelector(selector);
+  const fill = (template, values) => template.replace(/\{(\w+)\}/g, (m, k) => (k in values ? values[k] : m));
+
+  /** "Link <method>" for each redirect sign-in method the user has not linked yet. */
+  async function loadLinkButtons(linked) {
+    const box = $("[data-link-methods]");
+    const status = await api("GET", "/api/status");
+    if (!status.success) return;
+    box.replaceChildren();
+    for (const m of status.data.login_methods || []) {
+      if (m.kind !== "redirect" || linked.has(m.id)) continue;
+      box.append(el("a", { class: "button secondary", href: "/api/oauth/" + encodeURIComponent(m.id) },
+        T.security_link.replace("{name}", m.name)));
+    }
+  }
+
+  async function loadBindings() {
+    const tbody = $('[data-list="bindings"]');
+    const res = await api("GET", "/api/user/oauth/bindings");
+    if (!res.success) return show(res.message);
+    loadLinkButtons(new Set(res.data.map((b) => b.provider_id)));
+    if (!res.data.length) return emptyRow(tbody, T.security_no_bindings);
+    tbody.replaceChildren();
+    for (const b of res.data) {
+      const unlink = el("button", { type: "button", class: "secondary", "data-action": "unlink", onclick: async () => {
+        const done = await api("DELETE", "/api/user/oauth/bindings/" + encodeURIComponent(b.provider_id));
+        if (!done.success) return show(done.message);
+        loadBindings();
+      } }, T.security_unlink);
+      tbody.append(el("tr", { "data-id": b.provider_id },
+        el("td", {}, b.provider_name), el("td", {}, b.provider_user_id), el("td", {}, unlink)));
+    }
+  }
+
+  async function loadTwoFactor() {
+    const res = await api("GET", "/api/user/2fa/status");
+    if (!res.success) return show(res.message);
+    const on = res.data.enabled;
+    $("[data-twofa-state]").textContent = on
+      ? fill(T.security_twofa_on, { count: res.data.backup_codes_remaining ?? 0 }) : T.security_twofa_off;
+    $('[data-action="twofa-setup"]').hidden = on;
+    $('form[data-form="twofa-disable"]').hidden = !on;
+    if (on) $("[data-twofa-new]").hidden = true;
+  }
+
+  $('[data-action="twofa-setup"]').addEventListener("click", async () => {
+    const res = await api("POST", "/api/user/2fa/setup");
+    if (!res.success) return show(res.message);
+    // The SVG is drawn by this server from the secret it just made (segno), nothing fetched.
+    $("[data-twofa-qr]").innerHTML = res.data.qr_code_svg;
+    $("[data-twofa-secret]").textContent = res.data.secret;
+    $("[data-twofa-backup]").textContent = res.data.backup_codes.join("\n");
+    $("[data-twofa-new]").hidden = false;
+  });
+
+  onSubmit("twofa-enable", async (form) => {
+    const res = await api("POST", "/api/user/2fa/enable", { code: formData(form).code });
+    if (!res.success) return show(res.message);
+    show(T.security_twofa_enabled, true);
+    form.reset();
+    loadTwoFactor();
+  });
+
+  onSubmit("twofa-disable", async (form) => {
+    const res = await api("POST", "/api/user/2fa/disable", { code: formData(form).code });
+    if (!res.success) return show(res.message);
+    show(T.security_twofa_disabled, true);
+    form.reset();
+    loadTwoFactor();
+  });
+
+  async function loadPasskeys() {
+    const res = await api("GET", "/api/user/passkey");
+    if (!res.success) return show(res.message);
+    $("[data-passkey-state]").textContent = fill(T.security_passkeys_state, { count: res.data.count });
+    $('[data-action="passkey-remove"]').hidden = !res.data.enabled;
+  }
+
+  $('[data-action="passkey-add"]').addEventListener("click", async () => {
+    try {
+      const res = await passkey("create", "/api/user/passkey/register/begin", "/api/user/passkey/register/finish");
+      if (!res.success) return show(res.message);
+      show(T.security_passkey_added, true);
+    } catch (e) {
+      show(String(e.message || e));
+    }
+    loadPasskeys();
+  });
+
+  $('[data-action="passkey-remove"]').addEventListener("click", async () => {
+    const res = await api("DELETE", "/api/user/passkey");
+    if (!res.success) return show(res.message);
+    loadPasskeys();
+  });
+
+  loadBindings();
+  loadTwoFactor();
+  loadPasskeys();
+})();

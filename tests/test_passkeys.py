@@ -1,0 +1,105 @@
+"""Passkeys with a software authenticator (soft-webauthn): register while signed in, sign in
+with it (no password), a replayed or foreign assertion refused, removal and admin reset."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from soft_webauthn import SoftWebauthnDevice
+
+from newapi_host.config import Config
+from newapi_host.db.tables import PasskeyCredential
+
+from .conftest import Client, as_root, running
+
+ORIGIN = "http://testserver"
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def as_json(credential: dict[str, Any]) -> dict[str, Any]:
+    """What a browser's PublicKeyCredential.toJSON() sends."""
+    response = {k: b64(v) if isinstance(v, bytes) else v for k, v in credential["response"].items() if v is not None}
+    return {
+        "id": b64(credential["rawId"]),
+        "rawId": b64(credential["rawId"]),
+        "type": "public-key",
+        "response": response,
+    }
+
+
+def creation(options: dict[str, Any]) -> dict[str, Any]:
+    public = dict(options)
+    public["challenge"] = unb64(options["challenge"])
+    public["user"] = {**options["user"], "id": unb64(options["user"]["id"])}
+    return {"publicKey": public}
+
+
+def request_options(options: dict[str, Any]) -> dict[str, Any]:
+    return {"publicKey": {**options, "challenge": unb64(options["challenge"])}}
+
+
+async def register(client: Client, device: SoftWebauthnDevice) -> dict[str, Any]:
+    begin = (await client.post("/api/user/passkey/register/begin")).json()
+    assert begin["success"], begin
+    made = device.create(creation(begin["data"]["options"]), ORIGIN)
+    return (await client.post("/api/user/passkey/register/finish", json=as_json(made))).json()
+
+
+async def sign_in(client: Client, device: SoftWebauthnDevice) -> dict[str, Any]:
+    begin = (await client.post("/api/user/passkey/login/begin")).json()
+    assertion = device.get(request_options(begin["data"]["options"]), ORIGIN)
+    return (await client.post("/api/user/passkey/login/finish", json=as_json(assertion))).json()
+
+
+async def test_register_then_sign_in_with_the_passkey(sqlite_config: Config) -> None:
+    async with running(sqlite_config) as client:
+        root_id = await as_root(client)
+        device = SoftWebauthnDevice()
+        assert (await register(client, device))["success"]
+        assert (await client.get("/api/user/passkey")).json()["data"]["enabled"] is True
+        assert await PasskeyCredential.count() == 1
+
+        client.cookies.clear()
+        client.headers.pop("New-Api-User", None)
+        signed = await sign_in(client, device)
+        assert signed["success"] is True and signed["data"]["id"] == root_id
+        client.headers["New-Api-User"] = str(root_id)
+        assert (await client.get("/api/user/self")).json()["data"]["username"] == "root"
+
+        # A replayed finish (same flow, same assertion) is refused.
+        begin = (await client.post("/api/user/passkey/login/begin")).json()
+        assertion = as_json(device.get(request_options(begin["data"]["options"]), ORIGIN))
+        assert (await client.post("/api/user/passkey/login/finish", json=assertion)).json()["success"]
+        again = await client.post("/api/user/passkey/login/finish", json=assertion)
+        assert again.json()["success"] is False
+
+        # An authenticator nobody registered, or an assertion for another origin, is refused.
+        client.cookies.clear()
+        stranger = SoftWebauthnDevice()
+        stranger.cred_init("testserver", b"1")
+        assert (await sign_in(client, stranger))["success"] is False
+        begin = (await client.post("/api/user/passkey/login/begin")).json()
+        foreign = as_json(device.get(request_options(begin["data"]["options"]), "https://evil.example"))
+        assert (await client.post("/api/user/passkey/login/finish", json=foreign)).json()["success"] is False
+
+
+async def test_removal_and_admin_reset(sqlite_config: Config) -> None:
+    async with running(sqlite_config) as client:
+        root_id = await as_root(client)
+        device = SoftWebauthnDevice()
+        assert (await register(client, device))["success"]
+        assert (await client.delete("/api/user/passkey")).json()["success"]
+        assert (await client.get("/api/user/passkey")).json()["data"]["enabled"] is False
+        assert (await register(client, device := SoftWebauthnDevice()))["success"]
+        assert (await client.delete(f"/api/user/{root_id}/reset_passkey")).json()["success"]
+        client.cookies.clear()
+        client.headers.pop("New-Api-User", None)
+        assert (await sign_in(client, device))["success"] is False
