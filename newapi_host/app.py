@@ -55,6 +55,7 @@ from newapi_host.host import Host
 from newapi_host.jobs import JobRunner
 from newapi_host.notify import RedisNotifier
 from newapi_host.options import Options
+from newapi_host.plugins.contracts import BackgroundJob
 from newapi_host.plugins.loading import build_plugin_host
 from newapi_host.plugins.manager import PluginHost
 from newapi_host.plugins.registry import routes_of
@@ -65,6 +66,7 @@ from newapi_host.relay.channels import ChannelIndex
 from newapi_host.relay.client import UpstreamClient
 from newapi_host.relay.keys import KeyCache
 from newapi_host.relay.pipeline import Relay
+from newapi_host.relay.recovery import recovery_job
 from newapi_host.relay.request_id import RequestIdMiddleware
 from newapi_host.relay.routes import MODEL_ROUTES, dialect_handlers, document_relay_routes
 from newapi_host.store import SharedStore
@@ -193,6 +195,11 @@ async def stop_relay(relay: Relay, grace: float = 20.0) -> None:
     await relay.client.close()
 
 
+def core_jobs(host: Host) -> tuple[BackgroundJob, ...]:
+    """The host's own once-per-cluster jobs: log retention and automatic channel re-enable."""
+    return (logs_api.LOG_CLEANUP_JOB, recovery_job(lambda: host.relay, host.config.channel_test_interval))
+
+
 @asynccontextmanager
 async def lifespan(app: Litestar) -> AsyncIterator[None]:
     host: Host = app.state.host
@@ -225,7 +232,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
             # GC's full collections, which otherwise stall requests for tens of milliseconds.
             gc.collect()
             gc.freeze()
-        host.jobs = JobRunner(host.registry, host.states, app.state, core_jobs=(logs_api.LOG_CLEANUP_JOB,))
+        host.jobs = JobRunner(host.registry, host.states, app.state, core_jobs=core_jobs(host))
         host.jobs.start()
         yield
     finally:
