@@ -213,9 +213,8 @@ async def probe_channel(
     await Channel.update({Channel.test_time: int(time.time()), Channel.response_time: int(elapsed * 1000)}).where(
         Channel.id == channel_id
     )
-    if (row["status"] == CHANNEL_AUTO_DISABLED or key_index is not None) and relay.options.get_bool(
-        "AutomaticEnableChannelEnabled"
-    ):
-        if await enable_channel(channel_id, key_index) and relay.on_channels_changed is not None:
-            await relay.on_channels_changed()
+    revivable = row["status"] == CHANNEL_AUTO_DISABLED or key_index is not None
+    enabled = revivable and relay.options.get_bool("AutomaticEnableChannelEnabled")
+    if enabled and await enable_channel(channel_id, key_index) and relay.on_channels_changed is not None:
+        await relay.on_channels_changed()
     return ProbeResult(True, "", elapsed, "")
