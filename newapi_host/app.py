@@ -7,6 +7,8 @@ plugins.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import hashlib
 import importlib.metadata as md
@@ -32,6 +34,7 @@ from newapi_host.api import channels as channels_api
 from newapi_host.api import data as data_api
 from newapi_host.api import groups as groups_api
 from newapi_host.api import logs as logs_api
+from newapi_host.api import metrics as metrics_api
 from newapi_host.api import oauth as oauth_api
 from newapi_host.api import options as options_api
 from newapi_host.api import payments as payments_api
@@ -61,6 +64,7 @@ from newapi_host.plugins.manager import PluginHost
 from newapi_host.plugins.registry import routes_of
 from newapi_host.plugins.state import PluginStates
 from newapi_host.proxy_headers import ProxyHeadersMiddleware, parse_networks
+from newapi_host.relay import metrics
 from newapi_host.relay.asgi import MAX_BODY
 from newapi_host.relay.channels import ChannelIndex
 from newapi_host.relay.client import UpstreamClient
@@ -92,6 +96,7 @@ CORE_ROUTES: list[Any] = [
     *data_api.ROUTES,
     *groups_api.ROUTES,
     *MODEL_ROUTES,
+    *metrics_api.ROUTES,
 ]
 
 
@@ -200,6 +205,14 @@ def core_jobs(host: Host) -> tuple[BackgroundJob, ...]:
     return (logs_api.LOG_CLEANUP_JOB, recovery_job(lambda: host.relay, host.config.channel_test_interval))
 
 
+async def _gauges(host: Host, series: metrics.Metrics) -> None:
+    """Keep this worker's gauges current: a scrape sums every worker's last values."""
+    while True:
+        if host.relay is not None:
+            series.gauges(host.relay.ledger.queued, host.relay.keys.size)
+        await asyncio.sleep(1.0)
+
+
 @asynccontextmanager
 async def lifespan(app: Litestar) -> AsyncIterator[None]:
     host: Host = app.state.host
@@ -232,10 +245,18 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
             # GC's full collections, which otherwise stall requests for tens of milliseconds.
             gc.collect()
             gc.freeze()
+        if (series := metrics.setup(host.config.metrics)) is not None:
+            host.extras["metrics"] = (series, asyncio.get_running_loop().create_task(_gauges(host, series)))
         host.jobs = JobRunner(host.registry, host.states, app.state, core_jobs=core_jobs(host))
         host.jobs.start()
         yield
     finally:
+        if "metrics" in host.extras:
+            series, task = host.extras.pop("metrics")
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            metrics.stop(series)
         if host.relay is not None:
             await stop_relay(host.relay)
         if host.jobs is not None:
@@ -280,7 +301,7 @@ def create_app(
         secure=config.session_cookie_secure,
         # API-key routes never read the console cookie, except a video's content (New API's video
         # proxy answers the console session too, for the console's players).
-        exclude=["^/v1(?!/videos/[^/]+/content$)", "^/v1beta", "^/healthz"],
+        exclude=["^/v1(?!/videos/[^/]+/content$)", "^/v1beta", "^/healthz", "^/metrics"],
     )
     middleware: list[Any] = [
         RequestIdMiddleware,

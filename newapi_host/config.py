@@ -59,6 +59,8 @@ class Config:
     shared_state: str = ""  # NEWAPI_SHARED_STATE: the counter file `newapi serve` shares with its workers
     # CHANNEL_TEST_FREQUENCY (minutes, as New API): how often auto-disabled channels are re-tested
     channel_test_interval: float = 600.0
+    metrics: bool = False  # NEWAPI_METRICS: serve Prometheus series at /metrics
+    metrics_token: str = field(default="", repr=False)  # NEWAPI_METRICS_TOKEN: the bearer token /metrics asks for
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -85,6 +87,8 @@ class Config:
             ledger_interval=float(env.get("NEWAPI_LEDGER_INTERVAL") or 1.0),
             shared_state=env.get("NEWAPI_SHARED_STATE", ""),
             channel_test_interval=_minutes(env.get("CHANNEL_TEST_FREQUENCY"), 600.0),
+            metrics=_bool(env.get("NEWAPI_METRICS")),
+            metrics_token=env.get("NEWAPI_METRICS_TOKEN", "").strip(),
         )
 
     @property
