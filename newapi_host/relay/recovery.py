@@ -30,17 +30,20 @@ CONCURRENCY = 4  # channels tested at once, as the admin's "test all"
 OPTION = "AutomaticEnableChannelEnabled"
 
 
-def _auto_disabled_keys(channel_info: str | None) -> list[int]:
+def _key_statuses(channel_info: str | None) -> tuple[list[int], bool]:
+    """A multi-key channel's automatically disabled keys, and whether any key is still enabled."""
     try:
         info: Any = json.loads(channel_info or "{}") or {}
     except ValueError:
-        return []
+        return [], True
     if not isinstance(info, dict) or not info.get("is_multi_key"):
-        return []
+        return [], True
     statuses = info.get("multi_key_status_list")
-    if not isinstance(statuses, dict):
-        return []
-    return sorted(int(k) for k, v in statuses.items() if v == CHANNEL_AUTO_DISABLED and str(k).isdigit())
+    statuses = {str(k): v for k, v in statuses.items()} if isinstance(statuses, dict) else {}
+    size = int(info.get("multi_key_size") or 0)
+    auto = sorted(int(k) for k, v in statuses.items() if v == CHANNEL_AUTO_DISABLED and k.isdigit())
+    some_enabled = size <= 0 or any(statuses.get(str(i), CHANNEL_ENABLED) == CHANNEL_ENABLED for i in range(size))
+    return auto, some_enabled
 
 
 async def targets() -> list[tuple[int, int | None]]:
@@ -50,11 +53,10 @@ async def targets() -> list[tuple[int, int | None]]:
     )
     found: list[tuple[int, int | None]] = []
     for row in rows:
-        keys = _auto_disabled_keys(row["channel_info"])
-        if keys:
-            found.extend((row["id"], k) for k in keys)
-        elif row["status"] == CHANNEL_AUTO_DISABLED:
-            found.append((row["id"], None))
+        keys, some_enabled = _key_statuses(row["channel_info"])
+        found.extend((row["id"], k) for k in keys)
+        if row["status"] == CHANNEL_AUTO_DISABLED and some_enabled:
+            found.append((row["id"], None))  # the channel itself, with the keys it still has
     return found
 
 
