@@ -7,6 +7,8 @@ plugins.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import hashlib
 import importlib.metadata as md
@@ -33,6 +35,7 @@ from newapi_host.api import data as data_api
 from newapi_host.api import email as email_api
 from newapi_host.api import groups as groups_api
 from newapi_host.api import logs as logs_api
+from newapi_host.api import metrics as metrics_api
 from newapi_host.api import oauth as oauth_api
 from newapi_host.api import oauth_bindings as oauth_bindings_api
 from newapi_host.api import options as options_api
@@ -59,16 +62,19 @@ from newapi_host.host import Host
 from newapi_host.jobs import JobRunner
 from newapi_host.notify import RedisNotifier
 from newapi_host.options import Options
+from newapi_host.plugins.contracts import BackgroundJob
 from newapi_host.plugins.loading import build_plugin_host
 from newapi_host.plugins.manager import PluginHost
 from newapi_host.plugins.registry import routes_of
 from newapi_host.plugins.state import PluginStates
 from newapi_host.proxy_headers import ProxyHeadersMiddleware, parse_networks
+from newapi_host.relay import metrics
 from newapi_host.relay.asgi import MAX_BODY
 from newapi_host.relay.channels import ChannelIndex
 from newapi_host.relay.client import UpstreamClient
 from newapi_host.relay.keys import KeyCache
 from newapi_host.relay.pipeline import Relay
+from newapi_host.relay.recovery import recovery_job
 from newapi_host.relay.request_id import RequestIdMiddleware
 from newapi_host.relay.routes import MODEL_ROUTES, dialect_handlers, document_relay_routes
 from newapi_host.store import SharedStore
@@ -98,6 +104,7 @@ CORE_ROUTES: list[Any] = [
     *data_api.ROUTES,
     *groups_api.ROUTES,
     *MODEL_ROUTES,
+    *metrics_api.ROUTES,
 ]
 
 
@@ -201,6 +208,24 @@ async def stop_relay(relay: Relay, grace: float = 20.0) -> None:
     await relay.client.close()
 
 
+def core_jobs(host: Host) -> tuple[BackgroundJob, ...]:
+    """The host's own once-per-cluster jobs: log retention, expiry of unpaid top-up orders and
+    automatic channel re-enable."""
+    return (
+        logs_api.LOG_CLEANUP_JOB,
+        payments_api.TOPUP_EXPIRY_JOB,
+        recovery_job(lambda: host.relay, host.config.channel_test_interval),
+    )
+
+
+async def _gauges(host: Host, series: metrics.Metrics) -> None:
+    """Keep this worker's gauges current: a scrape sums every worker's last values."""
+    while True:
+        if host.relay is not None:
+            series.gauges(host.relay.ledger.queued, host.relay.keys.size)
+        await asyncio.sleep(1.0)
+
+
 @asynccontextmanager
 async def lifespan(app: Litestar) -> AsyncIterator[None]:
     host: Host = app.state.host
@@ -233,12 +258,18 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
             # GC's full collections, which otherwise stall requests for tens of milliseconds.
             gc.collect()
             gc.freeze()
-        host.jobs = JobRunner(
-            host.registry, host.states, app.state, core_jobs=(logs_api.LOG_CLEANUP_JOB, payments_api.TOPUP_EXPIRY_JOB)
-        )
+        if (series := metrics.setup(host.config.metrics)) is not None:
+            host.extras["metrics"] = (series, asyncio.get_running_loop().create_task(_gauges(host, series)))
+        host.jobs = JobRunner(host.registry, host.states, app.state, core_jobs=core_jobs(host))
         host.jobs.start()
         yield
     finally:
+        if "metrics" in host.extras:
+            series, task = host.extras.pop("metrics")
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            metrics.stop(series)
         if host.relay is not None:
             await stop_relay(host.relay)
         if host.jobs is not None:
@@ -287,7 +318,7 @@ def create_app(
         secure=config.session_cookie_secure,
         # API-key routes never read the console cookie, except a video's content (New API's video
         # proxy answers the console session too, for the console's players).
-        exclude=["^/v1(?!/videos/[^/]+/content$)", "^/v1beta", "^/healthz"],
+        exclude=["^/v1(?!/videos/[^/]+/content$)", "^/v1beta", "^/healthz", "^/metrics"],
     )
     middleware: list[Any] = [
         RequestIdMiddleware,

@@ -8,6 +8,7 @@ import getpass
 import json
 import logging
 import os
+import shutil
 import socket
 import sys
 from collections.abc import Sequence
@@ -115,6 +116,11 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
                 stale.unlink(missing_ok=True)
         shared.create(state, int(os.environ.get("NEWAPI_SHARED_SLOTS") or shared.DEFAULT_SLOTS))
         os.environ["NEWAPI_SHARED_STATE"] = str(state)
+    if config.metrics:  # every worker writes its series here; a scrape on any worker adds them up
+        metrics_dir = config.data_dir / "run" / "metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)  # the last run's workers are gone
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     workers = args.workers or config.workers
     logging.getLogger("newapi").info("serving on http://%s:%s with %s worker(s)", host, port, workers)
     try:

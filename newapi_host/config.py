@@ -25,6 +25,12 @@ def _csv(value: str | None) -> frozenset[str]:
     return frozenset(p.strip() for p in (value or "").split(",") if p.strip())
 
 
+def _minutes(value: str | None, default: float) -> float:
+    """Minutes (fractions allowed) to seconds; empty, zero or negative keeps the default."""
+    minutes = float(value) if value and value.strip() else 0.0
+    return minutes * 60 if minutes > 0 else default
+
+
 def default_workers() -> int:
     """One worker per core, at least one and at most eight (each worker holds its own caches)."""
     return max(1, min(os.cpu_count() or 1, 8))
@@ -51,6 +57,10 @@ class Config:
     log_level: str = "INFO"
     ledger_interval: float = 1.0  # NEWAPI_LEDGER_INTERVAL: seconds between a worker's writes of settled charges
     shared_state: str = ""  # NEWAPI_SHARED_STATE: the counter file `newapi serve` shares with its workers
+    # CHANNEL_TEST_FREQUENCY (minutes, as New API): how often auto-disabled channels are re-tested
+    channel_test_interval: float = 600.0
+    metrics: bool = False  # NEWAPI_METRICS: serve Prometheus series at /metrics
+    metrics_token: str = field(default="", repr=False)  # NEWAPI_METRICS_TOKEN: the bearer token /metrics asks for
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -76,6 +86,9 @@ class Config:
             log_level=(env.get("NEWAPI_LOG_LEVEL") or ("DEBUG" if _bool(env.get("DEBUG")) else "INFO")).upper(),
             ledger_interval=float(env.get("NEWAPI_LEDGER_INTERVAL") or 1.0),
             shared_state=env.get("NEWAPI_SHARED_STATE", ""),
+            channel_test_interval=_minutes(env.get("CHANNEL_TEST_FREQUENCY"), 600.0),
+            metrics=_bool(env.get("NEWAPI_METRICS")),
+            metrics_token=env.get("NEWAPI_METRICS_TOKEN", "").strip(),
         )
 
     @property

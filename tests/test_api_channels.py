@@ -494,7 +494,9 @@ async def test_fetch_models_and_test_all(sqlite_config):
         )
         assert r.json()["success"] is False and "failed to fetch the model list" in r.json()["message"]
 
-        await client.app.state.host.options.set_many({"AutomaticDisableChannelEnabled": "true"})
+        await client.app.state.host.options.set_many(
+            {"AutomaticDisableChannelEnabled": "true", "AutomaticEnableChannelEnabled": "true"}
+        )
         [bad] = await add(client, key="sk-bad", base_url=up.url, models="m-t-fail-401", test_model="m-t-fail-401")
         [failing] = await add(client, key="sk-500", base_url=up.url, models="m-t-fail-500", test_model="m-t-fail-500")
         [revived] = await add(client, key="sk-r", base_url=up.url, models="m-ok-2", test_model="m-ok-2")

@@ -36,8 +36,12 @@ async def test_create_and_test_channels(db_config):
         r = await client.get(f"/api/channel/test/{bad}")
         assert r.json()["success"] is False and "500" in r.json()["message"]
 
-        # An automatically disabled channel that passes its test is enabled again; a manual one is not.
+        # An automatically disabled channel that passes its test is enabled again when
+        # AutomaticEnableChannelEnabled is on (New API's ShouldEnableChannel); a manual one is not.
         await Channel.update({Channel.status: 3}).where(Channel.id == good)
+        assert (await client.get(f"/api/channel/test/{good}")).json()["success"]
+        assert (await Channel.select(Channel.status).where(Channel.id == good).first())["status"] == 3
+        await client.app.state.host.options.set_many({"AutomaticEnableChannelEnabled": "true"})
         assert (await client.get(f"/api/channel/test/{good}")).json()["success"]
         assert (await Channel.select(Channel.status).where(Channel.id == good).first())["status"] == 1
         await Channel.update({Channel.status: 2}).where(Channel.id == good)

@@ -115,6 +115,7 @@ async def test_operations_options_round_trip(sqlite_config: Config) -> None:
             "RetryTimes": "3",
             "AutomaticRetryStatusCodes": "429, 500-503",
             "AutomaticDisableChannelEnabled": "true",
+            "AutomaticEnableChannelEnabled": "true",
             "AutomaticDisableStatusCodes": "401,403",
             "AutomaticDisableKeywords": "quota exceeded\nbanned key",
             "AutomaticDisableChannelErrorThreshold": "2",
@@ -133,6 +134,7 @@ async def test_operations_options_round_trip(sqlite_config: Config) -> None:
         host = client.app.state.host
         assert host.options.get_int("RetryTimes") == 3 and host.options.get_int("LogRetentionDays") == 30
         assert host.options.get_bool("AutomaticDisableChannelEnabled")
+        assert host.options.get_bool("AutomaticEnableChannelEnabled")
         assert not host.options.get_bool("LogConsumeEnabled")
         for key, value, words in (
             ("RetryTimes", "11", "at most 10"),

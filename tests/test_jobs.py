@@ -75,7 +75,7 @@ async def test_host_jobs_run_without_a_plugin_and_the_app_schedules_log_cleanup(
 
     async with running(sqlite_config) as client:
         host = client.app.state.host
-        assert [j.name for j in host.jobs.core_jobs] == ["log-cleanup", "topup-expiry"]
+        assert [j.name for j in host.jobs.core_jobs] == ["log-cleanup", "topup-expiry", "channel-recovery"]
         runner = JobRunner(host.registry, host.states, client.app.state, core_jobs=(BackgroundJob("t", 0.05, tick),))
         runner.start()
         await eventually(lambda: ran, what="a run of the host job")

@@ -265,15 +265,19 @@ def test_auto_disable_after_n_errors_in_window_never_on_429(gw, up):
         with pytest.raises(openai.NotFoundError):  # no enabled channel serves the model any more
             c.chat.completions.create(model=model2, messages=MSG)
 
-        # The channel test re-enables it once it passes (here: its mapping is fixed first).
+        # The channel test re-enables it once it passes (here: its mapping is fixed first), when
+        # AutomaticEnableChannelEnabled is on, as New API's ShouldEnableChannel.
         gw.option(**LOCAL_UPSTREAMS)
         gw.run(_fix_mapping(bad, model2))
         probe = gw.run(_probe(gw, bad, model2))
         assert probe.passed, probe.detail
+        assert gw.channel_row(bad)["status"] == 3
+        gw.option(AutomaticEnableChannelEnabled="true")
+        assert gw.run(_probe(gw, bad, model2)).passed
         assert gw.channel_row(bad)["status"] == 1
         assert c.chat.completions.create(model=model2, messages=MSG).choices[0].message.content
     finally:
-        gw.option(AutomaticDisableChannelEnabled="false", RetryTimes="3")
+        gw.option(AutomaticDisableChannelEnabled="false", AutomaticEnableChannelEnabled="false", RetryTimes="3")
 
 
 async def _fix_mapping(channel_id: int, model: str) -> None:

@@ -1314,7 +1314,8 @@ def _should_disable(host: Host, message: str, elapsed: float) -> bool:
 async def test_all(request: Req) -> dict[str, Any]:
     """Test enabled and automatically disabled channels, a few at a time; answer a summary.
 
-    A passing auto-disabled channel is enabled again; a failing enabled one is disabled when
+    A passing auto-disabled channel is enabled again when ``AutomaticEnableChannelEnabled`` is on
+    (New API's ``ShouldEnableChannel``); a failing enabled one is disabled when
     automatic disabling is on and the error qualifies (or the answer took longer than
     ChannelDisableThreshold seconds), as New API's channel test task does.
     """
@@ -1330,13 +1331,14 @@ async def test_all(request: Req) -> dict[str, Any]:
         results: list[dict[str, Any]] = []
 
         root = is_root(request.state.caller)
+        revive = host.options.get_bool("AutomaticEnableChannelEnabled")  # the probe enables only then
 
         async def one(row: dict[str, Any]) -> None:
             async with gate:
                 passed, message, seconds, detail = await probe_channel(host.relay, row["id"])
             summary["tested"] += 1
             summary["succeeded" if passed else "failed"] += 1
-            if passed and row["status"] == CHANNEL_AUTO_DISABLED:
+            if passed and row["status"] == CHANNEL_AUTO_DISABLED and revive:
                 summary["enabled"] += 1
             if (
                 row["status"] == CHANNEL_ENABLED

@@ -337,6 +337,11 @@ class Ledger:
         self._stopping = False
         self._flush_lock = asyncio.Lock()
 
+    @property
+    def queued(self) -> int:
+        """Settled charges waiting to be written to the database (the metrics' ledger queue)."""
+        return len(self._queue)
+
     # -- holds ------------------------------------------------------------------------------
 
     async def reserve(

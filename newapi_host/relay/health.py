@@ -3,7 +3,8 @@
 The relay counts qualifying upstream errors per channel (and key) in the shared store and
 disables the channel once they pass the threshold (:class:`ChannelHealth`,
 :func:`disable_channel`); a test request (:func:`probe_channel`) records the response time and
-enables an automatically disabled channel again when it passes, as New API does. The test speaks
+enables an automatically disabled channel (or key) again when it passes and
+``AutomaticEnableChannelEnabled`` is on, as New API does (:func:`enable_channel`). The test speaks
 OpenAI chat and reaches channels of any type through the converters, so a Claude or Gemini
 channel is tested the same way an OpenAI one is.
 """
@@ -11,6 +12,7 @@ channel is tested the same way an OpenAI one is.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import time
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import msgspec
 
 from newapi_host.db.engine import write_transaction
-from newapi_host.db.tables import CHANNEL_AUTO_DISABLED, CHANNEL_ENABLED, Ability, Channel
+from newapi_host.db.tables import CHANNEL_AUTO_DISABLED, CHANNEL_ENABLED, CHANNEL_MANUALLY_DISABLED, Ability, Channel
 from newapi_host.plugins.contracts import ConvertContext, InvalidRequest
 from newapi_host.store import SharedStore
 from newapi_host.sync import bump
@@ -105,11 +107,53 @@ class ProbeResult(NamedTuple):
     detail: str
 
 
-async def probe_channel(relay: Relay, channel_id: int, model: str | None = None) -> ProbeResult:
+async def enable_channel(channel_id: int, key_index: int | None = None) -> bool:
+    """Enable an automatically disabled channel again, or one automatically disabled key of it.
+
+    Only status 3 (disabled by the gateway) is undone: a channel or key an admin disabled stays
+    off. Enabling a key of a channel that was off because all its keys were gives it a usable key
+    again, so the channel comes back too. True when something changed (and was announced).
+    """
+    async with write_transaction():
+        row = await Channel.select(Channel.channel_info, Channel.status).where(Channel.id == channel_id).first()
+        if row is None or row["status"] == CHANNEL_MANUALLY_DISABLED:
+            return False
+        values: dict[Any, Any] = {}
+        if key_index is not None:
+            info: Any = {}
+            with contextlib.suppress(ValueError):
+                info = json.loads(row["channel_info"] or "{}") or {}
+            statuses = info.get("multi_key_status_list") if isinstance(info, dict) else None
+            if not isinstance(statuses, dict) or statuses.get(str(key_index)) != CHANNEL_AUTO_DISABLED:
+                return False
+            del statuses[str(key_index)]
+            for field in ("multi_key_disabled_reason", "multi_key_disabled_time"):
+                if isinstance(info.get(field), dict):
+                    info[field].pop(str(key_index), None)
+            values[Channel.channel_info] = json.dumps(info)
+        if row["status"] == CHANNEL_AUTO_DISABLED:
+            values[Channel.status] = CHANNEL_ENABLED
+        if not values:
+            return False
+        await Channel.update(values).where(Channel.id == channel_id)
+        if Channel.status in values:
+            await Ability.update({Ability.enabled: True}).where(Ability.channel_id == channel_id)
+        await bump("channels")
+    log.warning(
+        "channel #%s%s enabled again: its test passed", channel_id, "" if key_index is None else f" key {key_index}"
+    )
+    return True
+
+
+async def probe_channel(
+    relay: Relay, channel_id: int, model: str | None = None, key_index: int | None = None
+) -> ProbeResult:
     """Send a tiny chat request to one channel, bypassing billing and within the SSRF settings.
 
     The request is written in OpenAI chat and converted to the channel's own format when it speaks
-    another. A channel that was disabled automatically and passes is enabled again.
+    another. ``key_index`` tests that key of a multi-key channel, even a disabled one. A channel
+    (or key) that was disabled automatically and passes is enabled again when the option
+    ``AutomaticEnableChannelEnabled`` is on, as New API's ``ShouldEnableChannel`` decides.
     """
 
     def failed(message: str, seconds: float = 0.0, detail: str | None = None) -> ProbeResult:
@@ -119,6 +163,11 @@ async def probe_channel(relay: Relay, channel_id: int, model: str | None = None)
     if row is None:
         return failed(f"channel #{channel_id} does not exist")
     channel = entry_from_row(row, relay.registry)
+    if key_index is not None:
+        if not 0 <= key_index < len(channel.keys):
+            return failed(f"channel #{channel_id} has no key #{key_index}")
+        others = {i: CHANNEL_MANUALLY_DISABLED for i in range(len(channel.keys)) if i != key_index}
+        channel = dataclasses.replace(channel, key_status=others)  # the probe's pick_key takes this key
     channel_type = relay.registry.channel_type(channel.type)
     if channel_type is None:
         return failed(f"channel type {channel.type} is not available (plugin missing or disabled)")
@@ -164,11 +213,8 @@ async def probe_channel(relay: Relay, channel_id: int, model: str | None = None)
     await Channel.update({Channel.test_time: int(time.time()), Channel.response_time: int(elapsed * 1000)}).where(
         Channel.id == channel_id
     )
-    if row["status"] == CHANNEL_AUTO_DISABLED:
-        async with write_transaction():
-            await Channel.update({Channel.status: CHANNEL_ENABLED}).where(Channel.id == channel_id)
-            await Ability.update({Ability.enabled: True}).where(Ability.channel_id == channel_id)
-            await bump("channels")
-        if relay.on_channels_changed is not None:
-            await relay.on_channels_changed()
+    revivable = row["status"] == CHANNEL_AUTO_DISABLED or key_index is not None
+    enabled = revivable and relay.options.get_bool("AutomaticEnableChannelEnabled")
+    if enabled and await enable_channel(channel_id, key_index) and relay.on_channels_changed is not None:
+        await relay.on_channels_changed()
     return ProbeResult(True, "", elapsed, "")

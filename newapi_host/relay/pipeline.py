@@ -41,7 +41,7 @@ from newapi_host.plugins.registry import Registry
 from newapi_host.status_ranges import in_ranges, parse_ranges
 from newapi_host.store import NO_AMOUNT, Outcome, StoreUnavailable
 
-from . import fetch_guard
+from . import fetch_guard, metrics
 from .asgi import Incoming, Reply
 from .channels import ChannelEntry, ChannelIndex
 from .client import (
@@ -254,19 +254,25 @@ class Relay:
         progress = Progress(started=time.monotonic())
         self.inflight += 1
         streaming = False
+        status = 500
         try:
             reply = await self._handle(request, dialect, request_id, progress)
             streaming = reply.stream is not None  # the stream's own end counts it out
+            status = reply.status
             if progress.limits is not None and reply.status < 400 and progress.entry is not None:
                 await self.rate_limits.succeeded(progress.entry, progress.limits)
             return reply
         except RelayError as error:
+            status = error.status
             if self.error_logs and progress.entry is not None and error.code not in UNLOGGED_ERRORS:
                 self._log_error(progress, error, request_id)
             return self.error_reply(dialect, error, request_id)
         finally:
             if not streaming:
                 self._ended()
+            if metrics.METRICS is not None:  # the model is a label only once a channel serves it
+                model = progress.ctx.model if progress.ctx is not None else ""
+                metrics.METRICS.request(dialect_name, model, status, time.monotonic() - progress.started)
 
     def _ended(self) -> None:
         self.inflight -= 1
@@ -616,6 +622,8 @@ class Relay:
         if retry_after:
             headers["Retry-After"] = retry_after
         disable = verdict.disable_channel if verdict else False
+        if metrics.METRICS is not None:
+            metrics.METRICS.upstream_error(channel.id, response.status)
         await self._maybe_disable(channel, attempt.key_index, status, message, disable)
         if verdict is not None and verdict.status is not None:
             status = verdict.status
@@ -851,6 +859,8 @@ class Relay:
             return None  # nothing reached the client: nothing is charged or logged
         quota = self.prices.charge(price, usage)
         entry = ctx.entry
+        if metrics.METRICS is not None:
+            metrics.METRICS.charged(ctx.model, usage.prompt_tokens, usage.completion_tokens, quota)
         row = None
         if self.options.get_bool("LogConsumeEnabled"):
             row = log_row(

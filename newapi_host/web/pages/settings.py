@@ -59,6 +59,9 @@ STRINGS = {
         "set_AutomaticRetryStatusCodes": "Retry on these upstream status codes",
         "set_AutomaticRetryStatusCodes_help": "Codes and ranges such as 401,500-503; empty: the built-in list.",
         "set_AutomaticDisableChannelEnabled": "Disable a channel automatically when it fails",
+        "set_AutomaticEnableChannelEnabled": "Enable an automatically disabled channel again when its test passes",
+        "set_AutomaticEnableChannelEnabled_help": "Tested every CHANNEL_TEST_FREQUENCY minutes (10 by default); "
+        "channels and keys an admin disabled stay off.",
         "set_ChannelDisableThreshold": "Slowest allowed test response (seconds)",
         "set_ChannelDisableThreshold_help": "A channel test slower than this disables the channel; 0: no limit.",
         "set_AutomaticDisableStatusCodes": "Disable on these upstream status codes",
@@ -168,6 +171,9 @@ STRINGS = {
         "set_AutomaticRetryStatusCodes": "自动重试状态码",
         "set_AutomaticRetryStatusCodes_help": "状态码或范围，例如 401,500-503；留空使用内置列表。",
         "set_AutomaticDisableChannelEnabled": "失败时自动禁用渠道",
+        "set_AutomaticEnableChannelEnabled": "测试通过时自动启用被自动禁用的渠道",
+        "set_AutomaticEnableChannelEnabled_help": "每 CHANNEL_TEST_FREQUENCY 分钟（默认 10）测试一次；"
+        "管理员手动禁用的渠道和密钥不受影响。",
         "set_ChannelDisableThreshold": "最长响应时间（秒）",
         "set_ChannelDisableThreshold_help": "渠道测试超过此时间将自动禁用渠道；0 表示不限制。",
         "set_AutomaticDisableStatusCodes": "自动禁用状态码",
@@ -259,6 +265,7 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, tuple[Field, ...]], ...]], ...] = (
                 "disable",
                 (
                     ("AutomaticDisableChannelEnabled", "bool", {}),
+                    ("AutomaticEnableChannelEnabled", "bool", {}),
                     ("AutomaticDisableStatusCodes", "codes", {"placeholder": DEFAULT_DISABLE_CODES}),
                     ("AutomaticDisableKeywords", "textarea", {"placeholder": "\n".join(DEFAULT_DISABLE_KEYWORDS)}),
                     ("AutomaticDisableChannelErrorThreshold", "int", {"data-min": "1", "placeholder": "3"}),
