@@ -32,6 +32,7 @@ from newapi_host.plugins.contracts import BackgroundJob, JobContext, PaymentMeth
 
 from .common import manage_log, page_of, paging
 from .envelope import fail, json_object, ok
+from .redemptions import topup_json
 
 log = logging.getLogger(__name__)
 
@@ -128,21 +129,6 @@ async def answer_notice(request: Request[Any, Any, Any], method: PaymentMethod) 
 # -- the admin's order desk ------------------------------------------------------------------------
 
 
-def order_json(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "user_id": row["user_id"],
-        "amount": row["amount"],
-        "money": row["money"],
-        "trade_no": row["trade_no"],
-        "payment_method": row["payment_method"],
-        "payment_provider": row["payment_provider"],
-        "create_time": row["create_time"],
-        "complete_time": row["complete_time"],
-        "status": row["status"],
-    }
-
-
 def _like(column: str, text: str) -> WhereRaw:
     pattern = "%" + text.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
     return WhereRaw(f"\"{column}\" LIKE {{}} ESCAPE '!'", pattern)
@@ -187,7 +173,7 @@ async def all_topups(request: Request[Any, Any, Any]) -> dict[str, Any]:
         where &= TopUp.create_time <= end
     rows = await TopUp.select().where(where).order_by(TopUp.id, ascending=False).limit(size).offset((page - 1) * size)
     total = await TopUp.count().where(where)
-    return ok(page_of([order_json(r) for r in rows], total, page, size))
+    return ok(page_of([topup_json(r) for r in rows], total, page, size))
 
 
 @post("/api/user/topup/complete", guards=[admin_auth], status_code=200)
