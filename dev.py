@@ -71,7 +71,10 @@ def main(argv: list[str]) -> int:
     if command == "serve":
         args = [venv_bin("newapi"), "serve", *rest]
     else:
-        args = [venv_bin("python"), "-m", "pytest", *rest]
+        # The suite runs on every core (pytest-xdist) unless told otherwise (-n 0: one process).
+        told = any(a.startswith(("-n", "--numprocesses")) for a in rest)
+        spread = [] if told else ["-n", "auto"]
+        args = [venv_bin("python"), "-m", "pytest", *spread, *rest]
     if os.name == "nt":
         return subprocess.call(args, cwd=ROOT)
     os.chdir(ROOT)
