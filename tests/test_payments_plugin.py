@@ -301,3 +301,53 @@ async def test_the_plugins_page_and_new_api_options_hold_one_value(sqlite_config
         assert answer["url"] == "https://b.example/submit.php" and sent["pid"] == "7"
         params = {k: v for k, v in sent.items() if k not in ("sign", "sign_type")}
         assert sent["sign"] == signature(params, "k2")
+
+
+async def test_stripe_through_the_generic_pay_route_is_priced_as_new_api_prices_stripe(
+    sqlite_config: Config, monkeypatch
+) -> None:
+    """``POST /api/user/pay`` with ``stripe``: ``StripeUnitPrice`` per unit (not ``Price``), at least
+    ``StripeMinTopUp``, times the group ratio, as New API's ``getStripePayMoney``; the top-up log
+    names the currency Stripe reports."""
+    fake = MockUpstream()
+    fake.route(
+        "POST",
+        "/v1/checkout/sessions",
+        lambda request: {"id": "cs_2", "object": "checkout.session", "url": "https://checkout.test/cs_2"},
+    )
+    with fake:
+        monkeypatch.setattr(stripe, "api_base", fake.url)
+        async with running(sqlite_config) as client:
+            uid = await as_user(client, "generic")
+            await configure(client, "stripe", {**STRIPE, "currency": "eur"})
+            await client.app.state.host.options.set_many(
+                {"Price": "7.3", "StripeUnitPrice": "2.5", "StripeMinTopUp": "3", "TopupGroupRatio": '{"default": 1.2}'}
+            )
+            await buyer(client, "generic")
+            low = (await client.post("/api/user/pay", json={"amount": 2, "payment_method": "stripe"})).json()
+            assert low == {"success": False, "message": "the top-up amount must be at least 3"}
+            r = await client.post("/api/user/pay", json={"amount": 4, "payment_method": "stripe"})
+            trade_no = r.json()["data"]["trade_no"]
+            row = await TopUp.select(TopUp.money, TopUp.amount).where(TopUp.trade_no == trade_no).first()
+            assert row == {"money": 12.0, "amount": 4}  # 4 x 2.5 x 1.2, not 4 x 7.3 x 1.2
+            (sent,) = fake.requests_for(path="/v1/checkout/sessions")
+            form = dict(parse_qsl(sent.body.decode()))
+            assert form["line_items[0][price_data][unit_amount]"] == "1200"
+            assert form["line_items[0][price_data][currency]"] == "eur"
+            quoted = await client.post("/api/user/stripe/amount", json={"amount": 4})
+            assert quoted.json()["data"] == "12.00"  # the same price on Stripe's own route
+
+            session = {"client_reference_id": trade_no, "amount_subtotal": 1200, "currency": "eur"}
+            payload = json.dumps(
+                {
+                    "id": "evt_2",
+                    "object": "event",
+                    "type": "checkout.session.completed",
+                    "data": {"object": {**session, "payment_status": "paid"}},
+                }
+            ).encode()
+            r = await client.post("/api/stripe/webhook", content=payload, headers=stripe_signed(payload))
+            assert r.status_code == 200
+            assert await quota_of(uid) == 4 * PER_UNIT
+            (logged,) = await Log.select(Log.content).where((Log.user_id == uid) & (Log.type == LOG_TOPUP))
+            assert "paid 12.00 EUR with Stripe" in logged["content"]

@@ -180,6 +180,16 @@ def pay_types(host: Any, method: PaymentMethod) -> list[dict[str, str]]:
         return []
 
 
+def method_pricing(host: Any, method: PaymentMethod) -> tuple[Any, int | None]:
+    """``(money per unit, least units)`` for :func:`quote`: the method's own ``pricing`` (Stripe's
+    ``StripeUnitPrice``, ``StripeMinTopUp``), or ``(None, None)``: options ``Price`` and ``MinTopUp``."""
+    if method.pricing is None:
+        return None, None
+    owner = host.registry.owner_of("payment method", method.id)
+    price, least = method.pricing(host.states.settings(owner) if owner else None, options_view(host.options))
+    return Decimal(str(price)), int(least)
+
+
 def options_view(options: Any) -> Any:
     return options.view()
 
@@ -397,7 +407,7 @@ async def settle_notice(
             order.money,
         )
         return 400, b"fail"
-    how = f"paid {order.money:.2f} {method.currency} with {method.name}"
+    how = f"paid {order.money:.2f} {(notice.currency or method.currency).upper()} with {method.name}"
     if await credit(host.wallets, host.options, notice.trade_no, owner, how) is not None:
         await host.watcher.changed("users")
     return 200, notice.reply

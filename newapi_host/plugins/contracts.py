@@ -427,6 +427,7 @@ class PaymentNotice:
     status: Literal["failed", "expired"] = "failed"
     money: float | None = None
     ignore: bool = False
+    currency: str = ""  # what the provider says ``money`` is in (Stripe's session currency); empty: the method's
 
 
 @dataclass(frozen=True, slots=True)
@@ -448,6 +449,10 @@ class PaymentMethod:
     """The payment page is a form posted to the provider (Epay's ``submit.php``): ``POST /api/user/pay``
     then answers as New API does for Epay, ``data`` the fields (the URL's query) and ``url`` the
     address, so New API's own frontend can post the form."""
+    pricing: Callable[[BaseModel | None, Mapping[str, str]], tuple[float, int]] | None = None
+    """The method's own ``(money per unit, least units)`` from its settings and the options (Stripe's
+    ``StripeUnitPrice`` and ``StripeMinTopUp``); ``POST /api/user/pay`` prices its orders with them.
+    None: option ``Price`` and ``MinTopUp``, as New API prices Epay."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -163,7 +163,8 @@ async def verify_notice(callback: PaymentCallback) -> PaymentNotice | None:
         money = subtotal / 100 if checked and isinstance(subtotal, int) else None
         if checked and money is None:
             return None
-        return PaymentNotice(trade_no=trade_no, paid=True, money=money, reply=b"")
+        currency = str(session.get("currency") or "").upper()
+        return PaymentNotice(trade_no=trade_no, paid=True, money=money, reply=b"", currency=currency)
     if kind == "checkout.session.async_payment_failed":
         return PaymentNotice(trade_no=trade_no, paid=False, status="failed", reply=b"")
     if kind == "checkout.session.expired":
@@ -180,6 +181,14 @@ def pay_types(settings: Any, opts: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"name": "Stripe", "type": "stripe", "color": "#635BFF", "min_topup": str(least)}]
 
 
+def pricing(settings: Any, opts: Mapping[str, str]) -> tuple[float, int]:
+    """New API's Stripe price: ``StripeUnitPrice`` (default 8) per unit, at least ``StripeMinTopUp``
+    units; the host applies the group ratio and amount discounts (``getStripePayMoney``)."""
+    s = _settings(settings)
+    unit = pick_number(s.unit_price, opts, "StripeUnitPrice", 8.0)
+    return unit, max(1, int(pick_number(s.min_topup, opts, "StripeMinTopUp", 1)))
+
+
 METHOD = PaymentMethod(
     id="stripe",
     name="Stripe",
@@ -187,14 +196,12 @@ METHOD = PaymentMethod(
     verify_notice=verify_notice,
     currency="USD",
     pay_types=pay_types,
+    pricing=pricing,
 )
 
 
 def _price(request: Request[Any, Any, Any], amount: Any) -> Any:
-    s = _settings(settings(request, PLUGIN))
-    opts = options(request)
-    unit = pick_number(s.unit_price, opts, "StripeUnitPrice", 8.0)
-    least = max(1, int(pick_number(s.min_topup, opts, "StripeMinTopUp", 1)))
+    unit, least = pricing(settings(request, PLUGIN), options(request))
     return quote_topup(request, amount, price=unit, minimum=least)
 
 
