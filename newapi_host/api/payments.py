@@ -62,7 +62,8 @@ async def pay(request: Request[Any, Any, Any]) -> dict[str, Any]:
     ``amount x Price x TopupGroupRatio[group] x payment_setting.amount_discount[amount]``, in the
     method's currency, rounded to cents; a method with its own ``pricing`` (Stripe:
     ``StripeUnitPrice``, ``StripeMinTopUp``) replaces ``Price`` and ``MinTopUp``. ``data`` is
-    ``{pay_link, url, trade_no}``; for a ``form_post`` method (Epay) ``data`` holds the form's fields and ``url`` where to post them.
+    ``{pay_link, url, trade_no}``; for a ``form_post`` method (Epay) ``data`` holds the form's
+    fields and ``url`` where to post them.
     """
     body = await json_object(request)
     if body is None:
