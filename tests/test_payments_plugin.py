@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 import stripe
 
 from newapi_host.api import payments as payments_api
+from newapi_host.billing import topups
 from newapi_host.config import Config
 from newapi_host.db.tables import LOG_MANAGE, LOG_TOPUP, Log, TopUp, User
 from newapi_host.plugins.contracts import JobContext
@@ -351,3 +352,80 @@ async def test_stripe_through_the_generic_pay_route_is_priced_as_new_api_prices_
             assert await quota_of(uid) == 4 * PER_UNIT
             (logged,) = await Log.select(Log.content).where((Log.user_id == uid) & (Log.type == LOG_TOPUP))
             assert "paid 12.00 EUR with Stripe" in logged["content"]
+
+
+CREEM = {"api_key": "creem_inprocess", "webhook_secret": "creem_whsec_inprocess"}
+
+
+def creem_signed(payload: bytes, secret: str = CREEM["webhook_secret"]) -> dict[str, str]:
+    return {"creem-signature": hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()}
+
+
+async def test_refused_notices_are_kept_for_the_admin_and_only_the_admin(sqlite_config: Config) -> None:
+    """Each kind of refusal (bad signature, stale signature, wrong amount, unknown order, an unpaid
+    status, a method that is not there) leaves a record the admin reads at
+    ``GET /api/user/topup/refused``: method, trade number, reason, source address, time, status
+    answered; no signature and no secret. A common user is refused the list."""
+    async with running(sqlite_config) as client:
+        uid = await as_user(client, "refused")
+        await configure(client, "epay", EPAY)
+        await configure(client, "stripe", STRIPE)
+        await configure(client, "creem", CREEM)
+        await buyer(client, "refused")
+        trade_no = (await open_orders(client, 1))[0]
+        forged = {**epay_notice(trade_no, "73.00"), "sign": "deadbeef" * 4}
+        sends = [
+            (client.get("/api/user/epay/notify", params=forged), 400),
+            (client.get("/api/user/epay/notify", params=epay_notice(trade_no, "0.73")), 400),
+            (client.get("/api/user/epay/notify", params=epay_notice("USR1NOnothere1700000000", "73.00")), 404),
+            (client.get("/api/user/epay/notify", params=epay_notice(trade_no, "73.00", trade_status="WAIT")), 200),
+            (client.get("/api/payment/nomethod/notify", params={"out_trade_no": trade_no}), 404),
+        ]
+        for send, status in sends:
+            r = await send
+            assert r.status_code == status, r.text
+        stale = json.dumps({"type": "checkout.session.completed", "data": {"object": {"client_reference_id": "cs"}}})
+        old = stripe_signed(stale.encode())
+        old["stripe-signature"] = old["stripe-signature"].replace("t=", "t=1")  # signed at another time
+        assert (await client.post("/api/stripe/webhook", content=stale, headers=old)).status_code == 400
+        unpaid = json.dumps(
+            {"eventType": "checkout.completed", "object": {"request_id": trade_no, "order": {"status": "pending"}}}
+        ).encode()
+        assert (
+            await client.post("/api/creem/webhook", content=unpaid, headers=creem_signed(unpaid))
+        ).status_code == 200
+        forged_creem = creem_signed(unpaid, "not-the-secret")
+        assert (await client.post("/api/creem/webhook", content=unpaid, headers=forged_creem)).status_code == 400
+        assert await quota_of(uid) == 0 and await status_of(trade_no) == "pending"
+
+        r = await client.get("/api/user/topup/refused")
+        assert r.status_code == 403  # only admins read them
+
+        await as_root_again(client)
+        r = await client.get("/api/user/topup/refused", params={"page_size": 50})
+        page = r.json()["data"]
+        assert page["total"] == 8
+        seen = [(x["method"], x["trade_no"], x["reason"], x["status"]) for x in reversed(page["items"])]
+        assert seen == [
+            ("epay", trade_no, "bad signature", 400),
+            ("epay", trade_no, "wrong amount: paid 0.73, the order's price is 73.00", 400),
+            ("epay", "USR1NOnothere1700000000", "unknown order", 404),
+            ("epay", trade_no, "trade_status 'WAIT': not paid", 200),
+            ("nomethod", "", "no enabled payment method of that id", 404),
+            ("stripe", "cs", "bad or stale Stripe-Signature", 400),
+            ("creem", trade_no, "order status 'pending': not paid", 200),
+            ("creem", trade_no, "bad signature", 400),
+        ]
+        now = time.time()
+        assert all(x["ip"] == "127.0.0.1" and now - 60 < x["created_at"] <= now for x in page["items"])
+        for secret in ("deadbeef", EPAY["epay_key"], STRIPE["webhook_secret"], CREEM["webhook_secret"], "v1="):
+            assert secret not in r.text
+        only = (await client.get("/api/user/topup/refused", params={"method": "creem"})).json()["data"]
+        assert [x["reason"] for x in only["items"]] == ["bad signature", "order status 'pending': not paid"]
+        by_trade = (await client.get("/api/user/topup/refused", params={"trade_no": "nothere"})).json()["data"]
+        assert [x["reason"] for x in by_trade["items"]] == ["unknown order"]
+
+        # A flood of forged notices cannot fill the disk: the expiry job keeps the newest ones.
+        assert await topups.prune_refusals(keep=3) == 5
+        left = (await client.get("/api/user/topup/refused")).json()["data"]["items"]
+        assert [x["method"] for x in left] == ["creem", "creem", "stripe"]

@@ -189,6 +189,20 @@ class TopUp(Table, tablename="top_ups"):
     quota = BigInt(default=0)  # quota to credit (a product's fixed quota); 0: amount x QuotaPerUnit
 
 
+class PaymentRefusal(Table, tablename="payment_refusals"):
+    """A payment notice the gateway refused (bad signature, unknown order, wrong amount) or that
+    changed nothing (an unpaid status), kept for the admin's order desk. Never the raw signature
+    or a secret; the trade number is the one the caller claimed."""
+
+    id = Serial(primary_key=True)
+    created_at = BigInt(default=0, index=True)
+    method = Varchar(length=50)
+    trade_no = Varchar(length=255, index=True)
+    reason = Varchar(length=255)
+    ip = Varchar(length=64)
+    status = Integer(default=0)  # the HTTP status answered
+
+
 class Task(Table, tablename="tasks"):
     id = Serial(primary_key=True)
     created_at = BigInt(default=0, index=True)
@@ -422,6 +436,7 @@ CORE_TABLES: tuple[type[Table], ...] = (
     Log,
     Redemption,
     TopUp,
+    PaymentRefusal,
     Task,
     Midjourney,
     QuotaData,

@@ -419,6 +419,10 @@ class PaymentNotice:
     is what the provider says was paid: when given, it must equal the order's price to the cent or
     nothing is credited. ``ignore`` marks a genuine notice the host has nothing to do for (an event
     type it does not handle); it is answered with ``reply`` and changes nothing.
+
+    ``refused`` with a ``reason`` (never a secret or the raw signature) and the ``trade_no`` the
+    caller claimed is a refusal the admin sees on the order desk; so is an ``ignore``d notice that
+    names a ``trade_no`` and gives a ``reason`` (an unpaid status).
     """
 
     trade_no: str
@@ -428,6 +432,8 @@ class PaymentNotice:
     money: float | None = None
     ignore: bool = False
     currency: str = ""  # what the provider says ``money`` is in (Stripe's session currency); empty: the method's
+    refused: bool = False  # not acceptable (a bad signature, another merchant): as returning None, with a reason
+    reason: str = ""  # why it was refused, or why an ``ignore``d notice about ``trade_no`` changed nothing
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ answered 400, so Stripe retries it and the dashboard shows it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -134,6 +135,15 @@ async def create_order(order: PaymentOrder) -> str:
     return str(session.url)
 
 
+def _refused(body: bytes, reason: str) -> PaymentNotice:
+    """A refusal naming the trade number the unverified body claims (for the admin's eyes only)."""
+    try:
+        claimed = json.loads(body)["data"]["object"].get("client_reference_id") or ""
+    except (ValueError, TypeError, KeyError, AttributeError):
+        claimed = ""
+    return PaymentNotice(trade_no=str(claimed), paid=False, refused=True, reason=reason, reply=b"")
+
+
 PAID_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
 
 
@@ -147,8 +157,10 @@ async def verify_notice(callback: PaymentCallback) -> PaymentNotice | None:
         event = stripe.Webhook.construct_event(
             callback.body, callback.headers.get("stripe-signature", ""), secret, TOLERANCE
         )
-    except (ValueError, stripe.SignatureVerificationError):
-        return None
+    except stripe.SignatureVerificationError:
+        return _refused(callback.body, "bad or stale Stripe-Signature")
+    except ValueError:
+        return _refused(callback.body, "not a Stripe event")
     session = event.data.object.to_dict()
     trade_no = session.get("client_reference_id") or ""
     kind = event.type
@@ -162,7 +174,7 @@ async def verify_notice(callback: PaymentCallback) -> PaymentNotice | None:
         subtotal = session.get("amount_subtotal")
         money = subtotal / 100 if checked and isinstance(subtotal, int) else None
         if checked and money is None:
-            return None
+            return PaymentNotice(trade_no=trade_no, paid=False, refused=True, reason="no amount_subtotal", reply=b"")
         currency = str(session.get("currency") or "").upper()
         return PaymentNotice(trade_no=trade_no, paid=True, money=money, reply=b"", currency=currency)
     if kind == "checkout.session.async_payment_failed":
