@@ -348,6 +348,7 @@ def topup_json(row: dict[str, Any]) -> dict[str, Any]:
         "create_time": row["create_time"],
         "complete_time": row["complete_time"],
         "status": row["status"],
+        "quota": row["quota"],  # a product's fixed quota (Creem); 0: amount x QuotaPerUnit
     }
 
 

@@ -99,6 +99,7 @@ async def create_order(order: PaymentOrder) -> str:
     payload = {
         "product_id": product["productId"],
         "request_id": order.trade_no,
+        "success_url": order.return_url,  # back to the wallet once paid (New API relies on the product's default)
         "customer": {"email": order.email},
         "metadata": {
             "username": order.username,
