@@ -175,6 +175,7 @@ async def test_topup_history_is_own_paged_and_searchable(sqlite_config: Config) 
             "create_time": now + 11,
             "complete_time": now + 16,
             "status": "success",
+            "quota": 0,  # not a fixed-quota product: amount x QuotaPerUnit
         }
         page2 = (await client.get("/api/user/topup/self?p=2&page_size=10")).json()["data"]
         assert [t["trade_no"] for t in page2["items"]] == ["ORDER-001", "ORDER-000"]
