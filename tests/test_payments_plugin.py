@@ -396,6 +396,12 @@ async def test_refused_notices_are_kept_for_the_admin_and_only_the_admin(sqlite_
         ).status_code == 200
         forged_creem = creem_signed(unpaid, "not-the-secret")
         assert (await client.post("/api/creem/webhook", content=unpaid, headers=forged_creem)).status_code == 400
+        paid = json.dumps(
+            {"eventType": "checkout.completed", "object": {"request_id": trade_no, "order": {"amount": 7300}}}
+        ).encode()
+        paid = paid.replace(b'"amount": 7300', b'"amount": 7300, "status": "paid", "type": "onetime"')
+        other = await client.post("/api/creem/webhook", content=paid, headers=creem_signed(paid))
+        assert other.status_code == 404  # genuinely Creem's, but the order is Epay's
         assert await quota_of(uid) == 0 and await status_of(trade_no) == "pending"
 
         r = await client.get("/api/user/topup/refused")
@@ -404,7 +410,7 @@ async def test_refused_notices_are_kept_for_the_admin_and_only_the_admin(sqlite_
         await as_root_again(client)
         r = await client.get("/api/user/topup/refused", params={"page_size": 50})
         page = r.json()["data"]
-        assert page["total"] == 8
+        assert page["total"] == 9
         seen = [(x["method"], x["trade_no"], x["reason"], x["status"]) for x in reversed(page["items"])]
         assert seen == [
             ("epay", trade_no, "bad signature", 400),
@@ -415,17 +421,50 @@ async def test_refused_notices_are_kept_for_the_admin_and_only_the_admin(sqlite_
             ("stripe", "cs", "bad or stale Stripe-Signature", 400),
             ("creem", trade_no, "order status 'pending': not paid", 200),
             ("creem", trade_no, "bad signature", 400),
+            ("creem", trade_no, "the order belongs to epay", 404),
         ]
         now = time.time()
         assert all(x["ip"] == "127.0.0.1" and now - 60 < x["created_at"] <= now for x in page["items"])
         for secret in ("deadbeef", EPAY["epay_key"], STRIPE["webhook_secret"], CREEM["webhook_secret"], "v1="):
             assert secret not in r.text
         only = (await client.get("/api/user/topup/refused", params={"method": "creem"})).json()["data"]
-        assert [x["reason"] for x in only["items"]] == ["bad signature", "order status 'pending': not paid"]
+        assert [x["reason"] for x in only["items"]] == [
+            "the order belongs to epay",
+            "bad signature",
+            "order status 'pending': not paid",
+        ]
         by_trade = (await client.get("/api/user/topup/refused", params={"trade_no": "nothere"})).json()["data"]
         assert [x["reason"] for x in by_trade["items"]] == ["unknown order"]
 
         # A flood of forged notices cannot fill the disk: the expiry job keeps the newest ones.
-        assert await topups.prune_refusals(keep=3) == 5
+        assert await topups.prune_refusals(keep=3) == 6
         left = (await client.get("/api/user/topup/refused")).json()["data"]["items"]
-        assert [x["method"] for x in left] == ["creem", "creem", "stripe"]
+        assert [x["reason"] for x in left] == [x["reason"] for x in only["items"]]
+
+
+async def test_concurrent_creem_webhooks_credit_once(db_config: Config) -> None:
+    fake = MockUpstream()
+    fake.route(
+        "POST", "/v1/checkouts", lambda request: {"id": "ch_9", "checkout_url": "https://creem.test/checkout/ch_9"}
+    )
+    with fake:
+        async with running(db_config) as client:
+            uid = await as_user(client, "creemer")
+            await configure(client, "creem", {**CREEM, "api_base": fake.url})
+            product = {"productId": "prod_p", "name": "P", "price": 4.5, "currency": "USD", "quota": 1_234_567}
+            await client.app.state.host.options.set_many({"CreemProducts": json.dumps([product])})
+            await buyer(client, "creemer")
+            r = await client.post("/api/user/creem/pay", json={"product_id": "prod_p", "payment_method": "creem"})
+            trade_no = r.json()["data"]["order_id"]
+            order = {"amount": 450, "status": "paid", "type": "onetime"}
+            payload = json.dumps(
+                {"eventType": "checkout.completed", "object": {"request_id": trade_no, "order": order}}
+            ).encode()
+            replies = await asyncio.gather(
+                *[client.post("/api/creem/webhook", content=payload, headers=creem_signed(payload)) for _ in range(20)],
+                client.post("/api/creem/webhook", content=payload, headers=creem_signed(payload, "forged")),
+            )
+            assert [r.status_code for r in replies] == [200] * 20 + [400]
+            assert await quota_of(uid) == 1_234_567  # the product's quota, once
+            assert await topups_logged(uid) == 1
+            assert await status_of(trade_no) == "success"
