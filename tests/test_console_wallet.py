@@ -96,7 +96,7 @@ async def test_topup_info_without_payment_plugins(sqlite_config: Config) -> None
             "enable_stripe_topup": False,
             "enable_creem_topup": False,
             "pay_methods": [],
-            "creem_products": [],
+            "creem_products": "[]",  # New API's JSON text
             "min_topup": 1,
             "stripe_min_topup": 1,
             "invite_rebate": {"times": 0, "percent": 0.0},

@@ -73,8 +73,9 @@
   async function pay(method, buttons) {
     const form = document.querySelector('form[data-form="topup"]');
     const amount = Number(form.elements.amount.value);
-    if (!Number.isInteger(amount) || amount < minTopup) {
-      return show(fmt(T.wallet_below_min, { amount: "$" + minTopup }));
+    const least = Math.max(1, Number(method.min_topup) || minTopup); // a method's own minimum (StripeMinTopUp)
+    if (!Number.isInteger(amount) || amount < least) {
+      return show(fmt(T.wallet_below_min, { amount: "$" + least }));
     }
     show("");
     buttons.forEach((b) => (b.disabled = true));
@@ -95,7 +96,13 @@
   function showCreemProducts(info) {
     const box = document.querySelector("[data-creem]");
     const list = document.querySelector("[data-creem-products]");
-    const products = (info.enable_creem_topup && Array.isArray(info.creem_products) ? info.creem_products : [])
+    let listed = [];
+    try {
+      listed = JSON.parse(info.creem_products || "[]"); // New API sends the JSON text of CreemProducts
+    } catch (e) {
+      listed = [];
+    }
+    const products = (info.enable_creem_topup && Array.isArray(listed) ? listed : [])
       .filter((p) => p && typeof p.productId === "string" && p.productId);
     list.replaceChildren();
     box.hidden = !products.length;

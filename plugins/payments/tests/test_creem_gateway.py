@@ -74,7 +74,7 @@ def test_creem_product_checkout_paid_at_the_fake_creem(gateway: KitGateway, fake
     configure(gateway, fake_creem)
     client, uid = buyer(gateway, "creembuyer")
     info = client.get("/api/user/topup/info").json()["data"]
-    assert info["enable_creem_topup"] is True and info["creem_products"] == PRODUCTS
+    assert info["enable_creem_topup"] is True and json.loads(info["creem_products"]) == PRODUCTS
 
     assert client.post("/api/user/creem/pay", json={"product_id": "nope", "payment_method": "creem"}).json() == {
         "success": False,
