@@ -156,6 +156,16 @@ async def test_top_up_through_stripe_checkout_in_the_browser(browser: Any, gw: G
     first = page.locator('[data-list="topups"] tr').first
     assert await first.locator(".badge").text_content() == "Paid"
     assert await first.locator("td").nth(1).text_content() == "stripe"
+
+    # Stripe delivers the event again: answered 200, the balance stays.
+    async with httpx.AsyncClient(timeout=30, follow_redirects=False) as client:
+        (session,) = (await client.get(f"{stripe_checkout}/control/sessions")).json()["sessions"].values()
+        assert (await client.post(f"{stripe_checkout}/pay/{session['id']}")).status_code == 303
+        deliveries = (await client.get(f"{stripe_checkout}/control/sessions")).json()["deliveries"]
+    assert [d["status"] for d in deliveries] == [200, 200]
+    await tab.goto("/console/wallet")
+    assert quota_of(gw, "payer") == before + 3 * PER_UNIT
+    assert await page.text_content('[data-stat="quota"]') == shown
     tab.assert_clean()
 
 
