@@ -38,7 +38,7 @@ from newapi_host.sdk import (
 
 from .config import answer, option, pick, pick_bool, pick_json
 
-NEWAPI_SDK = ">=1.0,<2"
+NEWAPI_SDK = ">=1.2,<2"
 NEWAPI_CONFORMANCE = "newapi_payments.conformance:creem"
 
 PLUGIN = "creem"

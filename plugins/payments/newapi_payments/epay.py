@@ -34,7 +34,7 @@ from newapi_host.sdk import (
 
 from .config import option, pick, pick_json
 
-NEWAPI_SDK = ">=1.0,<2"
+NEWAPI_SDK = ">=1.2,<2"
 NEWAPI_CONFORMANCE = "newapi_payments.conformance:epay"
 
 # New API's default PayMethods.

@@ -41,7 +41,7 @@ from .config import answer, option, pick, pick_bool, pick_number
 if TYPE_CHECKING:
     import stripe
 
-NEWAPI_SDK = ">=1.0,<2"
+NEWAPI_SDK = ">=1.2,<2"
 NEWAPI_CONFORMANCE = "newapi_payments.conformance:stripe"
 
 TOLERANCE = 300  # seconds a signed event stays acceptable (the SDK's default)
