@@ -325,6 +325,8 @@ async def test_stripe_through_the_generic_pay_route_is_priced_as_new_api_prices_
                 {"Price": "7.3", "StripeUnitPrice": "2.5", "StripeMinTopUp": "3", "TopupGroupRatio": '{"default": 1.2}'}
             )
             await buyer(client, "generic")
+            (listed,) = [m for m in (await client.get("/api/user/topup/info")).json()["data"]["pay_methods"]]
+            assert (listed["id"], listed["currency"]) == ("stripe", "EUR")  # the wallet names the price's currency
             low = (await client.post("/api/user/pay", json={"amount": 2, "payment_method": "stripe"})).json()
             assert low == {"success": False, "message": "the top-up amount must be at least 3"}
             r = await client.post("/api/user/pay", json={"amount": 4, "payment_method": "stripe"})

@@ -315,7 +315,7 @@ async def topup_info(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """
     host = host_of(request.app.state)
     methods = [
-        {**kind, "id": kind["type"], "currency": m.currency}
+        {"currency": m.currency, **kind, "id": kind["type"]}  # a pay type may name its own currency
         for m in host.registry.payment_methods()
         for kind in topups.pay_types(host, m)
     ]

@@ -182,12 +182,20 @@ def pay_types(host: Any, method: PaymentMethod) -> list[dict[str, str]]:
 
 def method_pricing(host: Any, method: PaymentMethod) -> tuple[Any, int | None]:
     """``(money per unit, least units)`` for :func:`quote`: the method's own ``pricing`` (Stripe's
-    ``StripeUnitPrice``, ``StripeMinTopUp``), or ``(None, None)``: options ``Price`` and ``MinTopUp``."""
+    ``StripeUnitPrice``, ``StripeMinTopUp``), or ``(None, None)``: options ``Price`` and ``MinTopUp``.
+    Raises :class:`Refused` when the method's pricing fails (its fault, not the user's)."""
     if method.pricing is None:
         return None, None
     owner = host.registry.owner_of("payment method", method.id)
-    price, least = method.pricing(host.states.settings(owner) if owner else None, options_view(host.options))
-    return Decimal(str(price)), int(least)
+    try:
+        price, least = method.pricing(host.states.settings(owner) if owner else None, options_view(host.options))
+        each = Decimal(str(price))
+        if not each.is_finite() or each <= 0:
+            raise ValueError(f"pricing gave {price!r} per unit")
+        return each, int(least)
+    except Exception:
+        log.warning("payment method %r could not price a top-up", method.id, exc_info=True)
+        raise Refused(f"{method.name} is not available right now; please try again later") from None
 
 
 def options_view(options: Any) -> Any:

@@ -190,7 +190,8 @@ def pay_types(settings: Any, opts: Mapping[str, str]) -> list[dict[str, str]]:
     if not pick(s.api_secret, opts, "StripeApiSecret") or not pick(s.webhook_secret, opts, "StripeWebhookSecret"):
         return []
     least = max(1, int(pick_number(s.min_topup, opts, "StripeMinTopUp", 1)))
-    return [{"name": "Stripe", "type": "stripe", "color": "#635BFF", "min_topup": str(least)}]
+    entry = {"name": "Stripe", "type": "stripe", "color": "#635BFF", "min_topup": str(least)}
+    return [{**entry, "currency": s.currency.upper()}]
 
 
 def pricing(settings: Any, opts: Mapping[str, str]) -> tuple[float, int]:
