@@ -87,9 +87,9 @@ async def follow_callback(client: Client, path: str) -> str:
 
 
 async def test_only_root_manages_providers_and_the_secret_never_comes_back(
-    sqlite_config: Config, fake: FakeProvider
+    db_config: Config, fake: FakeProvider
 ) -> None:
-    async with running(sqlite_config) as client:
+    async with running(db_config) as client:
         await as_root(client)
         made = await create(client, provider_body(fake, enabled=False))
         assert made["slug"] == "acme" and made["has_client_secret"] is True and "client_secret" not in made
@@ -170,10 +170,8 @@ async def test_only_root_manages_providers_and_the_secret_never_comes_back(
         assert await CustomOAuthProvider.count() == 2
 
 
-async def test_sign_up_sign_in_bind_and_unbind_through_a_custom_provider(
-    sqlite_config: Config, fake: FakeProvider
-) -> None:
-    async with running(sqlite_config) as client:
+async def test_sign_up_sign_in_bind_and_unbind_through_a_custom_provider(db_config: Config, fake: FakeProvider) -> None:
+    async with running(db_config) as client:
         await as_root(client)
         pid = (await create(client, provider_body(fake)))["id"]
         client.cookies.clear()

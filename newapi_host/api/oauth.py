@@ -18,6 +18,9 @@ Binding (:func:`bind_identity`, also the SDK's ``sign_in`` for methods with thei
 - otherwise, with ``RegisterEnabled``: a new common user is created (new-user quota, invitation
   code from ``aff``) and linked.
 
+Besides the plugins' methods, root's custom OAuth providers (:mod:`.custom_oauth`) answer at
+``/api/oauth/{slug}``; their accounts are linked under ``custom:<id>``.
+
 Links live in ``login_identities``; New API's own methods also fill their ``users`` column
 (``github_id``, ``oidc_id``, ...). A state works once, on every worker (the shared store counts it).
 """
