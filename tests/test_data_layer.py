@@ -34,6 +34,8 @@ NEW_API_COLUMNS = {
         "email_field",
         "well_known",
         "auth_style",
+        "access_policy",
+        "access_denied_message",
         "created_at",
         "updated_at",
     },

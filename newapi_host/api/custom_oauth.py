@@ -42,6 +42,7 @@ from newapi_host.host import Host, host_of
 from newapi_host.plugins.contracts import Identity, LoginContext, LoginFailed, LoginMethod
 from newapi_host.sync import bump
 
+from . import oauth_policy
 from .envelope import fail, json_object, ok
 
 TOPIC = "custom_oauth"
@@ -68,6 +69,8 @@ TEXT_FIELDS = {
     "display_name_field": 128,
     "email_field": 128,
     "well_known": 512,
+    "access_policy": oauth_policy.MAX_CHARS,
+    "access_denied_message": 512,
 }
 BOOL_FIELDS = ("enabled", "pkce_enabled")
 ENDPOINTS = {
@@ -137,22 +140,10 @@ async def _announce(request: Request[Any, Any, Any]) -> None:
 
 
 def claim(data: Any, path: str) -> str:
-    """The value at a dotted path (``data.user.id``, ``emails.0``) as text; "" when absent."""
-    value = data
-    for part in [p for p in path.strip().split(".") if p]:
-        if isinstance(value, Mapping) and part in value:
-            value = value[part]
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
-        else:
-            return ""
-    if value is None or isinstance(value, (dict, list)):
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
+    """The value at a dotted path (``data.user.id``, ``emails.0``) as text; "" when absent or not
+    a single value."""
+    value = oauth_policy.lookup(data, path)
+    return "" if isinstance(value, (dict, list)) else oauth_policy.as_text(value)
 
 
 def _verifier(secret: str) -> str:
@@ -209,6 +200,17 @@ class _Flow:
             raise LoginFailed(
                 f"{self.name} did not say who you are (no '{self.row['user_id_field']}' in its user answer)"
             )
+        if str(self.row["access_policy"] or "").strip():
+            try:
+                policy = oauth_policy.parse(self.row["access_policy"])
+            except oauth_policy.PolicyError:
+                raise LoginFailed(
+                    f"{self.name} sign-in is misconfigured (its access policy); tell the administrator"
+                ) from None
+            allowed, failure = oauth_policy.evaluate(user, policy)
+            if not allowed:
+                message = str(self.row["access_denied_message"] or "")
+                raise LoginFailed(oauth_policy.denied_message(message, self.name, user, failure))
         username = claim(user, self.row["username_field"])
         return Identity(
             method=f"{PREFIX}{self.row['id']}",
@@ -381,6 +383,11 @@ async def _complete(request: Request[Any, Any, Any], row: dict[str, Any], provid
             return f"{field} is required (an http:// or https:// URL), or a well_known URL that names it"
     if not row.get("user_id_field"):
         return "user_id_field is required"
+    if row.get("access_policy"):
+        try:
+            oauth_policy.parse(row["access_policy"])
+        except oauth_policy.PolicyError as exc:
+            return f"access_policy is invalid: {exc}"
     return None
 
 

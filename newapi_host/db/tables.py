@@ -439,6 +439,8 @@ class CustomOAuthProvider(Table, tablename="custom_oauth_providers"):
     email_field = Varchar(length=128, default="email")
     well_known = Varchar(length=512, default="")
     auth_style = Integer(default=0)
+    access_policy = Text(default="")  # JSON: who may sign in (see api/oauth_policy.py)
+    access_denied_message = Varchar(length=512, default="")
     pkce_enabled = Boolean(default=False)
     created_at = BigInt(default=0)
     updated_at = BigInt(default=0)

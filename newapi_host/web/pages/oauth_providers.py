@@ -49,6 +49,8 @@ STRINGS = {
         "cop_auth_1": "In the form",
         "cop_auth_2": "HTTP Basic",
         "cop_pkce": "PKCE (S256)",
+        "cop_access_policy": "Access policy (JSON, optional): who may sign in",
+        "cop_access_denied": "Refusal message ({{provider}}, {{field}}, {{required}}, {{current}})",
         "cop_new": "New provider",
         "cop_edit": "Edit",
         "cop_create": "Create",
@@ -91,6 +93,8 @@ STRINGS = {
         "cop_auth_1": "表单参数",
         "cop_auth_2": "HTTP Basic",
         "cop_pkce": "PKCE（S256）",
+        "cop_access_policy": "访问策略（JSON，可选）：谁可以登录",
+        "cop_access_denied": "拒绝提示（{{provider}}、{{field}}、{{required}}、{{current}}）",
         "cop_new": "新建提供商",
         "cop_edit": "编辑",
         "cop_create": "创建",
@@ -147,6 +151,9 @@ async def oauth_providers_page(request: Request[Any, Any, Any]) -> Response[str]
 {field(lang, "display_name_field", "cop_display_name_field", extra='maxlength="128" value="name"')}
 {field(lang, "email_field", "cop_email_field", extra='maxlength="128" value="email"')}
 <label>{text(lang, "cop_auth_style")}<select name="auth_style">{styles}</select></label>
+<label>{text(lang, "cop_access_policy")}<textarea name="access_policy" rows="4" maxlength="16384"
+ placeholder='{{"logic": "and", "conditions": [{{"field": "trust_level", "op": "gte", "value": 2}}]}}'></textarea></label>
+{field(lang, "access_denied_message", "cop_access_denied", extra='maxlength="512"')}
 {_check(lang, "pkce_enabled", "cop_pkce")}
 {_check(lang, "enabled", "cop_enabled")}
 <p><button type="submit">{text(lang, "save")}</button>

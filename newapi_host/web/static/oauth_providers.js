@@ -9,7 +9,8 @@
   const tbody = document.querySelector('[data-list="oauth-providers"]');
   const title = document.querySelector("[data-form-title]");
   const TEXT = ["name", "slug", "icon", "client_id", "well_known", "authorization_endpoint", "token_endpoint",
-    "user_info_endpoint", "scopes", "user_id_field", "username_field", "display_name_field", "email_field"];
+    "user_info_endpoint", "scopes", "user_id_field", "username_field", "display_name_field", "email_field",
+    "access_policy", "access_denied_message"];
   const CHECKS = ["enabled", "pkce_enabled"];
   const blank = {};
   for (const name of TEXT) blank[name] = form.elements[name].defaultValue;

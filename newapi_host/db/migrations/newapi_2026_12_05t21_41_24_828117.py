@@ -1,13 +1,18 @@
-"""Custom OAuth providers: the ``custom_oauth_providers`` table (quota_data_* come from raw SQL in 04_22_00)."""
+"""Custom OAuth providers: the ``custom_oauth_providers`` table.
+
+Written by ``piccolo migrations new --auto``, less the ``quota_data_*`` tables it also proposes
+(those are created by raw SQL in 2026-12-05T04:22:00).
+"""
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.columns.column_types import BigInt
 from piccolo.columns.column_types import Boolean
 from piccolo.columns.column_types import Integer
+from piccolo.columns.column_types import Text
 from piccolo.columns.column_types import Varchar
 from piccolo.columns.indexes import IndexMethod
 
-ID = "2026-12-05T21:28:16:182654"
+ID = "2026-12-05T21:41:24:828117"
 VERSION = "1.38.0"
 DESCRIPTION = "custom OAuth providers"
 
@@ -375,6 +380,49 @@ async def forwards():
     manager.add_column(
         table_class_name="CustomOAuthProvider",
         tablename="custom_oauth_providers",
+        column_name="access_policy",
+        db_column_name="access_policy",
+        column_class_name="Text",
+        column_class=Text,
+        params={
+            "default": "",
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="CustomOAuthProvider",
+        tablename="custom_oauth_providers",
+        column_name="access_denied_message",
+        db_column_name="access_denied_message",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 512,
+            "default": "",
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="CustomOAuthProvider",
+        tablename="custom_oauth_providers",
         column_name="pkce_enabled",
         db_column_name="pkce_enabled",
         column_class_name="Boolean",
@@ -434,4 +482,5 @@ async def forwards():
         },
         schema=None,
     )
+
     return manager
