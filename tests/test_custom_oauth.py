@@ -3,8 +3,10 @@ sign-in, bind and unbind through one against a local OAuth 2 server (``fake_cust
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus, urlencode, urlsplit
@@ -408,3 +410,24 @@ def test_policy_operators() -> None:
         deep = {"groups": [deep]}
     with pytest.raises(oauth_policy.PolicyError):
         oauth_policy.parse(json.dumps(deep))
+
+
+async def test_another_worker_lists_a_new_provider_within_two_seconds(db_config: Config, fake: FakeProvider) -> None:
+    async with running(db_config) as first, running(db_config) as second:
+        await as_root(first)
+
+        async def listed() -> list[str]:
+            status = (await second.get("/api/status")).json()["data"]
+            return [p["slug"] for p in status["custom_oauth_providers"]]
+
+        assert await listed() == []
+        pid = (await create(first, provider_body(fake)))["id"]
+        started = time.monotonic()
+        while await listed() != ["acme"]:
+            assert time.monotonic() - started < 2, "the other worker does not list the provider"
+            await asyncio.sleep(0.05)
+        await first.put(f"/api/custom-oauth-provider/{pid}", json={"enabled": False})
+        started = time.monotonic()
+        while await listed() != []:
+            assert time.monotonic() - started < 2, "the other worker still lists the disabled provider"
+            await asyncio.sleep(0.05)
