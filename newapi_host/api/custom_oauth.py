@@ -423,9 +423,14 @@ async def create_provider(request: Request[Any, Any, Any]) -> dict[str, Any]:
         return fail(problem)
     now = int(time.time())
     row.update(created_at=now, updated_at=now)
-    async with write_transaction():
-        inserted = await CustomOAuthProvider.insert(CustomOAuthProvider(**row)).returning(CustomOAuthProvider.id)
-        await bump(TOPIC)
+    try:
+        async with write_transaction():
+            inserted = await CustomOAuthProvider.insert(CustomOAuthProvider(**row)).returning(CustomOAuthProvider.id)
+            await bump(TOPIC)
+    except Exception as exc:  # the slug's unique index, when two saves raced past the check
+        if "unique" not in str(exc).lower():
+            raise
+        return fail(f"The slug '{row['slug']}' is taken")
     await _announce(request)
     saved = await CustomOAuthProvider.select().where(CustomOAuthProvider.id == inserted[0]["id"]).first()
     assert saved is not None
@@ -449,9 +454,14 @@ async def update_provider(request: Request[Any, Any, Any], provider_id: FromPath
         return fail(problem)
     row["updated_at"] = int(time.time())
     changes = {getattr(CustomOAuthProvider, k): v for k, v in row.items() if k not in ("id", "created_at")}
-    async with write_transaction():
-        await CustomOAuthProvider.update(changes).where(CustomOAuthProvider.id == row["id"])
-        await bump(TOPIC)
+    try:
+        async with write_transaction():
+            await CustomOAuthProvider.update(changes).where(CustomOAuthProvider.id == row["id"])
+            await bump(TOPIC)
+    except Exception as exc:  # as in create_provider
+        if "unique" not in str(exc).lower():
+            raise
+        return fail(f"The slug '{row['slug']}' is taken")
     await _announce(request)
     return ok(view(row, bool(row["client_secret"])), "updated")
 

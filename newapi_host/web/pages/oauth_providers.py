@@ -111,6 +111,7 @@ STRINGS = {
 }
 add_strings(STRINGS)
 
+POLICY_EXAMPLE = escape('{"logic": "and", "conditions": [{"field": "trust_level", "op": "gte", "value": 2}]}')
 COLUMNS = ("cop_name", "cop_slug_col", "cop_client_id", "status", "actions")
 
 
@@ -152,7 +153,7 @@ async def oauth_providers_page(request: Request[Any, Any, Any]) -> Response[str]
 {field(lang, "email_field", "cop_email_field", extra='maxlength="128" value="email"')}
 <label>{text(lang, "cop_auth_style")}<select name="auth_style">{styles}</select></label>
 <label>{text(lang, "cop_access_policy")}<textarea name="access_policy" rows="4" maxlength="16384"
- placeholder='{{"logic": "and", "conditions": [{{"field": "trust_level", "op": "gte", "value": 2}}]}}'></textarea></label>
+ placeholder="{POLICY_EXAMPLE}"></textarea></label>
 {field(lang, "access_denied_message", "cop_access_denied", extra='maxlength="512"')}
 {_check(lang, "pkce_enabled", "cop_pkce")}
 {_check(lang, "enabled", "cop_enabled")}
