@@ -28,6 +28,8 @@ async def browser() -> AsyncIterator[Any]:
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     gateway = start_gateway(tmp_path_factory.mktemp("custom-oauth"))
+    # The discovery fetch obeys the SSRF settings; the local provider is on 127.0.0.1, any port.
+    gateway.option(**{"fetch_setting.allow_private_ip": "true", "fetch_setting.allowed_ports": "[]"})
     yield gateway
     gateway.stop()
 

@@ -132,6 +132,19 @@ async def test_only_root_manages_providers_and_the_secret_never_comes_back(
         assert (await client.get("/api/custom-oauth-provider/abc")).json()["success"] is False
         assert await CustomOAuthProvider.count() == 1
 
+        # Root's fetches of a discovery document obey the SSRF settings (a private address and an
+        # odd port are refused by default), on the route and when a provider is saved.
+        r = await client.post("/api/custom-oauth-provider/discovery", json={"issuer_url": fake.url})
+        assert r.json()["success"] is False and "SSRF" in r.json()["message"], r.text
+        well_known = f"{fake.url}/.well-known/openid-configuration"
+        r = await client.post(
+            "/api/custom-oauth-provider/",
+            json=provider_body(fake, slug="ssrf", token_endpoint="", well_known=well_known),
+        )
+        assert r.json()["success"] is False and "SSRF" in r.json()["message"], r.text
+        for key, value in (("fetch_setting.allow_private_ip", "true"), ("fetch_setting.allowed_ports", "[]")):
+            assert (await client.put("/api/option/", json={"key": key, "value": value})).json()["success"]
+
         # A discovery URL instead of the endpoints; the discovery route answers the document.
         r = await client.post("/api/custom-oauth-provider/discovery", json={"issuer_url": fake.url})
         assert r.json()["data"]["discovery"]["token_endpoint"] == f"{fake.url}/token", r.text

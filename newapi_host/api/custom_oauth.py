@@ -1,7 +1,7 @@
 """Custom OAuth providers: OAuth 2 / OpenID Connect sign-in defined by root in the console.
 
 New API's ``/api/custom-oauth-provider/*`` (root only): list, read, create, update, delete and
-``POST /discovery`` (fetch a discovery document for the form). Each provider is a row of
+``POST /discovery`` (fetch a discovery document for the form, within the SSRF settings). Each provider is a row of
 ``custom_oauth_providers``; once enabled it is a sign-in method at ``/api/oauth/<slug>`` like the
 built-in ones (both the console's redirect flow and New API's front end, which builds the
 authorization URL itself from ``/api/status``'s ``custom_oauth_providers``). Accounts are linked
@@ -39,7 +39,9 @@ from newapi_host.auth.guards import root_auth
 from newapi_host.db.engine import write_transaction
 from newapi_host.db.tables import CustomOAuthProvider, LoginIdentity
 from newapi_host.host import Host, host_of
-from newapi_host.plugins.contracts import Identity, LoginContext, LoginFailed, LoginMethod
+from newapi_host.plugins.contracts import Identity, LoginContext, LoginFailed, LoginMethod, UpstreamRequest
+from newapi_host.relay import fetch_guard
+from newapi_host.relay.client import UpstreamError
 from newapi_host.sync import bump
 
 from . import oauth_policy
@@ -48,6 +50,7 @@ from .envelope import fail, json_object, ok
 TOPIC = "custom_oauth"
 MASK = "**********"
 TIMEOUT = 15.0
+DISCOVERY_LIMIT = 1024 * 1024
 PREFIX = "custom:"
 SLUG = re.compile(r"[a-z0-9-]{1,64}")
 # Paths under /api/oauth/ that are not sign-in methods, and New API's built-in methods (a custom
@@ -301,19 +304,27 @@ async def providers_by_key(keys: list[str]) -> dict[str, dict[str, Any]]:
 # ---------------------------------------------------------------- root's API
 
 
-async def _discover(url: str) -> dict[str, Any] | str:
-    """The discovery document at ``url``, or why not."""
+async def _discover(host: Host, url: str) -> dict[str, Any] | str:
+    """The discovery document at ``url``, or why not. Root typed the address and sees the answer,
+    so the fetch obeys the SSRF settings (``fetch_setting.*``) like the channel test."""
     if not url.startswith(("https://", "http://")):
         return "The discovery URL must start with http:// or https://"
     try:
-        async with httpx.AsyncClient(timeout=TIMEOUT) as client:
-            response = await client.get(url, headers={"Accept": "application/json"})
-    except httpx.HTTPError as exc:
-        return f"Could not fetch the discovery document ({type(exc).__name__})"
-    if response.status_code != 200:
-        return f"Could not fetch the discovery document ({response.status_code})"
+        response = await host.relay.client.send(
+            UpstreamRequest("GET", url, {"Accept": "application/json"}),
+            response_timeout=TIMEOUT,
+            guard=fetch_guard.policy(host.options),
+        )
+        try:
+            body = await response.read(DISCOVERY_LIMIT)
+        finally:
+            await response.close()
+    except UpstreamError as exc:
+        return f"Could not fetch the discovery document: {exc.message}"
+    if response.status != 200:
+        return f"Could not fetch the discovery document ({response.status})"
     try:
-        document = response.json()
+        document = json.loads(body)
     except ValueError:
         return "The discovery document is not JSON"
     return document if isinstance(document, dict) else "The discovery document is not a JSON object"
@@ -357,7 +368,7 @@ def _clean(body: Mapping[str, Any], partial: bool) -> dict[str, Any] | str:
 async def _complete(request: Request[Any, Any, Any], row: dict[str, Any], provider_id: int) -> str | None:
     """Fill endpoints from the discovery document when missing, then check the whole row."""
     if row.get("well_known") and not all(row.get(f) for f in ENDPOINTS):
-        document = await _discover(row["well_known"])
+        document = await _discover(host_of(request.app.state), row["well_known"])
         if isinstance(document, str):
             return document
         for field, key in ENDPOINTS.items():
@@ -491,7 +502,7 @@ async def discovery(request: Request[Any, Any, Any]) -> dict[str, Any]:
     if not url and not issuer:
         return fail("Give well_known_url or issuer_url")
     url = url or issuer.rstrip("/") + "/.well-known/openid-configuration"
-    document = await _discover(url)
+    document = await _discover(host_of(request.app.state), url)
     if isinstance(document, str):
         return fail(document)
     return ok({"well_known_url": url, "discovery": document})
