@@ -286,6 +286,17 @@ async def test_sign_up_sign_in_bind_and_unbind_through_a_custom_provider(db_conf
         location = await follow_callback(client, back)
         assert location.startswith("/login?oauth_error=") and "wrong" not in location
 
+        # Root sees and removes the user's link with New API's admin routes; then the provider
+        # can go, and with it its entry in /api/status.
+        await login(client, "root", ROOT_PASSWORD)
+        theirs = (await client.get(f"/api/user/{me['id']}/oauth/bindings")).json()["data"]
+        assert [(b["provider_id"], b["provider_user_id"]) for b in theirs] == [(pid, "1234")]
+        assert (await client.delete(f"/api/user/{me['id']}/oauth/bindings/{pid}")).json()["success"]
+        assert (await client.get(f"/api/user/{me['id']}/oauth/bindings")).json()["data"] == []
+        assert (await client.delete(f"/api/custom-oauth-provider/{pid}")).json()["success"]
+        assert (await client.get("/api/status")).json()["data"]["custom_oauth_providers"] == []
+        assert await CustomOAuthProvider.count() == 0
+
 
 async def test_a_disabled_provider_is_refused(sqlite_config: Config, fake: FakeProvider) -> None:
     async with running(sqlite_config) as client:
