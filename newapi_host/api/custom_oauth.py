@@ -1,8 +1,8 @@
 """Custom OAuth providers: OAuth 2 / OpenID Connect sign-in defined by root in the console.
 
 New API's ``/api/custom-oauth-provider/*`` (root only): list, read, create, update, delete and
-``POST /discovery`` (fetch a discovery document for the form, within the SSRF settings). Each provider is a row of
-``custom_oauth_providers``; once enabled it is a sign-in method at ``/api/oauth/<slug>`` like the
+``POST /discovery`` (fetch a discovery document for the form, within the SSRF settings). Each
+provider is a row of ``custom_oauth_providers``; once enabled it is a sign-in method at ``/api/oauth/<slug>`` like the
 built-in ones (both the console's redirect flow and New API's front end, which builds the
 authorization URL itself from ``/api/status``'s ``custom_oauth_providers``). Accounts are linked
 in ``login_identities`` as method ``custom:<id>``, so bindings survive a renamed slug and show up
@@ -17,6 +17,10 @@ stored); an update that sends it empty or as ``**********`` keeps the stored one
 
 Claim mapping: ``user_id_field`` and the others are dotted paths into the user-info answer
 (``sub``, ``data.user.id``, ``emails.0``), like the gjson paths New API takes for the simple cases.
+An optional access policy (:mod:`.oauth_policy`) decides who may sign in at all. The sign-in's own
+requests (token, user info) go to the addresses root configured, like relay traffic to channels,
+without the SSRF guard that the discovery fetch (root typing an address and reading the answer)
+goes through.
 """
 
 from __future__ import annotations
