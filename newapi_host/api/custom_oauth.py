@@ -247,8 +247,10 @@ class _Flow:
             raise LoginFailed(f"{self.name} could not be reached ({type(exc).__name__})") from None
         token = _token_answer(response.text)
         if token.get("error"):
-            detail = token.get("error_description") or token["error"]
-            raise LoginFailed(f"{self.name} refused the sign-in code ({detail[:200]})")
+            detail = (token.get("error_description") or token["error"])[:200]
+            if secret:  # a provider that echoes what it was sent must not show the secret
+                detail = detail.replace(secret, "**********")
+            raise LoginFailed(f"{self.name} refused the sign-in code ({detail})")
         if not token.get("access_token"):
             raise LoginFailed(
                 f"{self.name} gave no access token ({response.status_code}); check the client id and secret"
