@@ -31,6 +31,7 @@ from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from newapi_host import __version__
 from newapi_host.api import billing_compat as billing_compat_api
 from newapi_host.api import channels as channels_api
+from newapi_host.api import custom_oauth as custom_oauth_api
 from newapi_host.api import data as data_api
 from newapi_host.api import email as email_api
 from newapi_host.api import groups as groups_api
@@ -94,6 +95,7 @@ CORE_ROUTES: list[Any] = [
     *payments_api.ROUTES,
     *oauth_api.ROUTES,
     *oauth_bindings_api.ROUTES,
+    *custom_oauth_api.ROUTES,
     *email_api.ROUTES,
     *twofa_api.ROUTES,
     *passkeys_api.ROUTES,
@@ -243,6 +245,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await host.states.load()
         await system_api.refresh_setup(host)
         await host.sessions.load_revoked()
+        await custom_oauth_api.start(host)
         await start_relay(host)
         host.watcher.on("setup", lambda: system_api.refresh_setup(host))
         host.watcher.on("sessions", host.sessions.load_revoked)

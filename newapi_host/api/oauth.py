@@ -18,6 +18,9 @@ Binding (:func:`bind_identity`, also the SDK's ``sign_in`` for methods with thei
 - otherwise, with ``RegisterEnabled``: a new common user is created (new-user quota, invitation
   code from ``aff``) and linked.
 
+Besides the plugins' methods, root's custom OAuth providers (:mod:`.custom_oauth`) answer at
+``/api/oauth/{slug}``; their accounts are linked under ``custom:<id>``.
+
 Links live in ``login_identities``; New API's own methods also fill their ``users`` column
 (``github_id``, ``oidc_id``, ...). A state works once, on every worker (the shared store counts it).
 """
@@ -44,7 +47,7 @@ from newapi_host.db.tables import ROLE_COMMON, USER_ENABLED, LoginIdentity, User
 from newapi_host.host import Host, host_of
 from newapi_host.plugins.contracts import Identity, LoginContext, LoginFailed, LoginMethod
 
-from . import twofa_flow
+from . import custom_oauth, twofa_flow
 from .envelope import fail, ok
 from .users import LIMITED, _insert_user, check_critical_rate
 
@@ -86,10 +89,14 @@ def _failed(message: str) -> Redirect:
     return response
 
 
-def _redirect_method(request: Request[Any, Any, Any], method_id: str) -> LoginMethod | None:
+async def _redirect_method(request: Request[Any, Any, Any], method_id: str) -> LoginMethod | None:
+    """The available redirect method at ``/api/oauth/{method_id}``: a plugin's, or else an enabled
+    custom provider's (its ``id`` is then ``custom:<n>``, the key its accounts are linked under)."""
     host = host_of(request.app.state)
     method = host.registry.login_method(method_id)
-    if method is None or method.kind != "redirect" or method.start is None:
+    if method is None:
+        return await custom_oauth.method_for(method_id)
+    if method.kind != "redirect" or method.start is None:
         return None
     return method if method_available(host, method) else None
 
@@ -213,7 +220,7 @@ async def oauth_start(request: Request[Any, Any, Any], method_id: FromPath[str])
         return await widget_login(request, method_id)
     if "code" in params or "state" in params or "error" in params:
         return await _complete_json(request, method_id)
-    method = _redirect_method(request, method_id)
+    method = await _redirect_method(request, method_id)
     if method is None or method.start is None:
         return _failed(MSG_UNAVAILABLE)
     state, secret = secrets.token_urlsafe(24), secrets.token_urlsafe(32)
@@ -231,7 +238,7 @@ async def oauth_start(request: Request[Any, Any, Any], method_id: FromPath[str])
 @get("/api/oauth/{method_id:str}/callback", include_in_schema=False, exception_handlers=LIMITED)
 async def oauth_callback(request: Request[Any, Any, Any], method_id: FromPath[str]) -> Redirect:
     await check_critical_rate(request)
-    method = _redirect_method(request, method_id)
+    method = await _redirect_method(request, method_id)
     if method is None:
         return _failed(MSG_UNAVAILABLE)
     params = dict(request.query_params)
@@ -244,7 +251,7 @@ async def oauth_callback(request: Request[Any, Any, Any], method_id: FromPath[st
         identity = await method.complete(_context(request, method_id, state, attempt.secret, redirect_uri), params)
     except LoginFailed as exc:
         return _failed(str(exc))
-    outcome = await bind_identity(request, method_id, identity, await _starter(request, attempt))
+    outcome = await bind_identity(request, method.id, identity, await _starter(request, attempt))
     if isinstance(outcome, str):
         return _failed(outcome)
     user, action = outcome
@@ -259,14 +266,14 @@ async def _complete_json(request: Request[Any, Any, Any], method_id: str) -> Res
     """New API's ``HandleOAuth``: the front end's page hands over the provider's answer."""
     await check_critical_rate(request)
     host = host_of(request.app.state)
-    known = host.registry.login_method(method_id)
+    known = host.registry.login_method(method_id) or await custom_oauth.method_for(method_id, enabled_only=False)
     if known is None or known.kind != "redirect":
         return Response(fail("Unknown OAuth provider"), status_code=400)
     state = request.query_params.get("state", "")
     attempt = await _state_matches(request, method_id, state)
     if attempt is None:
         return Response(fail(MSG_STATE), status_code=403)
-    method = _redirect_method(request, method_id)
+    method = await _redirect_method(request, method_id)
     if method is None:
         return _json(fail(f"The administrator has not enabled sign-in through {known.name}"))
     params = dict(request.query_params)
@@ -277,7 +284,7 @@ async def _complete_json(request: Request[Any, Any, Any], method_id: str) -> Res
         identity = await method.complete(_context(request, method_id, state, attempt.secret, redirect_uri), params)
     except LoginFailed as exc:
         return _json(fail(str(exc)))
-    outcome = await bind_identity(request, method_id, identity, await _starter(request, attempt))
+    outcome = await bind_identity(request, method.id, identity, await _starter(request, attempt))
     if isinstance(outcome, str):
         return _json(fail(outcome))
     user, action = outcome
@@ -483,7 +490,8 @@ def _second_factor_cookie(request: Request[Any, Any, Any], response: Response[An
 
 async def _free_username(identity: Identity) -> str:
     """The provider's user name made safe (New API allows 20 characters), unique among users."""
-    base = re.sub(r"[^A-Za-z0-9_.-]", "", identity.username or "")[:14] or f"{identity.method}_user"[:14]
+    base = re.sub(r"[^A-Za-z0-9_.-]", "", identity.username or "")[:14]
+    base = base or re.sub(r"[^A-Za-z0-9_]", "", f"{identity.method}_user")[:14]
     name = base
     for _ in range(10):
         if not await User.exists().where((User.username == name) | (User.email == name)):

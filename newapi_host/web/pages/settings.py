@@ -424,6 +424,7 @@ async def settings_page(request: Request[Any, Any, Any]) -> Response[str] | Redi
         body = f'<p class="card" data-root-only>{text(lang, "set_root_only")}</p>'
     else:
         tabs = " · ".join(f'<a href="#settings-{name}">{text(lang, f"set_sec_{name}")}</a>' for name, _ in SECTIONS)
+        tabs += f' · <a href="/console/oauth-providers">{text(lang, "cop_title")}</a>'  # a page of its own
         body = f'<nav class="settings-tabs">{tabs}</nav>' + "".join(_section(lang, n, g) for n, g in SECTIONS)
     return page(request, "settings", "settings_title", body, active="/console/settings", script="settings.js")
 

@@ -30,6 +30,10 @@
       box.append(el("a", { class: "button secondary", href: "/api/oauth/" + encodeURIComponent(m.id) },
         T.sign_in_with.replace("{name}", m.name)));
     }
+    for (const p of res.data.custom_oauth_providers || []) { // root's custom OAuth providers
+      box.append(el("a", { class: "button secondary", href: "/api/oauth/" + encodeURIComponent(p.slug) },
+        T.sign_in_with.replace("{name}", p.name)));
+    }
   }
 
   // Two-factor: the password (or a provider) was right; a code finishes the sign-in.

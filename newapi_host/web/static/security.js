@@ -17,6 +17,11 @@
       box.append(el("a", { class: "button secondary", href: "/api/oauth/" + encodeURIComponent(m.id) },
         T.security_link.replace("{name}", m.name)));
     }
+    for (const p of status.data.custom_oauth_providers || []) { // linked ones carry the numeric id
+      if (linked.has(p.id)) continue;
+      box.append(el("a", { class: "button secondary", href: "/api/oauth/" + encodeURIComponent(p.slug) },
+        T.security_link.replace("{name}", p.name)));
+    }
   }
 
   async function loadBindings() {
