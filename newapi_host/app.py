@@ -77,7 +77,7 @@ from newapi_host.relay.keys import KeyCache
 from newapi_host.relay.pipeline import Relay
 from newapi_host.relay.recovery import recovery_job
 from newapi_host.relay.request_id import RequestIdMiddleware
-from newapi_host.relay.routes import MODEL_ROUTES, dialect_handlers, document_relay_routes
+from newapi_host.relay.routes import MODEL_ROUTES, RelayFront, dialect_handlers, direct_routes, document_relay_routes
 from newapi_host.store import SharedStore
 from newapi_host.store.memory import MemoryStore
 from newapi_host.sync import RevisionWatcher, ensure_topics
@@ -328,9 +328,6 @@ def create_app(
         DefineMiddleware(BodyDepthMiddleware, max_body=MAX_BODY),
         session.middleware,
     ]
-    if config.trusted_proxies:
-        networks = parse_networks(sorted(config.trusted_proxies))
-        middleware.insert(0, DefineMiddleware(ProxyHeadersMiddleware, networks=networks))
     app = Litestar(
         route_handlers=[*CORE_ROUTES, *WEB_ROUTES, *relay_routes, *plugin_routers],
         state=State({"host": host}),
@@ -348,4 +345,7 @@ def create_app(
         debug=False,
     )
     document_relay_routes(app, plugins.registry)
+    app.asgi_handler = RelayFront(app.asgi_handler, direct_routes(app))
+    if config.trusted_proxies:  # first of all: every route, the relay's too, sees the real client
+        app.asgi_handler = ProxyHeadersMiddleware(app.asgi_handler, parse_networks(sorted(config.trusted_proxies)))
     return app
