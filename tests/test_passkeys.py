@@ -103,3 +103,57 @@ async def test_removal_and_admin_reset(sqlite_config: Config) -> None:
         client.cookies.clear()
         client.headers.pop("New-Api-User", None)
         assert (await sign_in(client, device))["success"] is False
+
+
+async def verify_with(client: Client, device: SoftWebauthnDevice, origin: str = ORIGIN) -> dict[str, Any]:
+    """New API's passkey step-up: verify/begin, the authenticator, verify/finish."""
+    begin = (await client.post("/api/user/passkey/verify/begin")).json()
+    assert begin["success"], begin
+    assertion = as_json(device.get(request_options(begin["data"]["options"]), origin))
+    return (await client.post("/api/user/passkey/verify/finish", json=assertion)).json()
+
+
+async def test_a_passkey_is_the_step_up_before_a_channel_key(sqlite_config: Config) -> None:
+    """As New API: a root with a passkey (and no TOTP) confirms it before a channel key is shown:
+    verify/begin + verify/finish leave a one-minute mark that ``POST /api/verify`` with
+    ``{"method": "passkey"}`` turns into five minutes of verified session, once."""
+    async with running(sqlite_config) as client:
+        await as_root(client)
+        made = await client.post(
+            "/api/channel/",
+            json={"mode": "single", "channel": {"name": "c1", "type": 1, "key": "sk-passkey-guarded", "models": "m"}},
+        )
+        assert made.json()["success"], made.text
+        channel_id = (await client.get("/api/channel/")).json()["data"]["items"][0]["id"]
+        device = SoftWebauthnDevice()
+        assert (await register(client, device))["success"]
+
+        refused = (await client.post(f"/api/channel/{channel_id}/key")).json()
+        assert refused["success"] is False and "POST /api/verify" in refused["message"], refused
+        not_yet = (await client.post("/api/verify", json={"method": "passkey"})).json()
+        assert not_yet["success"] is False  # no passkey ceremony behind it
+
+        # Another user's authenticator, or this one for another site, does not count.
+        stranger = SoftWebauthnDevice()
+        stranger.cred_init("testserver", b"1")
+        assert (await verify_with(client, stranger))["success"] is False
+        assert (await verify_with(client, device, "https://evil.example"))["success"] is False
+        assert (await client.post("/api/verify", json={"method": "passkey"})).json()["success"] is False
+
+        assert (await verify_with(client, device))["success"] is True
+        verified = (await client.post("/api/verify", json={"method": "passkey"})).json()
+        assert verified["success"] is True and verified["data"]["verified"] is True, verified
+        shown = (await client.post(f"/api/channel/{channel_id}/key")).json()
+        assert shown["data"]["key"] == "sk-passkey-guarded"
+        again = (await client.post("/api/verify", json={"method": "passkey"})).json()
+        assert again["success"] is False  # the passkey's mark works once
+        assert (await client.post("/api/verify", json={"method": "2fa", "code": "123456"})).json()["success"] is False
+
+
+async def test_passkey_step_up_needs_a_passkey(sqlite_config: Config) -> None:
+    async with running(sqlite_config) as client:
+        await as_root(client)
+        begin = (await client.post("/api/user/passkey/verify/begin")).json()
+        assert begin == {"success": False, "message": "This user has no passkey"}
+        answer = (await client.post("/api/verify", json={"method": "passkey"})).json()
+        assert answer["success"] is False
