@@ -1,5 +1,6 @@
-// The user's account security: linked sign-in accounts (unlink) and two-factor sign-in
-// (set up with a QR code drawn by the server, turn on with a code, turn off with a code).
+// The user's account security: linked sign-in accounts (link, unlink), the e-mail address
+// (a code mailed to the new one), two-factor sign-in (set up with a QR code drawn by the
+// server, turn on with a code, turn off with a code) and passkeys.
 "use strict";
 (function () {
   const { T, api, el, show, onSubmit, emptyRow, formData, passkey } = window.NA;
@@ -23,7 +24,10 @@
     const tbody = $('[data-list="bindings"]');
     const res = await api("GET", "/api/user/oauth/bindings");
     if (!res.success) return show(res.message);
-    loadLinkButtons(new Set(res.data.map((b) => b.provider_id)));
+    const linked = new Set(res.data.map((b) => b.provider_id));
+    loadLinkButtons(linked);
+    // Telegram's widget and the WeChat code box, rendered by the server when the site offers them.
+    for (const box of document.querySelectorAll("[data-link-widget]")) box.hidden = linked.has(box.dataset.linkWidget);
     if (!res.data.length) return emptyRow(tbody, T.security_no_bindings);
     tbody.replaceChildren();
     for (const b of res.data) {
@@ -36,6 +40,51 @@
         el("td", {}, b.provider_name), el("td", {}, b.provider_user_id), el("td", {}, unlink)));
     }
   }
+
+  onSubmit("wechat-bind", async (form) => {
+    const res = await api("GET", "/api/oauth/wechat/bind?code=" + encodeURIComponent(formData(form).code.trim()));
+    if (!res.success) return show(res.message);
+    show(T.security_linked, true);
+    form.reset();
+    loadBindings();
+  });
+
+  // E-mail: a code goes to the new address (GET /api/verification), and that code changes it
+  // (GET /api/oauth/email/bind), New API's two steps.
+  let turnstileToken = "";
+  window.onTurnstile = (token) => (turnstileToken = token);
+  let newEmail = "";
+
+  async function loadEmail() {
+    const res = await api("GET", "/api/user/self");
+    if (!res.success) return show(res.message);
+    $("[data-email-state]").textContent = res.data.email
+      ? fill(T.security_email_current, { email: res.data.email }) : T.security_email_none;
+  }
+
+  onSubmit("email-code", async (form) => {
+    const email = formData(form).email.trim();
+    const query = new URLSearchParams({ email });
+    if (turnstileToken) query.set("turnstile", turnstileToken);
+    const res = await api("GET", "/api/verification?" + query);
+    if (!res.success) return show(res.message);
+    newEmail = email;
+    show(fill(T.security_email_sent, { email }), true);
+    const bind = $('form[data-form="email-bind"]');
+    bind.hidden = false;
+    bind.querySelector("input[name=code]").focus();
+  });
+
+  onSubmit("email-bind", async (form) => {
+    const query = new URLSearchParams({ email: newEmail, code: formData(form).code.trim() });
+    const res = await api("GET", "/api/oauth/email/bind?" + query);
+    if (!res.success) return show(res.message);
+    show(T.security_email_changed, true);
+    form.reset();
+    form.hidden = true;
+    $('form[data-form="email-code"]').reset();
+    loadEmail();
+  });
 
   async function loadTwoFactor() {
     const res = await api("GET", "/api/user/2fa/status");
@@ -98,7 +147,10 @@
     loadPasskeys();
   });
 
+  const query = new URLSearchParams(location.search);
+  if (query.get("bind_error")) show(query.get("bind_error"));
   loadBindings();
+  loadEmail();
   loadTwoFactor();
   loadPasskeys();
 })();

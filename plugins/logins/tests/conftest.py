@@ -3,6 +3,7 @@ OpenID provider process (``oidc_provider.py``); browsers are httpx clients with 
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -74,3 +75,23 @@ def password_user(gateway: KitGateway, username: str, password: str = "password-
     assert body["success"], body
     b.headers["New-Api-User"] = str(body["data"]["id"])
     return b
+
+
+CHROMIUM = Path(os.environ.get("NEWAPI_TEST_CHROMIUM", "/usr/bin/chromium"))
+
+
+@pytest.fixture
+def chromium():
+    if not CHROMIUM.exists():
+        message = f"browser tests need Debian's chromium at {CHROMIUM}"
+        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        )
+        yield browser
+        browser.close()

@@ -5,34 +5,12 @@ user in."""
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import pyotp
-import pytest
 from conftest import Process
 
 from newapi_host.sdk.testing import KitGateway
-
-CHROMIUM = Path(os.environ.get("NEWAPI_TEST_CHROMIUM", "/usr/bin/chromium"))
-
-
-@pytest.fixture
-def chromium():
-    if not CHROMIUM.exists():
-        message = f"browser tests need Debian's chromium at {CHROMIUM}"
-        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-        )
-        yield browser
-        browser.close()
 
 
 def sign_in_with_oidc(page, gateway: KitGateway) -> None:  # type: ignore[no-untyped-def]
