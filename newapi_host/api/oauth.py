@@ -5,7 +5,8 @@ Two ways in, both ending in the same binding of an :class:`Identity` to a user:
 - ours: ``GET /api/oauth/{method}`` sends the browser to the provider (``LoginMethod.start``) with
   a one-time ``state`` and a per-attempt ``secret`` (for PKCE and nonces) kept in a short-lived
   http-only cookie; the provider comes back to ``GET /api/oauth/{method}/callback``, which ends
-  in a redirect: ``/console`` on success, ``/login?oauth_error=...`` otherwise;
+  in a page that goes on to ``/console`` on success (see :func:`_continue_page`), a redirect to
+  ``/login?oauth_error=...`` otherwise;
 - New API's: its front end asks ``GET /api/oauth/state`` (``?aff=`` keeps an invitation code),
   builds the provider's URL itself with ``redirect_uri`` ``<ServerAddress>/oauth/{method}``, and
   that page calls ``GET /api/oauth/{method}?code=&state=``, answered in JSON (the user's fields
@@ -233,7 +234,7 @@ async def oauth_start(request: Request[Any, Any, Any], method_id: FromPath[str])
 
 
 @get("/api/oauth/{method_id:str}/callback", include_in_schema=False, exception_handlers=LIMITED)
-async def oauth_callback(request: Request[Any, Any, Any], method_id: FromPath[str]) -> Redirect:
+async def oauth_callback(request: Request[Any, Any, Any], method_id: FromPath[str]) -> Response[Any]:
     await check_critical_rate(request)
     method = _redirect_method(request, method_id)
     if method is None:
@@ -252,7 +253,9 @@ async def oauth_callback(request: Request[Any, Any, Any], method_id: FromPath[st
     if isinstance(outcome, str):
         return _failed(outcome)
     user, action = outcome
-    response = Redirect("/login?require_2fa=1" if action == "require_2fa" else "/console")
+    response: Response[Any] = (
+        _continue_page("/console") if action != "require_2fa" else Redirect("/login?require_2fa=1")
+    )
     if action == "require_2fa":
         _second_factor_cookie(request, response, user["flow_token"])
     response.delete_cookie(STATE_COOKIE, path="/api/oauth")
@@ -404,20 +407,25 @@ async def _ticket_holder(request: Request[Any, Any, Any], method_id: str, ticket
     return int(uid) if allowed else "This link was used already; open the security page and link again"
 
 
-def _continue_page(target: str, message: str = "") -> Response[str]:
-    """Go on to ``target`` from a page of this site (meta refresh), not by a redirect: the browser
-    came here from another site, and the redirect would still count as cross-site, leaving the
-    SameSite=Strict session cookie home and the user seemingly signed out."""
-    if message:
-        target += "?" + urlencode({"bind_error": message})
+def _continue_page(target: str) -> Response[str]:
+    """Go on to ``target`` (a path here) from a page of this site (meta refresh), not by a redirect.
+
+    The browser came from another site (the provider's approval page, telegram.org): a redirect
+    would still be part of that cross-site navigation, and the browser would leave the
+    SameSite=Strict session cookie home on it, so the user would look signed out. A navigation
+    this site's page starts carries it.
+    """
     href = html.escape(target, quote=True)
     body = (
         f'<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url={href}">'
-        f'<title>…</title><a href="{href}">{html.escape(message or "Continue")}</a>'
+        f'<title>…</title><a href="{href}">Continue</a>'
     )
-    return Response(
-        body, media_type=MediaType.HTML, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-    )
+    headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+    return Response(body, media_type=MediaType.HTML, headers=headers)
+
+
+def _back_to_security(message: str = "") -> Response[str]:
+    return _continue_page("/console/security" + ("?" + urlencode({"bind_error": message}) if message else ""))
 
 
 @get("/api/oauth/{method_id:str}/bind/{ticket:str}", include_in_schema=False, exception_handlers=LIMITED)
@@ -427,19 +435,19 @@ async def widget_bind_ticket(
     """The widget's callback for linking (see :func:`bind_ticket`); back to the security page."""
     holder = await _ticket_holder(request, method_id, ticket) if _widget_method(request, method_id) else None
     if holder is None:
-        return _continue_page("/console/security", MSG_UNAVAILABLE)
+        return _back_to_security(MSG_UNAVAILABLE)
     if isinstance(holder, str):
-        return _continue_page("/console/security", holder)
+        return _back_to_security(holder)
     session = request.scope.get("session")
     if isinstance(session, dict) and session.get("id") and int(session["id"]) != holder:
-        return _continue_page("/console/security", "This link belongs to another user")
+        return _back_to_security("This link belongs to another user")
     identity = await _widget_identity(request, method_id)
     if isinstance(identity, str):
-        return _continue_page("/console/security", identity)
+        return _back_to_security(identity)
     outcome = await bind_identity(request, method_id, identity, holder)
     if isinstance(outcome, str):
-        return _continue_page("/console/security", outcome)
-    return _continue_page("/console/security")
+        return _back_to_security(outcome)
+    return _back_to_security()
 
 
 def _json(body: dict[str, Any]) -> Response[dict[str, Any]]:

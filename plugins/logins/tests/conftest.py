@@ -3,6 +3,7 @@ OpenID provider process (``oidc_provider.py``); browsers are httpx clients with 
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import subprocess
@@ -46,6 +47,16 @@ def oidc_provider() -> Iterator[Process]:
     provider = Process("oidc_provider.py")
     yield provider
     provider.stop()
+
+
+def next_hop(response: httpx.Response) -> str:
+    """Where the gateway sends the browser: a redirect's ``Location``, or the address of the page
+    that goes on by itself (a meta refresh: the way back from a provider's site ends in one)."""
+    if response.is_redirect:
+        return response.headers["location"]
+    found = re.search(r'<meta http-equiv="refresh" content="0;url=([^"]+)">', response.text)
+    assert response.status_code == 200 and found, response.text
+    return html.unescape(found.group(1))
 
 
 class Browser(httpx.Client):

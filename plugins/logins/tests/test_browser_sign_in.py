@@ -135,3 +135,32 @@ def test_add_a_passkey_then_sign_in_with_it(newapi_gateway: KitGateway, chromium
     assert page.locator("body").get_attribute("data-user-id") == user_id
     context.close()
     assert errors == []
+
+
+def test_oidc_sign_in_with_the_provider_on_another_site(
+    newapi_gateway: KitGateway, oidc_provider: Process, chromium
+) -> None:  # type: ignore[no-untyped-def]
+    """The gateway opened as localhost, the provider on 127.0.0.1: another site, as a real
+    provider is, and one that asks the user to approve (a click on its page), so the way back is
+    a navigation started by another site: the SameSite=Strict session cookie does not come along
+    on it. The user still lands signed in."""
+    for key, value in {
+        "oidc.client_id": "gateway-client",
+        "oidc.client_secret": "gateway-secret-123",
+        "oidc.well_known": f"{oidc_provider.url}/.well-known/openid-configuration",
+        "oidc.enabled": "true",
+        "RegisterEnabled": "true",
+    }.items():
+        newapi_gateway.option(key, value)
+    oidc_provider.control(id_token=None, consent=True, user={"sub": "sub-elsewhere", "preferred_username": "elsewhere"})
+    site = f"http://localhost:{newapi_gateway.port}"
+    context = chromium.new_context()
+    page = context.new_page()
+    page.goto(f"{site}/login")
+    page.get_by_role("link", name="Sign in with OIDC").click()
+    page.locator("#approve").click()
+    page.wait_for_url(f"{site}/console**")
+    user_id = page.locator("body").get_attribute("data-user-id")
+    assert user_id and user_id != "0", page.url
+    context.close()
+    oidc_provider.control(consent=False)
