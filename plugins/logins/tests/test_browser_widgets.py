@@ -101,6 +101,27 @@ def test_wechat_code_box_signs_in(newapi_gateway: KitGateway, wechat: Helper, ch
     assert errors == []
 
 
+def test_wechat_code_box_links_on_the_security_page(newapi_gateway: KitGateway, wechat: Helper, chromium) -> None:  # type: ignore[no-untyped-def]
+    password_user(newapi_gateway, "wxlinker", "wxlinker-pass-1").close()
+    context = chromium.new_context()
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in_with_password(page, newapi_gateway.url, "wxlinker", "wxlinker-pass-1")
+    page.goto(f"{newapi_gateway.url}/console/security")
+    box = page.locator('form[data-form="wechat-bind"]')
+    page.wait_for_selector('[data-list="bindings"] td')  # the list has loaded
+    assert box.is_visible() and box.locator("img.wechat-qr").get_attribute("src") == QR
+    wechat.codes["135790"] = "oWx-linked-0002"
+    box.locator("input[name=code]").fill("135790")
+    box.locator("button[type=submit]").click()
+    page.wait_for_selector('[data-list="bindings"] tr[data-id="wechat"]')
+    assert "oWx-linked-0002" in page.locator('[data-list="bindings"]').inner_text()
+    assert box.is_hidden()  # linked: the box goes
+    context.close()
+    assert errors == []
+
+
 def test_wechat_box_is_absent_when_off(newapi_gateway: KitGateway, chromium) -> None:  # type: ignore[no-untyped-def]
     newapi_gateway.option("WeChatAuthEnabled", "false")
     newapi_gateway.option("TelegramOAuthEnabled", "false")
