@@ -6,12 +6,13 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import pyotp
 from soft_webauthn import SoftWebauthnDevice
 
 from newapi_host.config import Config
 from newapi_host.db.tables import PasskeyCredential
 
-from .conftest import Client, as_root, running
+from .conftest import ROOT_PASSWORD, Client, as_root, running
 
 ORIGIN = "http://testserver"
 
@@ -96,6 +97,7 @@ async def test_removal_and_admin_reset(sqlite_config: Config) -> None:
         root_id = await as_root(client)
         device = SoftWebauthnDevice()
         assert (await register(client, device))["success"]
+        assert await step_up_with_passkey(client, device)
         assert (await client.delete("/api/user/passkey")).json()["success"]
         assert (await client.get("/api/user/passkey")).json()["data"]["enabled"] is False
         assert (await register(client, device := SoftWebauthnDevice()))["success"]
@@ -157,3 +159,59 @@ async def test_passkey_step_up_needs_a_passkey(sqlite_config: Config) -> None:
         assert begin == {"success": False, "message": "This user has no passkey"}
         answer = (await client.post("/api/verify", json={"method": "passkey"})).json()
         assert answer["success"] is False
+
+
+async def step_up_with_passkey(client: Client, device: SoftWebauthnDevice) -> bool:
+    if not (await verify_with(client, device))["success"]:
+        return False
+    return (await client.post("/api/verify", json={"method": "passkey"})).json()["success"]
+
+
+async def test_removing_passkeys_needs_a_passkey_step_up(sqlite_config: Config) -> None:
+    """As New API: without two-factor, removing passkeys needs a passkey proof first (a stolen
+    session alone cannot strip the user's passkeys)."""
+    async with running(sqlite_config) as client:
+        await as_root(client)
+        device = SoftWebauthnDevice()
+        assert (await register(client, device))["success"]
+        refused = (await client.delete("/api/user/passkey")).json()
+        assert refused["success"] is False and "POST /api/verify" in refused["message"], refused
+        assert await PasskeyCredential.count() == 1
+        assert await step_up_with_passkey(client, device)
+        assert (await client.delete("/api/user/passkey")).json()["success"]
+        assert await PasskeyCredential.count() == 0
+        none_left = (await client.delete("/api/user/passkey")).json()
+        assert none_left == {"success": False, "message": "This user has no passkey"}
+
+
+async def test_with_two_factor_passkeys_change_only_after_a_code(sqlite_config: Config) -> None:
+    """As New API: a user with two-factor on confirms a code (``POST /api/verify``, method 2fa)
+    before adding or removing a passkey; a passkey proof does not stand in for it there."""
+    async with running(sqlite_config) as client:
+        await as_root(client)
+        setup = (await client.post("/api/user/2fa/setup")).json()["data"]
+        totp = pyotp.TOTP(setup["secret"])
+        assert (await client.post("/api/user/2fa/enable", json={"code": totp.now()})).json()["success"]
+
+        refused = (await client.post("/api/user/passkey/register/begin")).json()
+        assert refused["success"] is False and "two-factor" in refused["message"], refused
+        assert (await client.post("/api/verify", json={"method": "2fa", "code": setup["backup_codes"][0]})).json()[
+            "success"
+        ]
+        device = SoftWebauthnDevice()
+        assert (await register(client, device))["success"]
+
+        # A new session (password, then the code) has no step-up yet.
+        client.cookies.clear()
+        first = (await client.post("/api/user/login", json={"username": "root", "password": ROOT_PASSWORD})).json()
+        flow = {"code": setup["backup_codes"][1], "flow_token": first["data"]["flow_token"]}
+        assert (await client.post("/api/user/login/2fa", json=flow)).json()["success"]
+        assert (await client.delete("/api/user/passkey")).json()["success"] is False
+        assert await step_up_with_passkey(client, device)  # a passkey proof ...
+        still = (await client.delete("/api/user/passkey")).json()
+        assert still["success"] is False and "two-factor" in still["message"], still  # ... is not enough
+        assert (await client.post("/api/verify", json={"method": "2fa", "code": setup["backup_codes"][2]})).json()[
+            "success"
+        ]
+        assert (await client.delete("/api/user/passkey")).json()["success"]
+        assert await PasskeyCredential.count() == 0

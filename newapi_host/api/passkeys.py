@@ -49,6 +49,7 @@ from newapi_host.auth.sessions import new_session
 from newapi_host.db.tables import ROLE_ROOT, USER_ENABLED, PasskeyCredential, User
 from newapi_host.host import host_of
 
+from . import step_up, twofa_flow
 from .common import announce
 from .envelope import fail, json_object, ok
 from .users import LIMITED, check_critical_rate
@@ -59,6 +60,11 @@ REGISTER, LOGIN, VERIFY = "register", "login", "verify"
 READY_FOR = 60  # seconds between a passkey step-up and the POST /api/verify that uses it
 READY_KEY = "passkey_ready_at"
 MSG_NO_PASSKEY = "This user has no passkey"
+MSG_STEP_UP_2FA = "Security verification required: confirm your two-factor code first (POST /api/verify, method 2fa)"
+MSG_STEP_UP_PASSKEY = (
+    "Security verification required: confirm with a passkey first (POST /api/user/passkey/verify/begin and "
+    "finish, then POST /api/verify with method passkey)"
+)
 MSG_FLOW = "The passkey request expired; please try again"
 MSG_FAILED = "The passkey could not be verified"
 
@@ -119,7 +125,10 @@ def _with_cookie(request: Request[Any, Any, Any], body: dict[str, Any], value: s
 
 @post("/api/user/passkey/register/begin", guards=[user_auth], status_code=200)
 async def register_begin(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    """With two-factor on, only after a code (New API): a stolen session alone adds no passkey."""
     caller = request.state.caller
+    if await twofa_flow.required(caller.id) and not step_up.verified(request, "2fa"):
+        return Response(fail(MSG_STEP_UP_2FA))
     rp_id, _, rp_name = _relying_party(request)
     existing = await PasskeyCredential.select(PasskeyCredential.credential_id).where(
         PasskeyCredential.user_id == caller.id
@@ -184,7 +193,16 @@ async def passkey_status(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 @delete("/api/user/passkey", guards=[user_auth], status_code=200)
 async def passkey_delete(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    await PasskeyCredential.delete().where(PasskeyCredential.user_id == request.state.caller.id)
+    """After a step-up, as New API: the two-factor code when it is on, else a passkey."""
+    user_id = request.state.caller.id
+    if await twofa_flow.required(user_id):
+        if not step_up.verified(request, "2fa"):
+            return fail(MSG_STEP_UP_2FA)
+    elif not await has_passkey(user_id):
+        return fail(MSG_NO_PASSKEY)
+    elif not step_up.verified(request, "passkey"):
+        return fail(MSG_STEP_UP_PASSKEY)
+    await PasskeyCredential.delete().where(PasskeyCredential.user_id == user_id)
     return ok(None, "Passkeys removed")
 
 
@@ -297,7 +315,7 @@ async def verify_finish(request: Request[Any, Any, Any]) -> Response[dict[str, A
     await PasskeyCredential.update(
         {PasskeyCredential.sign_count: verified.new_sign_count, PasskeyCredential.last_used_at: now}
     ).where(PasskeyCredential.id == row["id"])
-    marked = {k: v for k, v in session.items() if k != "verified_at"}
+    marked = {k: v for k, v in session.items() if k not in (step_up.AT, step_up.METHOD)}
     request.set_session({**marked, READY_KEY: now})
     response = Response(ok(None, "Passkey verified"))
     response.delete_cookie(COOKIE, path="/api/user/passkey")

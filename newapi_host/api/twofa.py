@@ -32,7 +32,7 @@ from newapi_host.db.engine import write_transaction
 from newapi_host.db.tables import ROLE_ROOT, USER_ENABLED, TwoFA, TwoFABackupCode, User
 from newapi_host.host import host_of
 
-from . import passkeys, twofa_flow
+from . import passkeys, step_up, twofa_flow
 from .common import announce
 from .envelope import fail, json_object, ok
 from .users import LIMITED, check_critical_rate
@@ -255,21 +255,16 @@ async def login_second_factor(request: Request[Any, Any, Any]) -> Response[dict[
     return response
 
 
-VERIFIED_FOR = 300  # seconds a step-up verification (POST /api/verify) lasts
 MSG_STEP_UP = "Security verification required: confirm with your two-factor code or a passkey first (POST /api/verify)"
 
 
 async def step_up_missing(request: Request[Any, Any, Any]) -> str | None:
     """None when the caller has neither a second factor nor a passkey, or confirmed one within
-    ``VERIFIED_FOR`` seconds."""
+    ``step_up.VERIFIED_FOR`` seconds."""
     user_id = request.state.caller.id
     if not await twofa_flow.required(user_id) and not await passkeys.has_passkey(user_id):
         return None
-    session = request.scope.get("session")
-    verified = session.get("verified_at") if isinstance(session, dict) else None
-    if isinstance(verified, int) and 0 <= time.time() - verified <= VERIFIED_FOR:
-        return None
-    return MSG_STEP_UP
+    return None if step_up.verified(request) else MSG_STEP_UP
 
 
 @post("/api/verify", guards=[user_auth], status_code=200, exception_handlers=LIMITED)
@@ -299,10 +294,7 @@ async def verify(request: Request[Any, Any, Any]) -> dict[str, Any]:
             return fail(problem)
     else:
         return fail("Invalid parameters: method must be 2fa or passkey")
-    now = int(time.time())
-    current = request.scope.get("session")
-    request.set_session({**(current if isinstance(current, dict) else session), "verified_at": now})
-    return ok({"verified": True, "expires_at": now + VERIFIED_FOR})
+    return ok({"verified": True, "expires_at": step_up.mark(request, method)})
 
 
 @get("/api/user/2fa/stats", guards=[admin_auth])

@@ -45,6 +45,9 @@ STRINGS = {
         "security_passkey_add": "Add a passkey",
         "security_passkey_remove": "Remove all passkeys",
         "security_passkey_added": "Passkey added.",
+        "security_passkeys_removed": "Passkeys removed.",
+        "security_stepup": "Confirm with a code from your authenticator app (or a backup code) first.",
+        "security_stepup_submit": "Confirm",
         "security_link_telegram": "Link a Telegram account:",
         "security_wechat_link": "Link WeChat",
         "security_linked": "Account linked.",
@@ -82,6 +85,9 @@ STRINGS = {
         "security_passkey_add": "添加通行密钥",
         "security_passkey_remove": "删除全部通行密钥",
         "security_passkey_added": "通行密钥已添加。",
+        "security_passkeys_removed": "通行密钥已删除。",
+        "security_stepup": "请先输入验证器应用中的验证码（或备用码）进行确认。",
+        "security_stepup_submit": "确认",
         "security_link_telegram": "绑定 Telegram 账户：",
         "security_wechat_link": "绑定微信",
         "security_linked": "账户已绑定。",
@@ -147,6 +153,8 @@ async def security_page(request: Request[Any, Any, Any]) -> Response[str] | Redi
 <button type="button" data-action="passkey-add">{text(lang, "security_passkey_add")}</button>
 <button type="button" class="danger" data-action="passkey-remove" hidden>
 {text(lang, "security_passkey_remove")}</button>
+<form data-form="stepup" hidden><p>{text(lang, "security_stepup")}</p>{code}
+<button type="submit">{text(lang, "security_stepup_submit")}</button></form>
 </section>"""
     return page(request, "security", "security_title", body, active="/console/security", script="security.js")
 

@@ -86,10 +86,12 @@
     loadEmail();
   });
 
+  let twoFactorOn = false;
   async function loadTwoFactor() {
     const res = await api("GET", "/api/user/2fa/status");
     if (!res.success) return show(res.message);
     const on = res.data.enabled;
+    twoFactorOn = on;
     $("[data-twofa-state]").textContent = on
       ? fill(T.security_twofa_on, { count: res.data.backup_codes_remaining ?? 0 }) : T.security_twofa_off;
     $('[data-action="twofa-setup"]').hidden = on;
@@ -130,7 +132,27 @@
     $('[data-action="passkey-remove"]').hidden = !res.data.enabled;
   }
 
-  $('[data-action="passkey-add"]').addEventListener("click", async () => {
+  // Adding or removing passkeys needs a step-up first (New API's rule): with two-factor on, a
+  // code (asked in the step-up form, then the action runs); otherwise, to remove, a passkey.
+  let pendingStepUp = null;
+  function askCode(action) {
+    pendingStepUp = action;
+    const form = $('form[data-form="stepup"]');
+    form.hidden = false;
+    form.querySelector("input[name=code]").focus();
+  }
+
+  onSubmit("stepup", async (form) => {
+    const res = await api("POST", "/api/verify", { method: "2fa", code: formData(form).code });
+    if (!res.success) return show(res.message);
+    form.reset();
+    form.hidden = true;
+    const action = pendingStepUp;
+    pendingStepUp = null;
+    if (action) await action();
+  });
+
+  async function addPasskey() {
     try {
       const res = await passkey("create", "/api/user/passkey/register/begin", "/api/user/passkey/register/finish");
       if (!res.success) return show(res.message);
@@ -139,12 +161,28 @@
       show(String(e.message || e));
     }
     loadPasskeys();
-  });
+  }
 
-  $('[data-action="passkey-remove"]').addEventListener("click", async () => {
+  async function removePasskeys() {
     const res = await api("DELETE", "/api/user/passkey");
     if (!res.success) return show(res.message);
+    show(T.security_passkeys_removed, true);
     loadPasskeys();
+  }
+
+  $('[data-action="passkey-add"]').addEventListener("click", () => (twoFactorOn ? askCode(addPasskey) : addPasskey()));
+
+  $('[data-action="passkey-remove"]').addEventListener("click", async () => {
+    if (twoFactorOn) return askCode(removePasskeys);
+    try {
+      const proved = await passkey("get", "/api/user/passkey/verify/begin", "/api/user/passkey/verify/finish");
+      if (!proved.success) return show(proved.message);
+      const res = await api("POST", "/api/verify", { method: "passkey" });
+      if (!res.success) return show(res.message);
+    } catch (e) {
+      return show(String(e.message || e));
+    }
+    removePasskeys();
   });
 
   const query = new URLSearchParams(location.search);
