@@ -201,6 +201,7 @@ BOOL_KEYS = frozenset(
         "EnableFreeModelPreConsume",
         "SMTPInsecureSkipVerify",
         "SMTPForceAuthLogin",
+        "SMTPStartTLSRequired",
         "CreemTestMode",
     }
 )
