@@ -51,7 +51,7 @@ def check_address_limits(bases: list[str]) -> None:
     refused = send(bases, 0, "GET", "/api/status", ip)
     assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
     body = refused.json()
-    assert body["success"] is False and "8 requests in 180 seconds" in body["message"], body
+    assert body["success"] is False and "8 requests in 3 minutes" in body["message"], body
     assert send(bases, 1, "GET", "/api/status", address()).status_code == 200  # another address: untouched
     # the relay is not under the global API limit (New API puts it on /api and the billing routes only)
     assert send(bases, 0, "GET", "/v1/models", ip).status_code == 401
@@ -72,7 +72,7 @@ def check_address_limits(bases: list[str]) -> None:
     assert 429 not in codes, codes
     assert send(bases, 0, "GET", "/console-static/core.js", ip).status_code == 200
     refused = send(bases, 1, "GET", "/login", ip)
-    assert refused.status_code == 429 and "5 requests in 180 seconds" in refused.text
+    assert refused.status_code == 429 and "5 requests in 3 minutes" in refused.text
     assert refused.headers["content-type"].startswith("text/plain")
     assert send(bases, 0, "GET", "/register", ip).status_code == 429
     assert send(bases, 1, "GET", "/login", address()).status_code != 429
