@@ -14,6 +14,7 @@ import pytest
 from newapi_host.relay.rate_limits import parse_groups
 
 from .conftest import as_root, running
+from .gateway import gw, unique, up  # noqa: F401  (module fixtures)
 from .servers import Console, Served, serve
 from .test_shared_balances import call, prepare
 from .upstreams import USAGE
@@ -133,7 +134,8 @@ def test_success_and_token_limits_span_two_workers(tmp_path: Path):
 @pytest.mark.postgres
 @pytest.mark.redis
 def test_success_and_token_limits_span_two_nodes(tmp_path: Path, pg_dsn: str, redis_url: str):
-    env = {"SQL_DSN": pg_dsn, "REDIS_CONN_STRING": redis_url}
+    # one SESSION_SECRET, as a real cluster has: the console's session is good on either node
+    env = {"SQL_DSN": pg_dsn, "REDIS_CONN_STRING": redis_url, "SESSION_SECRET": uuid.uuid4().hex}
     nodes: list[Served] = []
     try:
         nodes.append(serve(tmp_path / "a", 2, **env))
@@ -187,3 +189,46 @@ def test_group_overrides_are_read_leniently():
     text = json.dumps({"vip": [10, 20], "bad": [1], "neg": [-1, 2], "text": ["1", 2], "flag": [True, 1]})
     assert parse_groups(text) == {"vip": (10, 20)}
     assert parse_groups("not json") == {} and parse_groups("") == {} and parse_groups("[1, 2]") == {}
+
+
+def test_a_spent_token_budget_is_refused_in_each_dialects_own_shape(gw, up):  # noqa: F811
+    model = unique("tpm")
+    gw.channel(base_url=up.url, models=[model])
+    gw.option(ModelRequestTPMLimitEnabled="true", ModelRequestTPMLimitTokens="10")  # one call (18 tokens) spends it
+    uid = gw.user()
+    openai_key, claude_key, gemini_key = gw.token(uid), gw.token(uid), gw.token(uid)
+
+    def chat() -> httpx.Response:
+        body = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
+        return httpx.post(f"{gw.url}/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {openai_key}"})
+
+    assert chat().status_code == 200
+    refused = chat()
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+    assert refused.json()["error"]["code"] == "tpm_limit_exceeded"
+    assert "at most 10 tokens per minute" in refused.json()["error"]["message"]
+
+    def claude() -> httpx.Response:
+        body = {"model": model, "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+        headers = {"x-api-key": claude_key, "anthropic-version": "2023-06-01"}
+        return httpx.post(f"{gw.url}/v1/messages", json=body, headers=headers)
+
+    assert claude().status_code == 200
+    refused = claude()
+    assert refused.status_code == 429 and refused.json()["type"] == "error"
+    assert (
+        refused.json()["error"]["type"] == "rate_limit_error"
+        and "tokens per minute" in refused.json()["error"]["message"]
+    )
+
+    def gemini() -> httpx.Response:
+        body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+        url = f"{gw.url}/v1beta/models/{model}:generateContent"
+        return httpx.post(url, json=body, headers={"x-goog-api-key": gemini_key})
+
+    assert gemini().status_code == 200
+    refused = gemini()
+    assert refused.status_code == 429 and refused.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
+    assert refused.json()["error"]["code"] == 429 and "tokens per minute" in refused.json()["error"]["message"]
+    gw.option(ModelRequestTPMLimitEnabled="false")
+    assert chat().status_code == 200

@@ -183,3 +183,14 @@ async def test_peek_says_whether_a_hit_would_fit_without_counting(store: SharedS
     assert (await store.peek(key, 60, 3))[0]
     assert (await store.peek(key, 60, 3))[0]  # peeking counted nothing
     assert (await store.hit(key, 60, 3))[0] and not (await store.hit(key, 60, 3))[0]
+
+
+async def test_a_hit_can_count_many_events_at_once(store: SharedStore):
+    """Tokens used by an answer: counted in one go, then the budget is checked as for events."""
+    key = f"tpm-{uuid.uuid4().hex}"
+    assert (await store.peek(key, 60, 50))[0]
+    assert (await store.hit(key, 60, 0, 30))[0]
+    assert (await store.peek(key, 60, 50))[0]  # 30 of 50 used
+    await store.hit(key, 60, 0, 30)
+    allowed, estimate, wait = await store.peek(key, 60, 50)
+    assert not allowed and estimate >= 59 and wait >= 1
