@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from newapi_host.cli import main
 from newapi_host.config import Config
 from newapi_host.ip_limits import API, CRITICAL, WEB, IpLimits, kinds_of
 
@@ -134,6 +135,12 @@ def test_environment_as_new_api():
     for bad in ({"GLOBAL_API_RATE_LIMIT": "many"}, {"GLOBAL_WEB_RATE_LIMIT_DURATION": "0"}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             Config.from_env(bad)
+
+
+def test_a_bad_limit_in_the_environment_stops_the_cli_with_its_name(monkeypatch, capsys):
+    monkeypatch.setenv("GLOBAL_API_RATE_LIMIT", "-5")
+    assert main(["serve"]) == 2
+    assert "GLOBAL_API_RATE_LIMIT must be at least 1" in capsys.readouterr().err
 
 
 def test_which_routes_each_limit_covers():
