@@ -19,8 +19,9 @@ client's, behind a trusted proxy). Refusals are 429 with ``Retry-After``; New AP
 this gateway says why: ``{"success": false, "message": ...}`` under ``/api``, OpenAI's error
 shape on the dashboard routes, plain text on console pages.
 
-Requests on no limited route (the relay above all) pay for a few string comparisons, no store
-operation; with every limit off the middleware is not installed at all.
+Requests on no limited route (the relay above all) pay for a dictionary look-up (the budgets of
+each method and path are remembered), no store operation; with every limit off the middleware is
+not installed at all.
 """
 
 from __future__ import annotations
@@ -168,14 +169,23 @@ async def count_critical(host: Host, scope: Scope) -> tuple[str, float] | None:
 class IpRateLimitMiddleware:
     """Pure ASGI, after the proxy-header middleware (so the address is the client's)."""
 
+    MAX_MEMO = 4096
+
     def __init__(self, app: ASGIApp, host: Host, limits: IpLimits) -> None:
         self.app = app
         self.host = host
         self.limits = limits
+        # (method, path) -> budgets: relay paths are few, so the relay pays one dict look-up
+        self._memo: dict[tuple[str, str], tuple[str, ...]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            kinds = kinds_of(self.limits, scope["method"], scope["path"])
+            route = (scope["method"], scope["path"])
+            kinds = self._memo.get(route)
+            if kinds is None:
+                if len(self._memo) >= self.MAX_MEMO:  # paths with ids in them: start over now and then
+                    self._memo.clear()
+                kinds = self._memo[route] = kinds_of(self.limits, *route)
             if kinds and self.host.wallets is not None:
                 refusal = await self._refusal(scope, kinds)
                 if refusal is not None:
