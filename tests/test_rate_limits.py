@@ -79,7 +79,7 @@ TOKENS = USAGE["total_tokens"]  # what each call to the fake upstream uses: 18
 
 
 def check_limits_span(console: Console, bases: list[str]) -> None:
-    """The success limit and the token-per-minute limits hold wherever each request lands."""
+    """The request limits and the token-per-minute limits hold wherever each request lands."""
     model = f"m-ok-{uuid.uuid4().hex[:4]}"
     prepare(console, bases, model)
 
@@ -95,6 +95,13 @@ def check_limits_span(console: Console, bases: list[str]) -> None:
     key = console.key_for(name)
     codes = [call(bases[i % len(bases)], key, model).status_code for i in range(5)]
     assert codes == [200] * 3 + [429] * 2, codes
+    # the total limit, through a group override: two requests a minute for the default group
+    everywhere("ModelRequestRateLimitGroup", json.dumps({"default": [2, 1000]}))
+    name = f"u{uuid.uuid4().hex[:6]}"
+    console.user(name, 10**9)
+    key = console.key_for(name)
+    codes = [call(bases[i % len(bases)], key, model).status_code for i in range(3)]
+    assert codes == [200, 200, 429], codes
     everywhere("ModelRequestRateLimitEnabled", "false")
 
     # tokens per minute per key: 18 tokens a call, 50 a minute: the fourth call finds the budget spent
