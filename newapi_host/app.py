@@ -60,6 +60,7 @@ from newapi_host.body_depth import BodyDepthMiddleware
 from newapi_host.config import Config
 from newapi_host.db import engine as db
 from newapi_host.host import Host
+from newapi_host.ip_limits import IpLimits, IpRateLimitMiddleware
 from newapi_host.jobs import JobRunner
 from newapi_host.notify import RedisNotifier
 from newapi_host.options import Options
@@ -301,7 +302,7 @@ def create_app(
         config=config,
         engine=db.make_engine(config),
         plugins=plugins,
-        options=Options(),
+        options=Options(defaults=config.option_defaults()),
         states=PluginStates(plugins.registry),
         watcher=RevisionWatcher(config.sync_interval),
     )
@@ -328,6 +329,9 @@ def create_app(
         DefineMiddleware(BodyDepthMiddleware, max_body=MAX_BODY),
         session.middleware,
     ]
+    ip_limits = IpLimits.from_config(config, (path for route in WEB_ROUTES for path in route.paths))
+    if ip_limits.active:  # after the request id, so a refusal carries one too
+        middleware.insert(1, DefineMiddleware(IpRateLimitMiddleware, host=host, limits=ip_limits))
     app = Litestar(
         route_handlers=[*CORE_ROUTES, *WEB_ROUTES, *relay_routes, *plugin_routers],
         state=State({"host": host}),

@@ -230,3 +230,14 @@ def test_a_table_says_which_lock_it_uses(tmp_path: Path):
     (tmp_path / "bad.bin").write_bytes(shared.HEADER.pack(shared.MAGIC, 8, 7).ljust(shared.HEADER_SIZE + 8 * 32, b"\0"))
     with pytest.raises(ValueError, match="not a shared counter table"):
         MmapStore(tmp_path / "bad.bin")
+
+
+async def test_a_hit_can_count_many_events_at_once(store: SharedStore):
+    """Tokens used by an answer: counted in one go, then the budget is checked as for events."""
+    key = f"tpm-{uuid.uuid4().hex}"
+    assert (await store.peek(key, 60, 50))[0]
+    assert (await store.hit(key, 60, 0, 30))[0]
+    assert (await store.peek(key, 60, 50))[0]  # 30 of 50 used
+    await store.hit(key, 60, 0, 30)
+    allowed, estimate, wait = await store.peek(key, 60, 50)
+    assert not allowed and estimate >= 59 and wait >= 1
