@@ -40,11 +40,13 @@ LAYERS: dict[str, str] = {
     "tasks": "db store billing relay",  # async tasks' hold, settlement and refund
     "builtin": "db auth plugins",  # the host's own plugins (password login)
     "host": "config sync auth options plugins jobs",
+    # What the sign-in routes and the console's sign-in pages share (method switches, bind tickets).
+    "sign_in": "host plugins",
     # Per-address rate limits: a middleware of the app, and the critical count the sign-in routes share.
     "ip_limits": "config store host",
     # The surfaces: management API and console.
-    "api": "db store sync auth options status_ranges plugins billing relay host ip_limits",
-    "web": "db options host",
+    "api": "db store sync auth options status_ranges plugins billing relay host ip_limits sign_in",
+    "web": "db options host sign_in",
     # The plugin SDK: the one door plugins use; it reaches what its services need, nothing above.
     # session_user: console media; auth.guards: payment routes are for signed-in users
     "sdk": "db store plugins tokenizer billing relay tasks auth.users auth.guards",

@@ -29,7 +29,6 @@ Links live in ``login_identities``; New API's own methods also fill their ``user
 from __future__ import annotations
 
 import hashlib
-import hmac
 import html
 import re
 import secrets
@@ -49,6 +48,7 @@ from newapi_host.db.engine import write_transaction
 from newapi_host.db.tables import ROLE_COMMON, USER_ENABLED, LoginIdentity, User
 from newapi_host.host import Host, host_of
 from newapi_host.plugins.contracts import Identity, LoginContext, LoginFailed, LoginMethod
+from newapi_host.sign_in import BIND_TICKET_TTL, method_available, public_base, state_mac
 
 from . import custom_oauth, twofa_flow
 from .envelope import fail, ok
@@ -57,7 +57,6 @@ from .users import LIMITED, _insert_user, check_critical_rate
 STATE_COOKIE = "oauth_state"
 AFF_COOKIE = "oauth_aff"
 STATE_TTL = 600
-BIND_TICKET_TTL = 600
 ANY_METHOD = "*"  # a state from GET /api/oauth/state serves whichever provider comes back
 # New API's login methods and the users column each one fills, for scripts that read them.
 USER_COLUMNS = {
@@ -70,17 +69,6 @@ USER_COLUMNS = {
 }
 MSG_STATE = "state is empty or not same"
 MSG_UNAVAILABLE = "This sign-in method is not available."
-
-
-def method_available(host: Host, method: LoginMethod) -> bool:
-    """The method's plugin is on and the method says it is switched on and configured."""
-    if method.available is None:
-        return True
-    owner = host.registry.owner_of("login method", method.id)
-    try:
-        return bool(method.available(host.states.settings(owner) if owner else None))
-    except Exception:  # a plugin's check that fails means "not available", never a 500
-        return False
 
 
 def available_methods(host: Host) -> list[LoginMethod]:
@@ -103,11 +91,6 @@ async def _redirect_method(request: Request[Any, Any, Any], method_id: str) -> L
     if method.kind != "redirect" or method.start is None:
         return None
     return method if method_available(host, method) else None
-
-
-def public_base(request: Request[Any, Any, Any]) -> str:
-    """The gateway's public address (``ServerAddress``, else the address the request came to)."""
-    return (host_of(request.app.state).options.get("ServerAddress") or str(request.base_url)).rstrip("/")
 
 
 def _context(
@@ -137,15 +120,6 @@ class Attempt:
     sid: str = ""
 
 
-def _mac(request: Request[Any, Any, Any], text: str) -> str:
-    host = host_of(request.app.state)
-    key = host.extras.get("oauth_state_key")
-    if key is None:
-        key = hashlib.sha256(b"oauth-state\n" + host.config.resolved_session_secret().encode()).digest()
-        host.extras["oauth_state_key"] = key
-    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()[:32]
-
-
 def _set_state_cookie(
     request: Request[Any, Any, Any], response: Response[Any], method: str, state: str, secret: str
 ) -> None:
@@ -155,7 +129,7 @@ def _set_state_cookie(
     text = f"{method}:{state}:{secret}:{uid}:{av}:{sid}"
     response.set_cookie(
         STATE_COOKIE,
-        f"{text}:{_mac(request, text)}",
+        f"{text}:{state_mac(request, text)}",
         max_age=STATE_TTL,
         path="/api/oauth",
         httponly=True,
@@ -168,7 +142,7 @@ def _state_cookie(request: Request[Any, Any, Any]) -> Attempt | None:
     """This browser's pending attempt, when its cookie is one the gateway signed."""
     text, _, mac = request.cookies.get(STATE_COOKIE, "").rpartition(":")
     parts = text.split(":")
-    if len(parts) != 6 or not secrets.compare_digest(_mac(request, text), mac):
+    if len(parts) != 6 or not secrets.compare_digest(state_mac(request, text), mac):
         return None
     method, state, secret, uid, av, sid = parts
     if not (uid.isdigit() and av.lstrip("-").isdigit()):
@@ -379,30 +353,12 @@ async def widget_bind(request: Request[Any, Any, Any], method_id: FromPath[str])
     return Response(ok(None, "bind"))
 
 
-def bind_ticket(request: Request[Any, Any, Any], method_id: str) -> str | None:
-    """A one-time ticket that links a widget account to the signed-in user, for the widget's
-    callback address (``/api/oauth/{method}/bind/{ticket}``).
-
-    Telegram's widget sends the browser back from telegram.org: a cross-site navigation, which
-    arrives without the SameSite=Strict session cookie. The ticket stands in for it: signed by
-    the gateway, naming the user and the session it was made in (which must still stand), good
-    for ``BIND_TICKET_TTL`` seconds and once. Knowing it is what a forged link lacks: without a
-    ticket (or the cookie) nobody can link their Telegram account to someone else's user.
-    """
-    session = request.scope.get("session")
-    if not (isinstance(session, dict) and session.get("id")):
-        return None
-    text = f"{int(session['id'])}.{int(session['av'])}.{session['sid']}.{int(time.time()) + BIND_TICKET_TTL}"
-    text += f".{secrets.token_urlsafe(9)}"
-    return f"{text}.{_mac(request, f'bind:{method_id}:{text}')}"
-
-
 async def _ticket_holder(request: Request[Any, Any, Any], method_id: str, ticket: str) -> int | str:
     """The user a bind ticket was made for, the ticket spent now; or why it is refused."""
     text, _, mac = ticket.rpartition(".")
     parts = text.split(".")
     expired = "This link has expired; open the security page and link again"
-    if len(parts) != 5 or not secrets.compare_digest(_mac(request, f"bind:{method_id}:{text}"), mac):
+    if len(parts) != 5 or not secrets.compare_digest(state_mac(request, f"bind:{method_id}:{text}"), mac):
         return expired
     uid, av, sid, until, nonce = parts
     if not (uid.isdigit() and av.lstrip("-").isdigit() and until.isdigit()) or int(until) < time.time():

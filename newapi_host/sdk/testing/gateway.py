@@ -83,6 +83,10 @@ class KitGateway:
             "NEWAPI_LEDGER_INTERVAL": str(self.LEDGER_INTERVAL),
             "NEWAPI_LOG_LEVEL": "WARNING",
             "SESSION_SECRET": "kit-session-secret",
+            # every check talks from 127.0.0.1: per-address budgets would refuse the kit itself
+            "GLOBAL_API_RATE_LIMIT_ENABLE": "false",
+            "GLOBAL_WEB_RATE_LIMIT_ENABLE": "false",
+            "CRITICAL_RATE_LIMIT_ENABLE": "false",
             # the test process's import path: plugins it can import, the gateway can too
             "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
             **env,

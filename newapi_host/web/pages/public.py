@@ -12,8 +12,8 @@ from litestar.enums import MediaType
 from litestar.params import FromPath
 from litestar.response import Redirect
 
-from newapi_host.api.oauth import method_available, public_base
 from newapi_host.host import host_of
+from newapi_host.sign_in import method_available, public_base
 
 from ..i18n import COOKIE, LANGS, add_strings, lang_of
 from ..layout import CONTENT_TYPES, STATIC_ETAGS, STATIC_FILES, field, page, safe_image, session_of, table, text
@@ -72,7 +72,7 @@ def widget_on(request: Request[Any, Any, Any], method_id: str) -> bool:
 
 def telegram_widget(request: Request[Any, Any, Any], *, auth_url: str = "") -> str:
     """The widget: it calls ``onTelegramAuth(user)`` on the page (sign-in), or, given ``auth_url``,
-    sends the browser there with the signed fields (linking, see ``oauth.bind_ticket``)."""
+    sends the browser there with the signed fields (linking, see ``sign_in.bind_ticket``)."""
     bot = host_of(request.app.state).options.get("TelegramBotName").strip().lstrip("@")
     if not widget_on(request, "telegram") or not re.fullmatch(r"[A-Za-z0-9_]{3,64}", bot):
         return ""

@@ -4,7 +4,7 @@ two-factor sign-in and passkeys.
 Everything goes through the management API (``/api/user/oauth/bindings``, ``/api/user/2fa/*``,
 ``/api/verification`` and ``/api/oauth/email/bind``, ``/api/oauth/wechat/bind``); the QR code of
 a new authenticator secret comes drawn in the set-up answer, never from elsewhere. Telegram's
-widget links through a one-time ticket in its callback address (``oauth.bind_ticket``).
+widget links through a one-time ticket in its callback address (``sign_in.bind_ticket``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.response import Redirect
 
-from newapi_host.api.oauth import bind_ticket
+from newapi_host.sign_in import bind_ticket
 
 from ..i18n import add_strings, lang_of
 from ..layout import field, page, signed_in_only, table, text
