@@ -68,7 +68,7 @@ from newapi_host.plugins.manager import PluginHost
 from newapi_host.plugins.registry import routes_of
 from newapi_host.plugins.state import PluginStates
 from newapi_host.proxy_headers import ProxyHeadersMiddleware, parse_networks
-from newapi_host.relay import metrics
+from newapi_host.relay import metrics, tracing
 from newapi_host.relay.asgi import MAX_BODY
 from newapi_host.relay.channels import ChannelIndex
 from newapi_host.relay.client import UpstreamClient
@@ -260,6 +260,8 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
             gc.freeze()
         if (series := metrics.setup(host.config.metrics)) is not None:
             host.extras["metrics"] = (series, asyncio.get_running_loop().create_task(_gauges(host, series)))
+        if (tracer := tracing.setup(host.config.tracing)) is not None:
+            host.extras["tracing"] = tracer
         host.jobs = JobRunner(host.registry, host.states, app.state, core_jobs=core_jobs(host))
         host.jobs.start()
         yield
@@ -272,6 +274,8 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
             metrics.stop(series)
         if host.relay is not None:
             await stop_relay(host.relay)
+        if "tracing" in host.extras:  # after the drain: the last streams' spans are sent too
+            await asyncio.to_thread(tracing.stop, host.extras.pop("tracing"))
         if host.jobs is not None:
             await host.jobs.stop()
         await host.watcher.stop()

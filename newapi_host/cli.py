@@ -343,7 +343,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    config = Config.from_env()
+    try:
+        config = Config.from_env()
+    except ValueError as exc:  # a variable the gateway cannot work with: say which, do not start
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     _setup_logging(config)
     return args.func(args, config)
 

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from newapi_host.relay.tracing import exporter_from_env
+
 
 def _bool(value: str | None, default: bool = False) -> bool:
     if value is None or value == "":
@@ -29,6 +31,16 @@ def _minutes(value: str | None, default: float) -> float:
     """Minutes (fractions allowed) to seconds; empty, zero or negative keeps the default."""
     minutes = float(value) if value and value.strip() else 0.0
     return minutes * 60 if minutes > 0 else default
+
+
+LOG_FORMATS = ("text", "json")
+
+
+def _log_format(value: str | None) -> str:
+    name = (value or "text").strip().lower()
+    if name not in LOG_FORMATS:
+        raise ValueError(f"NEWAPI_LOG_FORMAT={value!r}: use one of {', '.join(LOG_FORMATS)}")
+    return name
 
 
 def default_workers() -> int:
@@ -61,6 +73,9 @@ class Config:
     channel_test_interval: float = 600.0
     metrics: bool = False  # NEWAPI_METRICS: serve Prometheus series at /metrics
     metrics_token: str = field(default="", repr=False)  # NEWAPI_METRICS_TOKEN: the bearer token /metrics asks for
+    # The span exporter the standard OTEL_* variables configure ("otlp", "console"; "" = no tracing)
+    tracing: str = ""
+    log_format: str = "text"  # NEWAPI_LOG_FORMAT: "text" (for people) or "json" (one object per line)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -89,6 +104,8 @@ class Config:
             channel_test_interval=_minutes(env.get("CHANNEL_TEST_FREQUENCY"), 600.0),
             metrics=_bool(env.get("NEWAPI_METRICS")),
             metrics_token=env.get("NEWAPI_METRICS_TOKEN", "").strip(),
+            tracing=exporter_from_env(env),
+            log_format=_log_format(env.get("NEWAPI_LOG_FORMAT")),
         )
 
     @property

@@ -1,0 +1,337 @@
+"""OpenTelemetry traces of relay requests, with the GenAI semantic conventions; off by default.
+
+Tracing is on only when an exporter is configured with the standard OpenTelemetry variables
+(:func:`exporter_from_env`), and then needs the ``otel`` extra (``opentelemetry-sdk`` and the
+OTLP/HTTP exporter). Off, this module imports nothing of OpenTelemetry and the relay pays one
+``TRACER is not None`` test per request (as for :mod:`.metrics`).
+
+Each relay request is one SERVER span named ``{gen_ai.operation.name} {model}`` (a W3C
+``traceparent`` from the client makes it a child of the caller's trace); each try on a channel
+is a CLIENT child span named after the model sent upstream, carrying the provider, the response
+model and the token usage, so retries and the upstream's share of the time show on their own.
+Spans end when the answer is over: at the end of a stream, not when its headers go out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+# gen_ai.operation.name per client dialect (the GenAI conventions' well-known values where one fits).
+OPERATIONS = {
+    "openai.chat": "chat",
+    "openai.responses": "chat",
+    "claude.messages": "chat",
+    "cohere.chat": "chat",
+    "gemini.generate": "generate_content",
+    "openai.completions": "text_completion",
+    "openai.embeddings": "embeddings",
+}
+
+# gen_ai.provider.name per New API channel type, the conventions' well-known values; other types
+# are named after the channel type ("OpenRouter" -> "openrouter").
+PROVIDERS = {
+    1: "openai",
+    3: "azure.ai.openai",
+    14: "anthropic",
+    24: "gcp.gemini",
+    33: "aws.bedrock",
+    34: "cohere",
+    41: "gcp.vertex_ai",
+    42: "mistral_ai",
+    43: "deepseek",
+    48: "x_ai",
+}
+
+EXPORTERS = ("otlp", "console")
+PROTOCOL = "http/protobuf"
+
+
+class TracingConfigError(ValueError):
+    """The OpenTelemetry variables ask for something this gateway cannot do."""
+
+
+def exporter_from_env(env: Mapping[str, str]) -> str:
+    """The span exporter the environment asks for: ``"otlp"``, ``"console"`` or ``""`` (off).
+
+    Unlike OpenTelemetry's own default (OTLP to localhost), nothing is exported unless asked:
+    ``OTEL_TRACES_EXPORTER=otlp|console``, or an OTLP endpoint (``OTEL_EXPORTER_OTLP_ENDPOINT``
+    or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) with ``OTEL_TRACES_EXPORTER`` unset.
+    ``OTEL_SDK_DISABLED=true`` or ``OTEL_TRACES_EXPORTER=none`` turns it off.
+    """
+    if (env.get("OTEL_SDK_DISABLED") or "").strip().lower() == "true":
+        return ""
+    names = [n.strip().lower() for n in (env.get("OTEL_TRACES_EXPORTER") or "").split(",") if n.strip()]
+    if not names:
+        endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        names = ["otlp"] if (endpoint or "").strip() else []
+    if not names or names == ["none"]:
+        return ""
+    unknown = [n for n in names if n not in EXPORTERS]
+    if unknown or len(names) > 1:
+        raise TracingConfigError(
+            f"OTEL_TRACES_EXPORTER={env.get('OTEL_TRACES_EXPORTER')!r}: the gateway exports spans with one of "
+            f"{', '.join(EXPORTERS)} (or none)"
+        )
+    if names[0] == "otlp":
+        protocol = env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or PROTOCOL
+        if protocol.strip().lower() != PROTOCOL:
+            raise TracingConfigError(
+                f"OTLP protocol {protocol!r} is not supported: the gateway sends traces as {PROTOCOL} "
+                "(an OpenTelemetry Collector accepts it on port 4318)"
+            )
+    return names[0]
+
+
+def provider_name(channel_type: int, type_name: str) -> str:
+    known = PROVIDERS.get(channel_type)
+    if known:
+        return known
+    return "".join(c if c.isalnum() else "_" for c in type_name.strip().lower()) or f"channel_type_{channel_type}"
+
+
+def _answer_ids(data: Any) -> tuple[str, str]:
+    """(model, id) an upstream answer or stream event names, in any of the dialects' shapes."""
+    if not isinstance(data, dict):
+        return "", ""
+    model = data.get("model") or data.get("modelVersion")
+    answer_id = data.get("id") or data.get("responseId")
+    if not model:  # Claude's message_start, the Responses API's response.* events
+        inner = data.get("message") or data.get("response")
+        if isinstance(inner, dict):
+            model = inner.get("model")
+            answer_id = answer_id or inner.get("id")
+    return (model if isinstance(model, str) else ""), (answer_id if isinstance(answer_id, str) else "")
+
+
+class Tracing:
+    """This worker's tracer provider and span processor (one per app, shut down with it)."""
+
+    def __init__(self, exporter: str) -> None:
+        try:
+            from opentelemetry.propagators.textmap import DefaultGetter
+            from opentelemetry.sdk.resources import Resource
+            from opentelemetry.sdk.trace import TracerProvider
+            from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+            from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
+            from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+        except ImportError as exc:
+            raise TracingConfigError(
+                f"tracing is configured but OpenTelemetry is not installed ({exc.name}); "
+                "install the otel extra: pip install 'newapi-host[otel]'"
+            ) from None
+        from newapi_host import __version__
+
+        resource = Resource.create({"service.version": __version__})
+        if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+            resource = resource.merge(Resource({"service.name": "newapi"}))  # OTEL_SERVICE_NAME wins when set
+        if exporter == "otlp":
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            span_exporter: Any = OTLPSpanExporter()  # endpoint, headers, timeout: the OTEL_EXPORTER_OTLP_* variables
+        else:
+            span_exporter = ConsoleSpanExporter()
+        # The sampler comes from OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG (default: parent-based, all).
+        self.provider = TracerProvider(resource=resource)
+        self.provider.add_span_processor(BatchSpanProcessor(span_exporter))
+        self.tracer = self.provider.get_tracer("newapi_host.relay", __version__)
+        self.propagator = TraceContextTextMapPropagator()
+        self.getter = DefaultGetter()
+        self.server, self.client = SpanKind.SERVER, SpanKind.CLIENT
+        self.ok, self.error = Status(StatusCode.OK), StatusCode.ERROR
+        self.status = Status
+        self.in_context = set_span_in_context
+
+    def begin(self, headers: Mapping[str, str], dialect: str, request_id: str, method: str, path: str) -> RequestTrace:
+        """The SERVER span of one relay request (a child of the client's ``traceparent``, if any)."""
+        parent = self.propagator.extract(headers, getter=self.getter) if "traceparent" in headers else None
+        operation = OPERATIONS.get(dialect) or dialect.rpartition(".")[2]
+        span = self.tracer.start_span(
+            operation,
+            context=parent,
+            kind=self.server,
+            attributes={
+                "gen_ai.operation.name": operation,
+                "newapi.request_id": request_id,
+                "newapi.dialect": dialect,
+                "http.request.method": method,
+                "url.path": path,
+            },
+        )
+        return RequestTrace(self, span, operation)
+
+    def shutdown(self) -> None:
+        """Send what is buffered and stop the export thread."""
+        self.provider.shutdown()
+
+
+class RequestTrace:
+    """The spans of one relay request; the pipeline calls it at a few points (see pipeline.py)."""
+
+    __slots__ = ("tracing", "span", "operation", "attempt_span", "done")
+
+    def __init__(self, tracing: Tracing, span: Any, operation: str) -> None:
+        self.tracing = tracing
+        self.span = span
+        self.operation = operation
+        self.attempt_span: Any = None
+        self.done = False
+
+    def admitted(self, model: str, stream: bool, user_id: int, token_id: int, group: str) -> None:
+        self.span.update_name(f"{self.operation} {model}")
+        self.span.set_attributes(
+            {
+                "gen_ai.request.model": model,
+                "newapi.stream": stream,
+                "newapi.user_id": user_id,
+                "newapi.token_id": token_id,
+                "newapi.group": group,
+            }
+        )
+
+    def attempt(self, channel: Any, channel_type: Any, upstream_model: str, url: str) -> None:
+        """A CLIENT span for one try on one channel (its model is the one sent upstream)."""
+        from urllib.parse import urlsplit
+
+        self._end_attempt()
+        provider = provider_name(channel.type, channel_type.name)
+        host = urlsplit(url).hostname or ""
+        self.attempt_span = self.tracing.tracer.start_span(
+            f"{self.operation} {upstream_model}",
+            context=self.tracing.in_context(self.span),
+            kind=self.tracing.client,
+            attributes={
+                "gen_ai.operation.name": self.operation,
+                "gen_ai.provider.name": provider,
+                "gen_ai.system": provider,  # the name before the conventions' 1.37, for older backends
+                "gen_ai.request.model": upstream_model,
+                "newapi.channel_id": channel.id,
+                "newapi.channel_type": channel.type,
+                "server.address": host,
+            },
+        )
+        self.span.set_attributes(
+            {"gen_ai.provider.name": provider, "gen_ai.system": provider, "newapi.channel_id": channel.id}
+        )
+
+    def attempt_failed(self, status: int, message: str, code: str | None) -> None:
+        span = self.attempt_span
+        if span is not None:
+            span.set_attribute("error.type", code or str(status))
+            if 100 <= status <= 599:
+                span.set_attribute("http.response.status_code", status)
+            span.set_status(self.tracing.status(self.tracing.error, message[:500]))
+            self._end_attempt()
+
+    def answer(self, body: bytes) -> None:
+        """A complete upstream answer: the model and id it names."""
+        try:
+            data = msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            return
+        self._answered(*_answer_ids(data))
+
+    def watch(self, counter: Any) -> Any:
+        """Wrap a stream's usage counter so the first events' model and id are read on the way."""
+        return _WatchedCounter(counter, self)
+
+    def _answered(self, model: str, answer_id: str) -> None:
+        attributes = {}
+        if model:
+            attributes["gen_ai.response.model"] = model
+        if answer_id:
+            attributes["gen_ai.response.id"] = answer_id
+        if attributes:
+            self.span.set_attributes(attributes)
+            if self.attempt_span is not None:
+                self.attempt_span.set_attributes(attributes)
+
+    def settled(self, usage: Any, state: str, stream: bool) -> None:
+        """The answer is over (a stream's end): usage on both spans; ends them for a stream."""
+        attributes: dict[str, Any] = {"newapi.end_state": state}
+        if usage is not None:
+            attributes["gen_ai.usage.input_tokens"] = usage.prompt_tokens
+            attributes["gen_ai.usage.output_tokens"] = usage.completion_tokens
+            attributes["newapi.usage_estimated"] = bool(usage.estimated)
+        self.span.set_attributes(attributes)
+        if self.attempt_span is not None:
+            self.attempt_span.set_attributes(attributes)
+        if stream:
+            failed = state in ("upstream_error", "timeout")
+            if failed and self.attempt_span is not None:
+                self.attempt_span.set_attribute("error.type", state)
+                self.attempt_span.set_status(self.tracing.status(self.tracing.error, f"stream ended: {state}"))
+            self._end_attempt()
+            self.finish(200, f"stream ended: {state}" if failed else None, state if failed else None, failed=failed)
+
+    def finish(self, status: int, message: str | None = None, code: str | None = None, *, failed: bool = False) -> None:
+        """End the request's span with the HTTP status it was answered with (once).
+
+        A refusal (4xx: a bad key, no quota) is recorded with its ``error.type`` but is not a
+        failure of the server (HTTP conventions for SERVER spans); 5xx and broken streams are.
+        """
+        if self.done:
+            return
+        self.done = True
+        self._end_attempt()
+        span = self.span
+        span.set_attribute("http.response.status_code", status)
+        if message is not None:
+            span.set_attribute("error.type", code or str(status))
+            if status >= 500 or failed:
+                span.set_status(self.tracing.status(self.tracing.error, message[:500]))
+        span.end()
+
+    def _end_attempt(self) -> None:
+        if self.attempt_span is not None:
+            self.attempt_span.end()
+            self.attempt_span = None
+
+
+class _WatchedCounter:
+    """A stream usage counter that also reads the model and id of the first events it is fed."""
+
+    __slots__ = ("counter", "trace", "left")
+
+    def __init__(self, counter: Any, trace: RequestTrace) -> None:
+        self.counter = counter
+        self.trace = trace
+        self.left = 4  # the model is in the first event of every dialect; do not decode the rest
+
+    def feed(self, event: Any) -> bool:
+        if self.left:
+            self.left -= 1
+            data = event.data
+            if data[:1] == "{":
+                try:
+                    model, answer_id = _answer_ids(msgspec.json.decode(data))
+                except msgspec.DecodeError:
+                    model = answer_id = ""
+                if model:
+                    self.trace._answered(model, answer_id)
+                    self.left = 0
+        return self.counter.feed(event)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.counter, name)
+
+
+TRACER: Tracing | None = None
+
+
+def setup(exporter: str) -> Tracing | None:
+    """Start tracing in this process when an exporter is configured (one app per process)."""
+    global TRACER
+    if not exporter:
+        return None
+    TRACER = Tracing(exporter)
+    return TRACER
+
+
+def stop(tracing: Tracing) -> None:
+    global TRACER
+    if TRACER is tracing:
+        TRACER = None
+    tracing.shutdown()
