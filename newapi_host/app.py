@@ -28,7 +28,7 @@ from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 
-from newapi_host import __version__
+from newapi_host import __version__, server_log
 from newapi_host.api import billing_compat as billing_compat_api
 from newapi_host.api import channels as channels_api
 from newapi_host.api import data as data_api
@@ -297,6 +297,8 @@ def create_app(
 ) -> Litestar:
     """Build the gateway. ``entry_points``/``extra_plugins`` replace/extend discovery (tests)."""
     config = config or Config.from_env()
+    if config.log_format == "json":
+        server_log.setup(config.log_level, "json")
     plugins = load_plugins(config, entry_points, extra_plugins)
     host = Host(
         config=config,
@@ -347,6 +349,8 @@ def create_app(
         ),
         request_max_body_size=MAX_BODY,
         debug=False,
+        # NEWAPI_LOG_FORMAT=json: the root logger writes JSON lines (server_log), Litestar leaves it be
+        **({"logging_config": None} if config.log_format == "json" else {}),
     )
     document_relay_routes(app, plugins.registry)
     return app

@@ -38,6 +38,7 @@ from newapi_host.plugins.contracts import (
     Usage,
 )
 from newapi_host.plugins.registry import Registry
+from newapi_host.server_log import REQUEST_ID
 from newapi_host.status_ranges import in_ranges, parse_ranges
 from newapi_host.store import NO_AMOUNT, Outcome, StoreUnavailable
 
@@ -262,6 +263,7 @@ class Relay:
         streaming = False
         status = 500
         failure: RelayError | None = None
+        logged_as = REQUEST_ID.set(request_id)  # log lines written meanwhile carry the id
         try:
             reply = await self._handle(request, dialect, request_id, progress)
             streaming = reply.stream is not None  # the stream's own end counts it out
@@ -275,6 +277,7 @@ class Relay:
                 self._log_error(progress, error, request_id)
             return self.error_reply(dialect, error, request_id)
         finally:
+            REQUEST_ID.reset(logged_as)
             if not streaming:
                 self._ended()
                 if progress.trace is not None:  # a stream's span ends with the stream
@@ -779,6 +782,7 @@ class Relay:
                 await settle(state, first_token_ms, delivered)
 
         async def events() -> AsyncIterator[bytes]:
+            REQUEST_ID.set(ctx.request_id)  # this runs in the task that sends the stream
             parser = SSEParser()
             state = "client_gone"
             first_token_ms: int | None = None
