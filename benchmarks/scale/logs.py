@@ -145,6 +145,8 @@ async def measure(app, args: argparse.Namespace) -> None:
             clients[name] = client
         now = int(time.time())
         for who, label, url in reads(now, "model-1"):
+            if args.only and not any(part in label for part in args.only.split(",")):
+                continue
             clock = Clock()
             body = None
             for _ in range(args.repeat):
@@ -208,6 +210,7 @@ async def main() -> None:
     parser.add_argument("--keep", default="", help="a SQLite directory or PostgreSQL database name to keep")
     parser.add_argument("--retention", type=int, default=0, help="delete this many of the oldest rows")
     parser.add_argument("--no-reads", action="store_true")
+    parser.add_argument("--only", default="", help="time only the reads whose label contains one of these (a,b)")
     args = parser.parse_args()
     async with database(args.db, keep=args.keep) as config:
         await generate(args)
