@@ -12,6 +12,7 @@ import httpx
 
 from newapi_host.server_log import JsonFormatter
 
+from .conftest import free_port
 from .servers import NEWAPI, Console, env_for, serve
 from .test_shared_balances import call, prepare
 
@@ -73,7 +74,7 @@ def test_the_default_format_is_for_people(tmp_path: Path):
 
 
 def test_an_unknown_format_is_refused_before_serving(tmp_path: Path):
-    env = env_for(tmp_path, NEWAPI_LOG_FORMAT="xml")
+    env = env_for(tmp_path, NEWAPI_LOG_FORMAT="xml", PORT=str(free_port()))
     done = subprocess.run([*NEWAPI, "serve"], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "NEWAPI_LOG_FORMAT='xml'" in done.stderr and "json" in done.stderr

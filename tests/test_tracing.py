@@ -17,6 +17,7 @@ import pytest
 
 from newapi_host.relay.tracing import TracingConfigError, exporter_from_env
 
+from .conftest import free_port
 from .gateway import Gateway, start_gateway, unique
 from .otlp import OTLPReceiver
 from .servers import NEWAPI, env_for
@@ -162,6 +163,7 @@ def test_exporter_choice_from_the_standard_variables():
 
 def test_serve_refuses_an_exporter_it_cannot_run(tmp_path: Path):
     env = env_for(tmp_path, OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4317", OTEL_EXPORTER_OTLP_PROTOCOL="grpc")
+    env["PORT"] = str(free_port())
     done = subprocess.run([*NEWAPI, "serve"], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "grpc" in done.stderr and "http/protobuf" in done.stderr and "Traceback" not in done.stderr
@@ -201,3 +203,14 @@ def test_off_by_default_and_the_tracing_sdk_is_never_imported(tmp_path: Path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_serve_names_the_extra_when_opentelemetry_is_missing(tmp_path: Path):
+    # a regular package `opentelemetry` ahead of the installed ones hides them: no SDK, no exporter
+    (tmp_path / "shadow" / "opentelemetry").mkdir(parents=True)
+    (tmp_path / "shadow" / "opentelemetry" / "__init__.py").write_text("")
+    env = env_for(tmp_path, OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4318", PORT=str(free_port()))
+    env["PYTHONPATH"] = f"{tmp_path / 'shadow'}{os.pathsep}{env['PYTHONPATH']}"
+    done = subprocess.run([*NEWAPI, "serve"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "newapi-host[otel]" in done.stderr and "Traceback" not in done.stderr

@@ -14,6 +14,7 @@ Spans end when the answer is over: at the end of a stream, not when its headers 
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping
 from typing import Any
 
@@ -81,6 +82,17 @@ def exporter_from_env(env: Mapping[str, str]) -> str:
             raise TracingConfigError(
                 f"OTLP protocol {protocol!r} is not supported: the gateway sends traces as {PROTOCOL} "
                 "(an OpenTelemetry Collector accepts it on port 4318)"
+            )
+    needed = ["opentelemetry.sdk.trace"] + (["opentelemetry.exporter.otlp.proto.http"] if names[0] == "otlp" else [])
+    for module in needed:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            raise TracingConfigError(
+                f"tracing is configured but {module} is not installed; install the otel extra: "
+                "pip install 'newapi-host[otel]'"
             )
     return names[0]
 
