@@ -15,6 +15,7 @@ whole range per user/group/model/channel (admin) or per token/group/model (self)
 from __future__ import annotations
 
 import time
+from operator import itemgetter
 from typing import Any
 
 from litestar import Request, get
@@ -137,17 +138,15 @@ FLOW_FIELDS += ("channel_name", "model_name", "token_used", "count", "quota")
 OMIT_EMPTY = {"user_id", "username", "node_name", "token_id", "token_name", "channel_id", "channel_name"}
 
 
-def _flow_shape(row: dict[str, Any]) -> dict[str, Any]:
-    """New API's FlowQuotaData: ids and names are left out when zero or empty."""
-    return {k: row[k] for k in FLOW_FIELDS if k in row and (row[k] or k not in OMIT_EMPTY)}
-
-
 async def _name_tokens(rows: list[dict[str, Any]]) -> None:
     ids = sorted({r["token_id"] for r in rows if r.get("token_id")})
     if ids:
         names = {t["id"]: t["name"] for t in await Token.select(Token.id, Token.name).where(Token.id.is_in(ids))}
         for r in rows:
             r["token_name"] = names.get(r.get("token_id"), "")  # a deleted token stays unnamed
+    else:
+        for r in rows:
+            r["token_name"] = ""
 
 
 async def _name_channels(rows: list[dict[str, Any]]) -> None:
@@ -155,9 +154,11 @@ async def _name_channels(rows: list[dict[str, Any]]) -> None:
     if ids:
         found = await Channel.select(Channel.id, Channel.name).where(Channel.id.is_in(ids))
         names = {c["id"]: c["name"] for c in found}
-        for r in rows:
-            if r.get("channel_id"):
-                r["channel_name"] = names.get(r["channel_id"]) or f"channel-{r['channel_id']}"
+    else:
+        names = {}
+    for r in rows:
+        channel = r.get("channel_id")
+        r["channel_name"] = (names.get(channel) or f"channel-{channel}") if channel else ""
 
 
 HOUR, DAY = 3600, FLOW_DAY
@@ -235,20 +236,24 @@ async def _flow(
         )
     if not selects:
         return []
+    sums = ", ".join(f'CAST(SUM("{c}") AS BIGINT) AS "{c}"' for c in ("token_used", "count", "quota"))
     sql = (
-        f'SELECT {cols}{", MAX(username) AS username" if named else ""}, SUM("count") AS "count", '
-        f'SUM("quota") AS "quota", SUM("token_used") AS "token_used" FROM ({" UNION ALL ".join(selects)}) AS parts '
+        f"SELECT {cols}{', MAX(username) AS username' if named else ''}, {sums} "
+        f"FROM ({' UNION ALL '.join(selects)}) AS parts "
         f'GROUP BY {cols} HAVING SUM("count") != 0'  # a key seen only in the hours taken away
     )
     rows = await QuotaData.raw(sql, *args)
-    sums = ("count", "quota", "token_used")
-    rows = [{k: int(v or 0) if k in sums else v for k, v in r.items()} for r in rows]
-    rows.sort(key=lambda r: r["quota"], reverse=True)
+    rows.sort(key=itemgetter("quota"), reverse=True)
     if "token_id" in by:
         await _name_tokens(rows)
     if "channel_id" in by:
         await _name_channels(rows)
-    return [_flow_shape(r) for r in rows]
+    # New API's FlowQuotaData: ids and names are left out when zero or empty
+    present = {*by, "token_used", "count", "quota"} | ({"username"} if named else set())
+    present |= {"token_name"} if "token_id" in by else set()
+    present |= {"channel_name"} if "channel_id" in by else set()
+    fields = [k for k in FLOW_FIELDS if k in present]
+    return [{k: r[k] for k in fields if k not in OMIT_EMPTY or r[k]} for r in rows]
 
 
 @get("/api/data/flow", guards=[admin_auth])
