@@ -214,3 +214,34 @@ def test_serve_names_the_extra_when_opentelemetry_is_missing(tmp_path: Path):
     done = subprocess.run([*NEWAPI, "serve"], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "newapi-host[otel]" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_newapi_serve_workers_export_their_spans(tmp_path: Path, receiver: OTLPReceiver):
+    """Under granian each worker starts its own exporter after the fork; a stop sends what is left."""
+    import contextlib
+    import uuid
+
+    from .servers import Console, serve
+    from .test_shared_balances import call, prepare
+
+    server = serve(tmp_path, 2, OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint, OTEL_SERVICE_NAME="served")
+    try:
+        with contextlib.closing(Console(server.base)) as console:
+            model = f"served-{uuid.uuid4().hex[:6]}"
+            prepare(console, [server.base], model)
+            user = f"u{uuid.uuid4().hex[:6]}"
+            console.user(user, 10**9)
+            key = console.key_for(user)
+            answers = [call(server.base, key, model, stream=i % 2 == 1) for i in range(6)]
+            assert [r.status_code for r in answers] == [200] * 6
+            workers = server.worker_pids()
+            assert len(workers) == 2
+    finally:
+        server.stop()  # the default batch delay is 5 s: the spans still buffered go out at shutdown
+    pids: set[int] = set()
+    for r in answers:
+        span, [attempt] = receiver.request_spans(r.headers[REQUEST_ID], timeout=5)
+        assert span.resource["service.name"] == "served" and span.attributes["gen_ai.request.model"] == model
+        assert attempt.attributes["gen_ai.usage.output_tokens"] == 7
+        pids.add(span.resource.get("process.pid"))
+    assert pids <= workers  # made and sent by the workers, not the parent

@@ -15,6 +15,7 @@ Spans end when the answer is over: at the end of a stream, not when its headers 
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -136,7 +137,8 @@ class Tracing:
             ) from None
         from newapi_host import __version__
 
-        resource = Resource.create({"service.version": __version__})
+        # made in each worker (after granian's fork): process.pid tells the workers' spans apart
+        resource = Resource.create({"service.version": __version__, "process.pid": os.getpid()})
         if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
             resource = resource.merge(Resource({"service.name": "newapi"}))  # OTEL_SERVICE_NAME wins when set
         if exporter == "otlp":
