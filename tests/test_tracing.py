@@ -245,3 +245,23 @@ def test_newapi_serve_workers_export_their_spans(tmp_path: Path, receiver: OTLPR
         assert attempt.attributes["gen_ai.usage.output_tokens"] == 7
         pids.add(span.resource.get("process.pid"))
     assert pids <= workers  # made and sent by the workers, not the parent
+
+
+def test_a_converted_request_is_traced_in_the_clients_words_and_the_upstreams(traced, up, receiver):
+    """A Claude client on an OpenAI channel: the operation is still chat; usage and model as charged."""
+    model = unique("trace-claude")
+    traced.channel(base_url=up.url, models=[model])
+    key = traced.token(traced.user())
+    r = httpx.post(
+        f"{traced.url}/v1/messages",
+        json={"model": model, "max_tokens": 64, "messages": MSG, "stream": True},
+        headers={"x-api-key": key, "anthropic-version": "2023-06-01"},
+        timeout=30,
+    )
+    assert r.status_code == 200 and "message_stop" in r.text
+    server, [attempt] = receiver.request_spans(r.headers[REQUEST_ID])
+    assert server.attributes["newapi.dialect"] == "claude.messages"
+    assert server.attributes["gen_ai.operation.name"] == "chat" == attempt.attributes["gen_ai.operation.name"]
+    assert attempt.attributes["gen_ai.provider.name"] == "openai"  # the channel's provider, not the client's
+    assert server.attributes["gen_ai.response.model"] == model
+    assert (server.attributes["gen_ai.usage.input_tokens"], server.attributes["gen_ai.usage.output_tokens"]) == (11, 7)
