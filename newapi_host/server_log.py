@@ -4,6 +4,7 @@
 lines, in the parent process and in every worker -- a JSON object with ``time`` (UTC, ISO 8601),
 ``level``, ``logger``, ``message``, ``pid``, the ``request_id`` of the request being answered
 (the ``X-Oneapi-Request-Id`` the client got) when the line was written while answering one,
+with ``trace_id`` and ``span_id`` when that request is traced (:mod:`newapi_host.relay.tracing`),
 and ``exception`` (the traceback text) when there is one. Log shippers then need no parsing rules.
 
 The request id travels in a context variable that the request-id middleware and the relay set
@@ -22,6 +23,8 @@ import sys
 import time
 from contextvars import ContextVar
 from typing import Any
+
+from newapi_host.relay import tracing
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("newapi_request_id", default=None)
 
@@ -47,6 +50,8 @@ class JsonFormatter(logging.Formatter):
         request_id = REQUEST_ID.get()
         if request_id:
             line["request_id"] = request_id
+            if tracing.TRACER is not None and (ids := tracing.ids_of(request_id)) is not None:
+                line["trace_id"], line["span_id"] = ids
         if record.name == "granian.access" and isinstance(record.args, dict):
             args = record.args
             line["http"] = {

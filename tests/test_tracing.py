@@ -6,6 +6,7 @@ protobuf as a collector would.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -222,22 +223,40 @@ def test_newapi_serve_workers_export_their_spans(tmp_path: Path, receiver: OTLPR
     import uuid
 
     from .servers import Console, serve
+    from .test_rate_limits import set_everywhere
     from .test_shared_balances import call, prepare
 
-    server = serve(tmp_path, 2, OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint, OTEL_SERVICE_NAME="served")
+    server = serve(
+        tmp_path,
+        2,
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        OTEL_SERVICE_NAME="served",
+        NEWAPI_LOG_FORMAT="json",
+        NEWAPI_LOG_LEVEL="INFO",
+    )
     try:
         with contextlib.closing(Console(server.base)) as console:
             model = f"served-{uuid.uuid4().hex[:6]}"
+            failing = f"served-x-fail-502-{uuid.uuid4().hex[:6]}"
             prepare(console, [server.base], model)
+            prepare(console, [server.base], failing)
+            set_everywhere(console, server.base, "ModelPrice", json.dumps({model: 0.01, failing: 0.01}))
             user = f"u{uuid.uuid4().hex[:6]}"
             console.user(user, 10**9)
             key = console.key_for(user)
             answers = [call(server.base, key, model, stream=i % 2 == 1) for i in range(6)]
             assert [r.status_code for r in answers] == [200] * 6
+            failed = call(server.base, key, failing)
+            assert failed.status_code == 502
             workers = server.worker_pids()
             assert len(workers) == 2
     finally:
         server.stop()  # the default batch delay is 5 s: the spans still buffered go out at shutdown
+    # the log line written while the failed request was answered leads to its trace
+    [line] = [json.loads(x) for x in server.output().splitlines() if "failed with 502" in x]
+    failed_span, _ = receiver.request_spans(failed.headers[REQUEST_ID], timeout=5)
+    assert line["request_id"] == failed.headers[REQUEST_ID]
+    assert (line["trace_id"], line["span_id"]) == (failed_span.trace_id, failed_span.span_id)
     pids: set[int] = set()
     for r in answers:
         span, [attempt] = receiver.request_spans(r.headers[REQUEST_ID], timeout=5)

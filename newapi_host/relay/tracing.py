@@ -174,7 +174,10 @@ class Tracing:
                 "url.path": path,
             },
         )
-        return RequestTrace(self, span, operation)
+        trace = RequestTrace(self, span, operation, request_id)
+        if len(LIVE) < LIVE_LIMIT:  # a request whose end never came cannot grow it without bound
+            LIVE[request_id] = trace
+        return trace
 
     def shutdown(self) -> None:
         """Send what is buffered and stop the export thread."""
@@ -188,12 +191,13 @@ class RequestTrace:
     ends: the SDK validates and locks per call, which made separate calls cost a third more.
     """
 
-    __slots__ = ("tracing", "span", "operation", "attrs", "attempt_span", "attempt_attrs", "done")
+    __slots__ = ("tracing", "span", "operation", "request_id", "attrs", "attempt_span", "attempt_attrs", "done")
 
-    def __init__(self, tracing: Tracing, span: Any, operation: str) -> None:
+    def __init__(self, tracing: Tracing, span: Any, operation: str, request_id: str) -> None:
         self.tracing = tracing
         self.span = span
         self.operation = operation
+        self.request_id = request_id
         self.attrs: dict[str, Any] = {}
         self.attempt_span: Any = None
         self.attempt_attrs: dict[str, Any] = {}
@@ -291,6 +295,7 @@ class RequestTrace:
         if self.done:
             return
         self.done = True
+        LIVE.pop(self.request_id, None)
         self._end_attempt()
         span = self.span
         self.attrs["http.response.status_code"] = status
@@ -338,6 +343,20 @@ class _WatchedCounter:
 
 
 TRACER: Tracing | None = None
+
+# The requests being traced, by request id: JSON log lines written meanwhile carry their trace and
+# span ids (server_log), so a log search leads to the trace and back.
+LIVE: dict[str, RequestTrace] = {}
+LIVE_LIMIT = 100_000
+
+
+def ids_of(request_id: str) -> tuple[str, str] | None:
+    """The W3C trace and span ids (hex) of a request being traced, or None."""
+    trace = LIVE.get(request_id)
+    if trace is None:
+        return None
+    context = trace.span.get_span_context()
+    return f"{context.trace_id:032x}", f"{context.span_id:016x}"
 
 
 def setup(exporter: str) -> Tracing | None:
