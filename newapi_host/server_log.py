@@ -4,7 +4,7 @@
 lines, in the parent process and in every worker -- a JSON object with ``time`` (UTC, ISO 8601),
 ``level``, ``logger``, ``message``, ``pid``, the ``request_id`` of the request being answered
 (the ``X-Oneapi-Request-Id`` the client got) when the line was written while answering one,
-with ``trace_id`` and ``span_id`` when that request is traced (:mod:`newapi_host.relay.tracing`),
+with ``trace_id`` and ``span_id`` when that request is traced (``relay/tracing.py``),
 and ``exception`` (the traceback text) when there is one. Log shippers then need no parsing rules.
 
 The request id travels in a context variable that the request-id middleware and the relay set
@@ -21,12 +21,13 @@ import os
 import queue
 import sys
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
-from newapi_host.relay import tracing
-
 REQUEST_ID: ContextVar[str | None] = ContextVar("newapi_request_id", default=None)
+# Set by relay.tracing while tracing is on: a request id's (trace id, span id), or None.
+trace_ids: Callable[[str], tuple[str, str] | None] | None = None
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -50,7 +51,7 @@ class JsonFormatter(logging.Formatter):
         request_id = REQUEST_ID.get()
         if request_id:
             line["request_id"] = request_id
-            if tracing.TRACER is not None and (ids := tracing.ids_of(request_id)) is not None:
+            if trace_ids is not None and (ids := trace_ids(request_id)) is not None:
                 line["trace_id"], line["span_id"] = ids
         if record.name == "granian.access" and isinstance(record.args, dict):
             args = record.args

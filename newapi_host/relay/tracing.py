@@ -1,7 +1,7 @@
 """OpenTelemetry traces of relay requests, with the GenAI semantic conventions; off by default.
 
 Tracing is on only when an exporter is configured with the standard OpenTelemetry variables
-(:func:`exporter_from_env`), and then needs the ``otel`` extra (``opentelemetry-sdk`` and the
+(``config.exporter_from_env``), and then needs the ``otel`` extra (``opentelemetry-sdk`` and the
 OTLP/HTTP exporter). Off, this module imports nothing of OpenTelemetry and the relay pays one
 ``TRACER is not None`` test per request (as for :mod:`.metrics`).
 
@@ -14,12 +14,13 @@ Spans end when the answer is over: at the end of a stream, not when its headers 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Mapping
 from typing import Any
 
 import msgspec
+
+from newapi_host import server_log
 
 # gen_ai.operation.name per client dialect (the GenAI conventions' well-known values where one fits).
 OPERATIONS = {
@@ -47,55 +48,9 @@ PROVIDERS = {
     48: "x_ai",
 }
 
-EXPORTERS = ("otlp", "console")
-PROTOCOL = "http/protobuf"
-
 
 class TracingConfigError(ValueError):
-    """The OpenTelemetry variables ask for something this gateway cannot do."""
-
-
-def exporter_from_env(env: Mapping[str, str]) -> str:
-    """The span exporter the environment asks for: ``"otlp"``, ``"console"`` or ``""`` (off).
-
-    Unlike OpenTelemetry's own default (OTLP to localhost), nothing is exported unless asked:
-    ``OTEL_TRACES_EXPORTER=otlp|console``, or an OTLP endpoint (``OTEL_EXPORTER_OTLP_ENDPOINT``
-    or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) with ``OTEL_TRACES_EXPORTER`` unset.
-    ``OTEL_SDK_DISABLED=true`` or ``OTEL_TRACES_EXPORTER=none`` turns it off.
-    """
-    if (env.get("OTEL_SDK_DISABLED") or "").strip().lower() == "true":
-        return ""
-    names = [n.strip().lower() for n in (env.get("OTEL_TRACES_EXPORTER") or "").split(",") if n.strip()]
-    if not names:
-        endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-        names = ["otlp"] if (endpoint or "").strip() else []
-    if not names or names == ["none"]:
-        return ""
-    unknown = [n for n in names if n not in EXPORTERS]
-    if unknown or len(names) > 1:
-        raise TracingConfigError(
-            f"OTEL_TRACES_EXPORTER={env.get('OTEL_TRACES_EXPORTER')!r}: the gateway exports spans with one of "
-            f"{', '.join(EXPORTERS)} (or none)"
-        )
-    if names[0] == "otlp":
-        protocol = env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or PROTOCOL
-        if protocol.strip().lower() != PROTOCOL:
-            raise TracingConfigError(
-                f"OTLP protocol {protocol!r} is not supported: the gateway sends traces as {PROTOCOL} "
-                "(an OpenTelemetry Collector accepts it on port 4318)"
-            )
-    needed = ["opentelemetry.sdk.trace"] + (["opentelemetry.exporter.otlp.proto.http"] if names[0] == "otlp" else [])
-    for module in needed:
-        try:
-            found = importlib.util.find_spec(module) is not None
-        except ModuleNotFoundError:
-            found = False
-        if not found:
-            raise TracingConfigError(
-                f"tracing is configured but {module} is not installed; install the otel extra: "
-                "pip install 'newapi-host[otel]'"
-            )
-    return names[0]
+    """Tracing is configured but cannot run here (the OpenTelemetry packages are missing)."""
 
 
 def provider_name(channel_type: int, type_name: str) -> str:
@@ -365,6 +320,7 @@ def setup(exporter: str) -> Tracing | None:
     if not exporter:
         return None
     TRACER = Tracing(exporter)
+    server_log.trace_ids = ids_of  # JSON log lines name the trace of the request they belong to
     return TRACER
 
 
@@ -372,4 +328,5 @@ def stop(tracing: Tracing) -> None:
     global TRACER
     if TRACER is tracing:
         TRACER = None
+        server_log.trace_ids = None
     tracing.shutdown()
