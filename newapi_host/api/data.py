@@ -116,6 +116,10 @@ async def self_quota_data(request: Request[Any, Any, Any]) -> dict[str, Any]:
 # -- flow: totals over the range ----------------------------------------------------------------
 
 
+INT64_MAX = 2**63 - 1
+LAST_STAMP = 2**62  # no bucket is stamped later; larger bounds are cut to it (SQL integers are int64)
+
+
 def _flow_range(request: Request[Any, Any, Any]) -> tuple[int, int] | str:
     """New API's strict range for the flow views: both bounds positive, end not before start."""
     values = []
@@ -124,7 +128,7 @@ def _flow_range(request: Request[Any, Any, Any]) -> tuple[int, int] | str:
             value = int(request.query_params.get(name, ""))
         except ValueError:
             value = 0
-        if value <= 0:
+        if value <= 0 or value > INT64_MAX:  # New API parses them as int64
             return f"invalid {name}"
         values.append(value)
     start, end = values
@@ -219,7 +223,7 @@ async def _flow(
     cols = ", ".join(f'"{c}"' for c in by)
     named = "user_id" in by
     selects, args = [], []
-    for table, first, last, sign in flow_parts(start, end, int(time.time())):
+    for table, first, last, sign in flow_parts(min(start, LAST_STAMP), min(end, LAST_STAMP), int(time.time())):
         where = '"created_at" >= {} AND "created_at" <= {} AND "use_group" != \'\''
         args += [first, last]
         if user_id:
