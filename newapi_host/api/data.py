@@ -46,10 +46,12 @@ ZERO = {
 
 
 def _ts(request: Request[Any, Any, Any], name: str) -> int:
+    """A time bound; past int64 it is cut to int64's bounds, as Go's ``ParseInt`` returns them."""
     try:
-        return int(request.query_params.get(name, "0"))
+        value = int(request.query_params.get(name, "0"))
     except ValueError:
         return 0
+    return max(-(2**63), min(value, 2**63 - 1))
 
 
 def _sums(table: Any = QuotaData) -> list[Any]:
