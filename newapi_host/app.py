@@ -31,6 +31,7 @@ from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from newapi_host import __version__, server_log
 from newapi_host.api import billing_compat as billing_compat_api
 from newapi_host.api import channels as channels_api
+from newapi_host.api import custom_oauth as custom_oauth_api
 from newapi_host.api import data as data_api
 from newapi_host.api import email as email_api
 from newapi_host.api import groups as groups_api
@@ -59,6 +60,7 @@ from newapi_host.body_depth import BodyDepthMiddleware
 from newapi_host.config import Config
 from newapi_host.db import engine as db
 from newapi_host.host import Host
+from newapi_host.ip_limits import IpLimits, IpRateLimitMiddleware
 from newapi_host.jobs import JobRunner
 from newapi_host.notify import RedisNotifier
 from newapi_host.options import Options
@@ -76,7 +78,7 @@ from newapi_host.relay.keys import KeyCache
 from newapi_host.relay.pipeline import Relay
 from newapi_host.relay.recovery import recovery_job
 from newapi_host.relay.request_id import RequestIdMiddleware
-from newapi_host.relay.routes import MODEL_ROUTES, dialect_handlers, document_relay_routes
+from newapi_host.relay.routes import MODEL_ROUTES, RelayFront, dialect_handlers, direct_routes, document_relay_routes
 from newapi_host.store import SharedStore
 from newapi_host.store.memory import MemoryStore
 from newapi_host.sync import RevisionWatcher, ensure_topics
@@ -94,6 +96,7 @@ CORE_ROUTES: list[Any] = [
     *payments_api.ROUTES,
     *oauth_api.ROUTES,
     *oauth_bindings_api.ROUTES,
+    *custom_oauth_api.ROUTES,
     *email_api.ROUTES,
     *twofa_api.ROUTES,
     *passkeys_api.ROUTES,
@@ -243,6 +246,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await host.states.load()
         await system_api.refresh_setup(host)
         await host.sessions.load_revoked()
+        await custom_oauth_api.start(host)
         await start_relay(host)
         host.watcher.on("setup", lambda: system_api.refresh_setup(host))
         host.watcher.on("sessions", host.sessions.load_revoked)
@@ -304,7 +308,7 @@ def create_app(
         config=config,
         engine=db.make_engine(config),
         plugins=plugins,
-        options=Options(),
+        options=Options(defaults=config.option_defaults()),
         states=PluginStates(plugins.registry),
         watcher=RevisionWatcher(config.sync_interval),
     )
@@ -331,9 +335,9 @@ def create_app(
         DefineMiddleware(BodyDepthMiddleware, max_body=MAX_BODY),
         session.middleware,
     ]
-    if config.trusted_proxies:
-        networks = parse_networks(sorted(config.trusted_proxies))
-        middleware.insert(0, DefineMiddleware(ProxyHeadersMiddleware, networks=networks))
+    ip_limits = IpLimits.from_config(config, (path for route in WEB_ROUTES for path in route.paths))
+    if ip_limits.active:  # after the request id, so a refusal carries one too
+        middleware.insert(1, DefineMiddleware(IpRateLimitMiddleware, host=host, limits=ip_limits))
     app = Litestar(
         route_handlers=[*CORE_ROUTES, *WEB_ROUTES, *relay_routes, *plugin_routers],
         state=State({"host": host}),
@@ -353,4 +357,7 @@ def create_app(
         **({"logging_config": None} if config.log_format == "json" else {}),
     )
     document_relay_routes(app, plugins.registry)
+    app.asgi_handler = RelayFront(app.asgi_handler, direct_routes(app))
+    if config.trusted_proxies:  # first of all: every route, the relay's too, sees the real client
+        app.asgi_handler = ProxyHeadersMiddleware(app.asgi_handler, parse_networks(sorted(config.trusted_proxies)))
     return app

@@ -349,7 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = Config.from_env()
-    except ValueError as exc:  # a variable the gateway cannot work with: say which, do not start
+    except ValueError as exc:  # a malformed environment variable: say which, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
     _setup_logging(config)

@@ -91,6 +91,28 @@ def _log_format(value: str | None) -> str:
     return name
 
 
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    """A whole number of at least 1 from ``name``, the default when unset; anything else is refused."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1 (turn the limit off with its _ENABLE variable instead)")
+    return value
+
+
+def _address_limit(env: Mapping[str, str], prefix: str, count: int, seconds: int) -> tuple[int, int]:
+    """(requests, seconds) of one of New API's per-address limits; (0, seconds) when switched off."""
+    enabled = _bool(env.get(f"{prefix}_ENABLE"), True)
+    limit = _count(env, prefix, count)
+    duration = _count(env, f"{prefix}_DURATION", seconds)
+    return (limit if enabled else 0), duration
+
+
 def default_workers() -> int:
     """One worker per core, at least one and at most eight (each worker holds its own caches)."""
     return max(1, min(os.cpu_count() or 1, 8))
@@ -124,11 +146,22 @@ class Config:
     # The span exporter the standard OTEL_* variables configure ("otlp", "console"; "" = no tracing)
     tracing: str = ""
     log_format: str = "text"  # NEWAPI_LOG_FORMAT: "text" (for people) or "json" (one object per line)
+    # New API's per-address limits (see newapi_host.ip_limits). Off in a Config built in code (tests,
+    # the plugin kit); from_env turns them on with New API's defaults unless the environment says otherwise.
+    api_rate_limit: int = 0  # GLOBAL_API_RATE_LIMIT (0: off, GLOBAL_API_RATE_LIMIT_ENABLE=false)
+    api_rate_limit_duration: int = 180  # GLOBAL_API_RATE_LIMIT_DURATION, seconds
+    web_rate_limit: int = 0  # GLOBAL_WEB_RATE_LIMIT (0: off)
+    web_rate_limit_duration: int = 180  # GLOBAL_WEB_RATE_LIMIT_DURATION, seconds
+    critical_rate_limit_enabled: bool = True  # CRITICAL_RATE_LIMIT_ENABLE
+    critical_rate_limit: int = 20  # CRITICAL_RATE_LIMIT: the default of the option CriticalRateLimitCount
+    critical_rate_limit_duration: int = 1200  # CRITICAL_RATE_LIMIT_DURATION: ... of CriticalRateLimitDurationSeconds
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
         env = os.environ if env is None else env
         sqlite_path = env.get("SQLITE_PATH")
+        api_limit, api_duration = _address_limit(env, "GLOBAL_API_RATE_LIMIT", 180, 180)
+        web_limit, web_duration = _address_limit(env, "GLOBAL_WEB_RATE_LIMIT", 60, 180)
         return cls(
             data_dir=Path(env.get("NEWAPI_DATA_DIR") or "data"),
             sql_dsn=env.get("SQL_DSN", "").strip(),
@@ -154,7 +187,21 @@ class Config:
             metrics_token=env.get("NEWAPI_METRICS_TOKEN", "").strip(),
             tracing=exporter_from_env(env),
             log_format=_log_format(env.get("NEWAPI_LOG_FORMAT")),
+            api_rate_limit=api_limit,
+            api_rate_limit_duration=api_duration,
+            web_rate_limit=web_limit,
+            web_rate_limit_duration=web_duration,
+            critical_rate_limit_enabled=_bool(env.get("CRITICAL_RATE_LIMIT_ENABLE"), True),
+            critical_rate_limit=_count(env, "CRITICAL_RATE_LIMIT", 20),
+            critical_rate_limit_duration=_count(env, "CRITICAL_RATE_LIMIT_DURATION", 1200),
         )
+
+    def option_defaults(self) -> dict[str, str]:
+        """Option defaults the environment sets: the critical limit, which admins may also change live."""
+        return {
+            "CriticalRateLimitCount": str(self.critical_rate_limit),
+            "CriticalRateLimitDurationSeconds": str(self.critical_rate_limit_duration),
+        }
 
     @property
     def database_type(self) -> str:

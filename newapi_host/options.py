@@ -110,8 +110,10 @@ def _is_secret(key: str) -> bool:
 
 
 class Options:
-    def __init__(self) -> None:
-        self._values: dict[str, str] = dict(DEFAULTS)
+    def __init__(self, defaults: Mapping[str, str] | None = None) -> None:
+        """``defaults``: values the environment sets for options not saved in the table."""
+        self._defaults: dict[str, str] = {**DEFAULTS, **(defaults or {})}
+        self._values: dict[str, str] = dict(self._defaults)
         self._version = -1  # the "options" revision the values reflect
 
     async def load(self) -> None:
@@ -122,7 +124,7 @@ class Options:
         would undo that change until the next reload.
         """
         version = await version_of("options")
-        values = dict(DEFAULTS)
+        values = dict(self._defaults)
         for row in await Option.select(Option.key, Option.value):
             values[row["key"]] = row["value"]
         if version < self._version:
@@ -201,6 +203,7 @@ BOOL_KEYS = frozenset(
         "EnableFreeModelPreConsume",
         "SMTPInsecureSkipVerify",
         "SMTPForceAuthLogin",
+        "SMTPStartTLSRequired",
         "CreemTestMode",
     }
 )
@@ -231,6 +234,7 @@ NUMBERS: dict[str, tuple[bool, float, float, bool]] = {
     "ModelRequestRateLimitCount": (True, 0, INF, False),
     "ModelRequestRateLimitSuccessCount": (True, 0, INF, False),
     "ModelRequestRateLimitDurationMinutes": (True, 0, INF, False),
+    "ModelRequestTPMLimitTokens": (True, 0, INF, False),
     "general_setting.custom_currency_exchange_rate": (False, 0, INF, True),
     "general_setting.ping_interval_seconds": (True, 1, 86400, False),
     "checkin_setting.min_quota": (True, 0, INF, False),
@@ -312,6 +316,29 @@ def _number(key: str, text: str) -> str:
     return option_text(int(number) if integer else number)
 
 
+RATE_LIMIT_MAX = 2_147_483_647  # New API keeps these counts in 32 bits
+
+
+def _rate_limit_groups(key: str, table: Any) -> None:
+    """New API's rule for ``{"group": [total count, success count]}``: total >= 0, success >= 1."""
+    if not isinstance(table, dict):
+        raise OptionError(f"{key} must be a JSON object of group -> [total count, success count]")
+    for group, pair in table.items():
+        if not (
+            isinstance(pair, list)
+            and len(pair) == 2
+            and all(isinstance(n, int) and not isinstance(n, bool) for n in pair)
+        ):
+            raise OptionError(f"{key}: group {group!r} must be [total count, success count], two whole numbers")
+        total, success = pair
+        if total < 0:
+            raise OptionError(f"{key}: group {group!r}: the total count must be at least 0 (0: no limit)")
+        if success < 1:
+            raise OptionError(f"{key}: group {group!r}: the success count must be at least 1")
+        if total > RATE_LIMIT_MAX or success > RATE_LIMIT_MAX:
+            raise OptionError(f"{key}: group {group!r}: each count must be at most {RATE_LIMIT_MAX}")
+
+
 def validate_option(key: Any, value: Any) -> tuple[str, str]:
     """(key, value to store) for an admin's write, or :class:`OptionError` saying what is wrong."""
     if not isinstance(key, str) or not key.strip():
@@ -351,6 +378,15 @@ def validate_option(key: Any, value: Any) -> tuple[str, str]:
         table = _json(key, text)
         if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
             raise OptionError(f"{key} must be a JSON object of group -> description (string)")
+    elif key == "ModelRequestRateLimitGroup" and text.strip():
+        _rate_limit_groups(key, _json(key, text))
+    elif key == "ModelRequestTPMLimitGroup" and text.strip():
+        table = _json(key, text)
+        if not isinstance(table, dict):
+            raise OptionError(f"{key} must be a JSON object of group -> tokens per minute")
+        for group, tokens in table.items():
+            if not isinstance(tokens, int) or isinstance(tokens, bool) or not 0 <= tokens <= INT_LIMIT:
+                raise OptionError(f"{key}: the value for {group!r} must be a whole number of tokens, at least 0")
     elif key == "AutoGroups" and text.strip():
         groups = _json(key, text)
         if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):

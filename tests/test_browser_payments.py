@@ -1,9 +1,11 @@
 """Paying in a real browser (headless Debian Chromium): a user tops up through the fake Epay
-gateway (a process of its own that calls the notify URL, as a real one does) and sees the balance
-move once; the admin completes a stuck order from the order desk."""
+gateway, the fake Stripe checkout and the fake Creem checkout (processes of their own that call
+the notify URL, as the real ones do) and sees the balance move once; the admin completes a stuck
+order from the order desk and sees the notices that were refused."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -22,8 +24,14 @@ from .test_browser_console import sign_in
 FAKES = Path(__file__).resolve().parent.parent / "plugins" / "payments" / "tests"
 FAKE_EPAY = FAKES / "fake_epay.py"
 FAKE_STRIPE = FAKES / "fake_stripe.py"
+FAKE_CREEM = FAKES / "fake_creem.py"
 PID, KEY = "2002", "browser-epay-key"
 STRIPE_KEY, STRIPE_SECRET = "sk_test_browser", "whsec_browser"
+CREEM_KEY, CREEM_SECRET = "creem_browser_key", "creem_browser_secret"
+CREEM_PRODUCTS = [
+    {"productId": "prod_small", "name": "Small pack", "price": 9.9, "currency": "USD", "quota": 2_500_000},
+    {"productId": "prod_big", "name": "Big pack", "price": 49, "currency": "USD", "quota": 15_000_000},
+]
 PER_UNIT = 500000
 
 
@@ -65,6 +73,25 @@ def stripe_checkout(gw: Gateway) -> Iterator[str]:
     settings = {"api_secret": STRIPE_KEY, "webhook_secret": STRIPE_SECRET, "api_base": url}
     assert root.put("/api/plugins/stripe/settings", json=settings).json()["success"]
     gw.option(StripeUnitPrice="2")
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def creem_checkout(gw: Gateway) -> Iterator[str]:
+    """The fake Creem process (it knows the products' prices, as Creem does), delivering its
+    webhooks to the gateway; key and secret on the Plugins page, the products in ``CreemProducts``."""
+    webhook = f"{gw.url}/api/creem/webhook"
+    prices = json.dumps({p["productId"]: round(p["price"] * 100) for p in CREEM_PRODUCTS})
+    proc = subprocess.Popen(
+        [sys.executable, str(FAKE_CREEM), CREEM_KEY, webhook, CREEM_SECRET, prices], stdout=subprocess.PIPE, text=True
+    )
+    url = f"http://127.0.0.1:{proc.stdout.readline().strip() if proc.stdout else ''}"
+    root = gw.session("root")
+    settings = {"api_key": CREEM_KEY, "webhook_secret": CREEM_SECRET, "api_base": url}
+    assert root.put("/api/plugins/creem/settings", json=settings).json()["success"]
+    gw.option(CreemProducts=CREEM_PRODUCTS)
     yield url
     proc.terminate()
     proc.wait(10)
@@ -129,13 +156,67 @@ async def test_top_up_through_stripe_checkout_in_the_browser(browser: Any, gw: G
     first = page.locator('[data-list="topups"] tr').first
     assert await first.locator(".badge").text_content() == "Paid"
     assert await first.locator("td").nth(1).text_content() == "stripe"
+
+    # Stripe delivers the event again: answered 200, the balance stays.
+    async with httpx.AsyncClient(timeout=30, follow_redirects=False) as client:
+        (session,) = (await client.get(f"{stripe_checkout}/control/sessions")).json()["sessions"].values()
+        assert (await client.post(f"{stripe_checkout}/pay/{session['id']}")).status_code == 303
+        deliveries = (await client.get(f"{stripe_checkout}/control/sessions")).json()["deliveries"]
+    assert [d["status"] for d in deliveries] == [200, 200]
+    await tab.goto("/console/wallet")
+    assert quota_of(gw, "payer") == before + 3 * PER_UNIT
+    assert await page.text_content('[data-stat="quota"]') == shown
     tab.assert_clean()
 
 
-async def test_admin_completes_a_stuck_order_from_the_desk(browser: Any, gw: Gateway) -> None:
-    payer = gw.session("payer")
-    stuck = payer.post("/api/user/pay", json={"amount": 5, "payment_method": "wxpay"}).json()["data"]["out_trade_no"]
+async def test_top_up_through_a_creem_product_in_the_browser(browser: Any, gw: Gateway, creem_checkout: str) -> None:
     before = quota_of(gw, "payer")
+    tab = await open_tab(browser, gw.url)
+    await sign_in(tab, "payer", "password-123")
+    await tab.goto("/console/wallet")
+    page = tab.page
+    products = page.locator('[data-creem-products] button[data-action="creem"]')
+    assert await products.count() == 2
+    small = page.locator('button[data-action="creem"][data-product="prod_small"]')
+    assert "Small pack" in await small.text_content() and "9.90 USD" in await small.text_content()
+    assert "$5.00" in await small.text_content()  # its quota, 2,500,000 at 500,000 per unit
+    await tab.shot("payments-wallet-creem-products")
+    await small.click()
+
+    await page.wait_for_url(f"{creem_checkout}/checkout/*")
+    assert await page.text_content("#money") == "9.90 USD"
+    await page.click("#pay")
+    await page.wait_for_url("**/console/wallet?*")  # Creem's success_url, with its checkout id
+    await tab.settle()
+    assert quota_of(gw, "payer") == before + 2_500_000  # the product's quota, once
+    assert await page.text_content('[data-stat="quota"]') == f"${(before + 2_500_000) / PER_UNIT:.2f}"
+    first = page.locator('[data-list="topups"] tr').first
+    assert await first.locator(".badge").text_content() == "Paid"
+    assert await first.locator("td").nth(1).text_content() == "prod_small"
+    assert await first.locator("td").nth(2).text_content() == "$5.00"
+    assert await first.locator("td").nth(3).text_content() == "9.90 USD"
+
+    # Creem repeats its webhook (the checkout paid again): nothing more is credited.
+    async with httpx.AsyncClient(timeout=30, follow_redirects=False) as client:
+        (checkout,) = (await client.get(f"{creem_checkout}/control/checkouts")).json()["checkouts"].values()
+        assert checkout["success_url"] == f"{gw.url}/console/wallet" and checkout["product_id"] == "prod_small"
+        assert (await client.post(f"{creem_checkout}/checkout/{checkout['id']}")).status_code == 303
+        deliveries = (await client.get(f"{creem_checkout}/control/checkouts")).json()["deliveries"]
+    assert [d["status"] for d in deliveries] == [200, 200]
+    assert quota_of(gw, "payer") == before + 2_500_000
+    tab.assert_clean()
+
+
+async def test_admin_completes_a_stuck_order_from_the_desk(browser: Any, gw: Gateway, epay: str) -> None:
+    payer = gw.session("payer")
+    opened = payer.post("/api/user/pay", json={"amount": 5, "payment_method": "wxpay"}).json()
+    stuck = opened["data"]["out_trade_no"]
+    before = quota_of(gw, "payer")
+    # Someone forges Epay's notice for it: refused, and the admin sees it on the desk.
+    async with httpx.AsyncClient(timeout=30) as client:
+        assert (await client.post(opened["url"], data=opened["data"])).status_code == 200  # Epay knows the order
+        forged = {"out_trade_no": stuck, "overrides": {"sign": "0" * 32}}
+        assert (await client.post(f"{epay}/control/notify", json=forged)).json()["body"] == "fail"
 
     tab = await open_tab(browser, gw.url)
     await sign_in(tab, "root", "password-123")
@@ -153,4 +234,8 @@ async def test_admin_completes_a_stuck_order_from_the_desk(browser: Any, gw: Gat
     assert await row.locator('button[data-action="complete"]').count() == 0
     assert quota_of(gw, "payer") == before + 5 * PER_UNIT
     assert gw.run(TopUp.select(TopUp.status).where(TopUp.trade_no == stuck).first())["status"] == "success"
+    refused = page.locator('[data-list="refused"] tr[data-refusal]').first
+    cells = [await refused.locator("td").nth(i).text_content() for i in range(6)]
+    assert cells[1:] == ["epay", stuck, "bad signature", "127.0.0.1", "400"]
+    assert "0" * 32 not in await page.content()  # never the signature
     tab.assert_clean()

@@ -37,6 +37,7 @@ PAGE_TABLE = {
     "/console/redemptions": (ADMIN, "redemptions_title"),
     "/console/topups": (ADMIN, "topups_title"),
     "/console/settings": (ADMIN, "settings_title"),
+    "/console/oauth-providers": (ADMIN, "cop_title"),
     "/console/plugins": (ADMIN, "plugins_title"),
     PLUGIN_SETTINGS: (ADMIN, "plugin_settings_title"),
 }

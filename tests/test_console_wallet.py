@@ -96,7 +96,7 @@ async def test_topup_info_without_payment_plugins(sqlite_config: Config) -> None
             "enable_stripe_topup": False,
             "enable_creem_topup": False,
             "pay_methods": [],
-            "creem_products": [],
+            "creem_products": "[]",  # New API's JSON text
             "min_topup": 1,
             "stripe_min_topup": 1,
             "invite_rebate": {"times": 0, "percent": 0.0},
@@ -175,6 +175,7 @@ async def test_topup_history_is_own_paged_and_searchable(sqlite_config: Config) 
             "create_time": now + 11,
             "complete_time": now + 16,
             "status": "success",
+            "quota": 0,  # not a fixed-quota product: amount x QuotaPerUnit
         }
         page2 = (await client.get("/api/user/topup/self?p=2&page_size=10")).json()["data"]
         assert [t["trade_no"] for t in page2["items"]] == ["ORDER-001", "ORDER-000"]

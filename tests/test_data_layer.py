@@ -16,6 +16,29 @@ from newapi_host.db.tables import CORE_TABLES, Ability, Token, User
 from .conftest import HOST_EPS, fixture_eps
 
 NEW_API_COLUMNS = {
+    "custom_oauth_providers": {
+        "id",
+        "name",
+        "slug",
+        "icon",
+        "enabled",
+        "client_id",
+        "client_secret",
+        "authorization_endpoint",
+        "token_endpoint",
+        "user_info_endpoint",
+        "scopes",
+        "user_id_field",
+        "username_field",
+        "display_name_field",
+        "email_field",
+        "well_known",
+        "auth_style",
+        "access_policy",
+        "access_denied_message",
+        "created_at",
+        "updated_at",
+    },
     "users": {
         "id",
         "username",

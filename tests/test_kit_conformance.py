@@ -44,7 +44,7 @@ EXPECTED = [
     ("kitbad-import", "load", "Fix the import"),
     ("kitbad-sdk", "load", "the host rejects the plugin: needs plugin SDK >=9,<10"),
     ("kitbad-sdk", "load", "has no function 'setup_that_does_not_exist'"),
-    ("kitbad-sdk", "sdk-range", "needs plugin SDK >=9,<10 but this host provides SDK 1.1.0"),
+    ("kitbad-sdk", "sdk-range", "needs plugin SDK >=9,<10 but this host provides SDK 1.2.0"),
     ("kitbad-offline", "load", "channel type id 0 must be a whole number"),
     ("kitbad-offline", "channel-types", "use New API's id for a provider it knows"),
     ("kitbad-offline", "channel-types", "'kitbad.nowhere', which no installed plugin defines: register that Dialect"),
@@ -89,7 +89,7 @@ def test_every_check_has_a_broken_plugin_that_fails_it(run):
 def test_a_plugin_without_an_sdk_range_is_warned_not_failed(run):
     findings = run.check("kitbad-methods").of("sdk-range")
     assert [f.outcome for f in findings] == ["warn"]
-    assert 'Add NEWAPI_SDK = ">=1.1,<2"' in findings[0].message
+    assert 'Add NEWAPI_SDK = ">=1.2,<2"' in findings[0].message
 
 
 def test_a_plugin_that_does_not_import_is_not_checked_further(run):

@@ -42,8 +42,10 @@ LAYERS: dict[str, str] = {
     "tasks": "db store billing relay",  # async tasks' hold, settlement and refund
     "builtin": "db auth plugins",  # the host's own plugins (password login)
     "host": "config sync auth options plugins jobs",
+    # Per-address rate limits: a middleware of the app, and the critical count the sign-in routes share.
+    "ip_limits": "config store host",
     # The surfaces: management API and console.
-    "api": "db store sync auth options status_ranges plugins billing relay host",
+    "api": "db store sync auth options status_ranges plugins billing relay host ip_limits",
     "web": "db options host",
     # The plugin SDK: the one door plugins use; it reaches what its services need, nothing above.
     # session_user: console media; auth.guards: payment routes are for signed-in users
@@ -52,7 +54,7 @@ LAYERS: dict[str, str] = {
     "sdk.testing": "config db plugins app",
     # Entry points: the only importers of the surfaces; only the CLI imports the app.
     "app": "config db store sync notify auth options plugins jobs billing relay tokenizer body_depth proxy_headers "
-    "host api web server_log",
+    "host ip_limits api web server_log",
     "cli": "config db store auth plugins billing api app sdk.testing sdk.skeleton server_log",
 }
 GRANTS = {row: set(allowed.split()) for row, allowed in LAYERS.items()}

@@ -4,6 +4,7 @@ through a crash, by replaying the worker's journal; holds of a dead worker go ba
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import msgspec
@@ -40,8 +41,11 @@ async def wallet_and_logs(user_id: int) -> tuple[int, int, int]:
 
 
 def crash(journal: Journal) -> None:
-    """What the kernel does to a killed worker's journal: closes it (and so frees its claim)."""
-    journal.close()
+    """What the kernel does to a killed worker's journal: unmaps and closes it as it is (zeros
+    mapped ahead of the writes included) and so frees its claim."""
+    journal._map.close()
+    os.close(journal._fd)
+    os.close(journal._lock_fd)
 
 
 async def test_a_failed_write_is_retried_and_written_once(sqlite_config: Config, monkeypatch):
@@ -334,3 +338,24 @@ async def test_what_each_charge_writes_to_users_keys_and_channels(sqlite_config:
         tokens = {t["id"]: t for t in await Token.select(Token.id, Token.remain_quota, Token.used_quota)}
         assert (tokens[unlimited.id]["remain_quota"], tokens[unlimited.id]["used_quota"]) == (77, 30)
         assert (tokens[limited.id]["remain_quota"], tokens[limited.id]["used_quota"]) == (480, 20)
+
+
+async def test_a_journal_line_is_on_file_as_soon_as_it_is_appended(sqlite_config: Config, monkeypatch):
+    """No flush, no close: what a reader (the next owner, after a kill) sees is already there,
+    also past the space mapped at first, and a clean close leaves only the lines."""
+    monkeypatch.setattr(journals, "MAP_BYTES", 4096)
+    async with running(sqlite_config) as client:
+        store = client.app.state.host.wallets.store
+        user = await create_user("erin", "erin-pass-12", quota=10**6)
+        journal = await Journal.open(sqlite_config.data_dir, store)
+        worker = Ledger(Wallets(store), journal)
+        worker.settle(charge(user, 5, 1))
+        assert [c.quota for c in journals.read(journal.path).charges] == [5]
+        for n in range(200):  # about 40 KB: the mapping grows as it goes
+            worker.settle(charge(user, 1, n))
+        assert len(journals.read(journal.path).charges) == 201
+        assert journal.path.stat().st_size >= 40_000
+        written = journals.read_written(journal.path)
+        journal.close()
+        assert journal.path.stat().st_size == written
+        assert len(journals.read(journal.path).charges) == 201

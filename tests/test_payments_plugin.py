@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 import stripe
 
 from newapi_host.api import payments as payments_api
+from newapi_host.billing import topups
 from newapi_host.config import Config
 from newapi_host.db.tables import LOG_MANAGE, LOG_TOPUP, Log, TopUp, User
 from newapi_host.plugins.contracts import JobContext
@@ -301,3 +302,171 @@ async def test_the_plugins_page_and_new_api_options_hold_one_value(sqlite_config
         assert answer["url"] == "https://b.example/submit.php" and sent["pid"] == "7"
         params = {k: v for k, v in sent.items() if k not in ("sign", "sign_type")}
         assert sent["sign"] == signature(params, "k2")
+
+
+async def test_stripe_through_the_generic_pay_route_is_priced_as_new_api_prices_stripe(
+    sqlite_config: Config, monkeypatch
+) -> None:
+    """``POST /api/user/pay`` with ``stripe``: ``StripeUnitPrice`` per unit (not ``Price``), at least
+    ``StripeMinTopUp``, times the group ratio, as New API's ``getStripePayMoney``; the top-up log
+    names the currency Stripe reports."""
+    fake = MockUpstream()
+    fake.route(
+        "POST",
+        "/v1/checkout/sessions",
+        lambda request: {"id": "cs_2", "object": "checkout.session", "url": "https://checkout.test/cs_2"},
+    )
+    with fake:
+        monkeypatch.setattr(stripe, "api_base", fake.url)
+        async with running(sqlite_config) as client:
+            uid = await as_user(client, "generic")
+            await configure(client, "stripe", {**STRIPE, "currency": "eur"})
+            await client.app.state.host.options.set_many(
+                {"Price": "7.3", "StripeUnitPrice": "2.5", "StripeMinTopUp": "3", "TopupGroupRatio": '{"default": 1.2}'}
+            )
+            await buyer(client, "generic")
+            (listed,) = [m for m in (await client.get("/api/user/topup/info")).json()["data"]["pay_methods"]]
+            assert (listed["id"], listed["currency"]) == ("stripe", "EUR")  # the wallet names the price's currency
+            low = (await client.post("/api/user/pay", json={"amount": 2, "payment_method": "stripe"})).json()
+            assert low == {"success": False, "message": "the top-up amount must be at least 3"}
+            r = await client.post("/api/user/pay", json={"amount": 4, "payment_method": "stripe"})
+            trade_no = r.json()["data"]["trade_no"]
+            row = await TopUp.select(TopUp.money, TopUp.amount).where(TopUp.trade_no == trade_no).first()
+            assert row == {"money": 12.0, "amount": 4}  # 4 x 2.5 x 1.2, not 4 x 7.3 x 1.2
+            (sent,) = fake.requests_for(path="/v1/checkout/sessions")
+            form = dict(parse_qsl(sent.body.decode()))
+            assert form["line_items[0][price_data][unit_amount]"] == "1200"
+            assert form["line_items[0][price_data][currency]"] == "eur"
+            quoted = await client.post("/api/user/stripe/amount", json={"amount": 4})
+            assert quoted.json()["data"] == "12.00"  # the same price on Stripe's own route
+
+            session = {"client_reference_id": trade_no, "amount_subtotal": 1200, "currency": "eur"}
+            payload = json.dumps(
+                {
+                    "id": "evt_2",
+                    "object": "event",
+                    "type": "checkout.session.completed",
+                    "data": {"object": {**session, "payment_status": "paid"}},
+                }
+            ).encode()
+            r = await client.post("/api/stripe/webhook", content=payload, headers=stripe_signed(payload))
+            assert r.status_code == 200
+            assert await quota_of(uid) == 4 * PER_UNIT
+            (logged,) = await Log.select(Log.content).where((Log.user_id == uid) & (Log.type == LOG_TOPUP))
+            assert "paid 12.00 EUR with Stripe" in logged["content"]
+
+
+CREEM = {"api_key": "creem_inprocess", "webhook_secret": "creem_whsec_inprocess"}
+
+
+def creem_signed(payload: bytes, secret: str = CREEM["webhook_secret"]) -> dict[str, str]:
+    return {"creem-signature": hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()}
+
+
+async def test_refused_notices_are_kept_for_the_admin_and_only_the_admin(sqlite_config: Config) -> None:
+    """Each kind of refusal (bad signature, stale signature, wrong amount, unknown order, an unpaid
+    status, a method that is not there) leaves a record the admin reads at
+    ``GET /api/user/topup/refused``: method, trade number, reason, source address, time, status
+    answered; no signature and no secret. A common user is refused the list."""
+    async with running(sqlite_config) as client:
+        uid = await as_user(client, "refused")
+        await configure(client, "epay", EPAY)
+        await configure(client, "stripe", STRIPE)
+        await configure(client, "creem", CREEM)
+        await buyer(client, "refused")
+        trade_no = (await open_orders(client, 1))[0]
+        forged = {**epay_notice(trade_no, "73.00"), "sign": "deadbeef" * 4}
+        sends = [
+            (client.get("/api/user/epay/notify", params=forged), 400),
+            (client.get("/api/user/epay/notify", params=epay_notice(trade_no, "0.73")), 400),
+            (client.get("/api/user/epay/notify", params=epay_notice("USR1NOnothere1700000000", "73.00")), 404),
+            (client.get("/api/user/epay/notify", params=epay_notice(trade_no, "73.00", trade_status="WAIT")), 200),
+            (client.get("/api/payment/nomethod/notify", params={"out_trade_no": trade_no}), 404),
+        ]
+        for send, status in sends:
+            r = await send
+            assert r.status_code == status, r.text
+        stale = json.dumps({"type": "checkout.session.completed", "data": {"object": {"client_reference_id": "cs"}}})
+        old = stripe_signed(stale.encode())
+        old["stripe-signature"] = old["stripe-signature"].replace("t=", "t=1")  # signed at another time
+        assert (await client.post("/api/stripe/webhook", content=stale, headers=old)).status_code == 400
+        unpaid = json.dumps(
+            {"eventType": "checkout.completed", "object": {"request_id": trade_no, "order": {"status": "pending"}}}
+        ).encode()
+        assert (
+            await client.post("/api/creem/webhook", content=unpaid, headers=creem_signed(unpaid))
+        ).status_code == 200
+        forged_creem = creem_signed(unpaid, "not-the-secret")
+        assert (await client.post("/api/creem/webhook", content=unpaid, headers=forged_creem)).status_code == 400
+        paid = json.dumps(
+            {"eventType": "checkout.completed", "object": {"request_id": trade_no, "order": {"amount": 7300}}}
+        ).encode()
+        paid = paid.replace(b'"amount": 7300', b'"amount": 7300, "status": "paid", "type": "onetime"')
+        other = await client.post("/api/creem/webhook", content=paid, headers=creem_signed(paid))
+        assert other.status_code == 404  # genuinely Creem's, but the order is Epay's
+        assert await quota_of(uid) == 0 and await status_of(trade_no) == "pending"
+
+        r = await client.get("/api/user/topup/refused")
+        assert r.status_code == 403  # only admins read them
+
+        await as_root_again(client)
+        r = await client.get("/api/user/topup/refused", params={"page_size": 50})
+        page = r.json()["data"]
+        assert page["total"] == 9
+        seen = [(x["method"], x["trade_no"], x["reason"], x["status"]) for x in reversed(page["items"])]
+        assert seen == [
+            ("epay", trade_no, "bad signature", 400),
+            ("epay", trade_no, "wrong amount: paid 0.73, the order's price is 73.00", 400),
+            ("epay", "USR1NOnothere1700000000", "unknown order", 404),
+            ("epay", trade_no, "trade_status 'WAIT': not paid", 200),
+            ("nomethod", "", "no enabled payment method of that id", 404),
+            ("stripe", "cs", "bad or stale Stripe-Signature", 400),
+            ("creem", trade_no, "order status 'pending': not paid", 200),
+            ("creem", trade_no, "bad signature", 400),
+            ("creem", trade_no, "the order belongs to epay", 404),
+        ]
+        now = time.time()
+        assert all(x["ip"] == "127.0.0.1" and now - 60 < x["created_at"] <= now for x in page["items"])
+        for secret in ("deadbeef", EPAY["epay_key"], STRIPE["webhook_secret"], CREEM["webhook_secret"], "v1="):
+            assert secret not in r.text
+        only = (await client.get("/api/user/topup/refused", params={"method": "creem"})).json()["data"]
+        assert [x["reason"] for x in only["items"]] == [
+            "the order belongs to epay",
+            "bad signature",
+            "order status 'pending': not paid",
+        ]
+        by_trade = (await client.get("/api/user/topup/refused", params={"trade_no": "nothere"})).json()["data"]
+        assert [x["reason"] for x in by_trade["items"]] == ["unknown order"]
+
+        # A flood of forged notices cannot fill the disk: the expiry job keeps the newest ones.
+        assert await topups.prune_refusals(keep=3) == 6
+        left = (await client.get("/api/user/topup/refused")).json()["data"]["items"]
+        assert [x["reason"] for x in left] == [x["reason"] for x in only["items"]]
+
+
+async def test_concurrent_creem_webhooks_credit_once(db_config: Config) -> None:
+    fake = MockUpstream()
+    fake.route(
+        "POST", "/v1/checkouts", lambda request: {"id": "ch_9", "checkout_url": "https://creem.test/checkout/ch_9"}
+    )
+    with fake:
+        async with running(db_config) as client:
+            uid = await as_user(client, "creemer")
+            await configure(client, "creem", {**CREEM, "api_base": fake.url})
+            product = {"productId": "prod_p", "name": "P", "price": 4.5, "currency": "USD", "quota": 1_234_567}
+            await client.app.state.host.options.set_many({"CreemProducts": json.dumps([product])})
+            await buyer(client, "creemer")
+            r = await client.post("/api/user/creem/pay", json={"product_id": "prod_p", "payment_method": "creem"})
+            trade_no = r.json()["data"]["order_id"]
+            order = {"amount": 450, "status": "paid", "type": "onetime"}
+            payload = json.dumps(
+                {"eventType": "checkout.completed", "object": {"request_id": trade_no, "order": order}}
+            ).encode()
+            replies = await asyncio.gather(
+                *[client.post("/api/creem/webhook", content=payload, headers=creem_signed(payload)) for _ in range(20)],
+                client.post("/api/creem/webhook", content=payload, headers=creem_signed(payload, "forged")),
+            )
+            assert [r.status_code for r in replies] == [200] * 20 + [400]
+            assert await quota_of(uid) == 1_234_567  # the product's quota, once
+            assert await topups_logged(uid) == 1
+            assert await status_of(trade_no) == "success"

@@ -74,7 +74,7 @@ def test_a_skeleton_is_a_distribution_with_an_entry_point_and_tests(tmp_path, ki
     group = {"provider": "providers", "payment": "payments", "login": "logins"}[kind]
     pyproject = (root / "pyproject.toml").read_text()
     assert f'[project.entry-points."newapi.{group}"]\nmy-cloud = "newapi_my_cloud.plugin"' in pyproject
-    assert 'NEWAPI_SDK = ">=1.1,<2"' in (root / "newapi_my_cloud" / "plugin.py").read_text()  # the SDK it was made with
+    assert 'NEWAPI_SDK = ">=1.2,<2"' in (root / "newapi_my_cloud" / "plugin.py").read_text()  # the SDK it was made with
     assert 'conformance_tests("my-cloud")' in (root / "tests" / "test_my_cloud.py").read_text()
     for path in files:
         if path.suffix == ".py":

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import signal
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from newapi_host.store import NO_AMOUNT, NO_TRUST, Outcome, SharedStore, decide, window_decision
+from newapi_host.store import NO_AMOUNT, NO_TRUST, Outcome, SharedStore, decide, mutex, window_decision
 from newapi_host.store import mmap as shared
 from newapi_host.store.memory import MemoryStore
 from newapi_host.store.mmap import MmapStore, StoreFull
@@ -152,10 +154,14 @@ def _spend(path: str, rounds: int, results: multiprocessing.Queue) -> None:  # t
     results.put(asyncio.run(go()))
 
 
-async def test_processes_never_overdraw_between_them(tmp_path: Path):
+LOCK_KINDS = [shared.LOCK_FLOCK] + ([shared.LOCK_MUTEX] if mutex.available() else [])
+
+
+@pytest.mark.parametrize("kind", LOCK_KINDS, ids=lambda k: {0: "flock", 1: "mutex"}[k])
+async def test_processes_never_overdraw_between_them(tmp_path: Path, kind: int):
     """Four processes spend one wallet concurrently; the sum taken is exact and never below zero."""
     path = tmp_path / "c.bin"
-    shared.create(path, 1024)
+    shared.create(path, 1024, kind=kind)
     store = MmapStore(path)
     await store.seed("u1", 10_000)
     await store.seed("t1", 1_000)  # the key runs out first: 1000 // 5 = 200 charges at most
@@ -183,3 +189,55 @@ async def test_peek_says_whether_a_hit_would_fit_without_counting(store: SharedS
     assert (await store.peek(key, 60, 3))[0]
     assert (await store.peek(key, 60, 3))[0]  # peeking counted nothing
     assert (await store.hit(key, 60, 3))[0] and not (await store.hit(key, 60, 3))[0]
+
+
+def _hold_the_lock_and_wait(path: str, locked: multiprocessing.Event) -> None:  # type: ignore[valid-type]
+    store = MmapStore(Path(path))
+    store.lock()
+    locked.set()  # type: ignore[attr-defined]
+    time.sleep(60)  # killed here, the lock still held
+
+
+@pytest.mark.parametrize("kind", LOCK_KINDS, ids=lambda k: {0: "flock", 1: "mutex"}[k])
+async def test_a_worker_killed_holding_the_lock_does_not_stop_the_others(tmp_path: Path, kind: int):
+    path = tmp_path / "c.bin"
+    shared.create(path, 64, kind=kind)
+    store = MmapStore(path)
+    await store.seed("u1", 100)
+    ctx = multiprocessing.get_context("spawn")
+    locked = ctx.Event()
+    holder = ctx.Process(target=_hold_the_lock_and_wait, args=(str(path), locked))
+    holder.start()
+    try:
+        assert locked.wait(30)
+        waiting = asyncio.get_running_loop().run_in_executor(
+            None, lambda: asyncio.run(store.reserve("u1", None, 10, NO_TRUST))
+        )
+        await asyncio.sleep(0.3)
+        assert not waiting.done()  # the holder is alive: the reservation waits for it
+        os.kill(holder.pid, signal.SIGKILL)  # type: ignore[arg-type]
+        reservation = await asyncio.wait_for(waiting, 10)
+        assert reservation.outcome is Outcome.RESERVED and await store.get("u1") == 90
+    finally:
+        holder.kill()
+        holder.join(10)
+        await store.close()
+
+
+def test_a_table_says_which_lock_it_uses(tmp_path: Path):
+    shared.create(tmp_path / "f.bin", 8, kind=shared.LOCK_FLOCK)
+    assert shared.HEADER.unpack_from((tmp_path / "f.bin").read_bytes())[2] == shared.LOCK_FLOCK
+    (tmp_path / "bad.bin").write_bytes(shared.HEADER.pack(shared.MAGIC, 8, 7).ljust(shared.HEADER_SIZE + 8 * 32, b"\0"))
+    with pytest.raises(ValueError, match="not a shared counter table"):
+        MmapStore(tmp_path / "bad.bin")
+
+
+async def test_a_hit_can_count_many_events_at_once(store: SharedStore):
+    """Tokens used by an answer: counted in one go, then the budget is checked as for events."""
+    key = f"tpm-{uuid.uuid4().hex}"
+    assert (await store.peek(key, 60, 50))[0]
+    assert (await store.hit(key, 60, 0, 30))[0]
+    assert (await store.peek(key, 60, 50))[0]  # 30 of 50 used
+    await store.hit(key, 60, 0, 30)
+    allowed, estimate, wait = await store.peek(key, 60, 50)
+    assert not allowed and estimate >= 59 and wait >= 1

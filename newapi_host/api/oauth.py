@@ -5,7 +5,8 @@ Two ways in, both ending in the same binding of an :class:`Identity` to a user:
 - ours: ``GET /api/oauth/{method}`` sends the browser to the provider (``LoginMethod.start``) with
   a one-time ``state`` and a per-attempt ``secret`` (for PKCE and nonces) kept in a short-lived
   http-only cookie; the provider comes back to ``GET /api/oauth/{method}/callback``, which ends
-  in a redirect: ``/console`` on success, ``/login?oauth_error=...`` otherwise;
+  in a page that goes on to ``/console`` on success (see :func:`_continue_page`), a redirect to
+  ``/login?oauth_error=...`` otherwise;
 - New API's: its front end asks ``GET /api/oauth/state`` (``?aff=`` keeps an invitation code),
   builds the provider's URL itself with ``redirect_uri`` ``<ServerAddress>/oauth/{method}``, and
   that page calls ``GET /api/oauth/{method}?code=&state=``, answered in JSON (the user's fields
@@ -18,6 +19,9 @@ Binding (:func:`bind_identity`, also the SDK's ``sign_in`` for methods with thei
 - otherwise, with ``RegisterEnabled``: a new common user is created (new-user quota, invitation
   code from ``aff``) and linked.
 
+Besides the plugins' methods, root's custom OAuth providers (:mod:`.custom_oauth`) answer at
+``/api/oauth/{slug}``; their accounts are linked under ``custom:<id>``.
+
 Links live in ``login_identities``; New API's own methods also fill their ``users`` column
 (``github_id``, ``oidc_id``, ...). A state works once, on every worker (the shared store counts it).
 """
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import html
 import re
 import secrets
 import time
@@ -34,6 +39,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Request, Response, get, route
+from litestar.enums import MediaType
 from litestar.params import FromPath
 from litestar.response import Redirect
 
@@ -44,13 +50,14 @@ from newapi_host.db.tables import ROLE_COMMON, USER_ENABLED, LoginIdentity, User
 from newapi_host.host import Host, host_of
 from newapi_host.plugins.contracts import Identity, LoginContext, LoginFailed, LoginMethod
 
-from . import twofa_flow
+from . import custom_oauth, twofa_flow
 from .envelope import fail, ok
 from .users import LIMITED, _insert_user, check_critical_rate
 
 STATE_COOKIE = "oauth_state"
 AFF_COOKIE = "oauth_aff"
 STATE_TTL = 600
+BIND_TICKET_TTL = 600
 ANY_METHOD = "*"  # a state from GET /api/oauth/state serves whichever provider comes back
 # New API's login methods and the users column each one fills, for scripts that read them.
 USER_COLUMNS = {
@@ -86,15 +93,20 @@ def _failed(message: str) -> Redirect:
     return response
 
 
-def _redirect_method(request: Request[Any, Any, Any], method_id: str) -> LoginMethod | None:
+async def _redirect_method(request: Request[Any, Any, Any], method_id: str) -> LoginMethod | None:
+    """The available redirect method at ``/api/oauth/{method_id}``: a plugin's, or else an enabled
+    custom provider's (its ``id`` is then ``custom:<n>``, the key its accounts are linked under)."""
     host = host_of(request.app.state)
     method = host.registry.login_method(method_id)
-    if method is None or method.kind != "redirect" or method.start is None:
+    if method is None:
+        return await custom_oauth.method_for(method_id)
+    if method.kind != "redirect" or method.start is None:
         return None
     return method if method_available(host, method) else None
 
 
-def _base(request: Request[Any, Any, Any]) -> str:
+def public_base(request: Request[Any, Any, Any]) -> str:
+    """The gateway's public address (``ServerAddress``, else the address the request came to)."""
     return (host_of(request.app.state).options.get("ServerAddress") or str(request.base_url)).rstrip("/")
 
 
@@ -213,11 +225,11 @@ async def oauth_start(request: Request[Any, Any, Any], method_id: FromPath[str])
         return await widget_login(request, method_id)
     if "code" in params or "state" in params or "error" in params:
         return await _complete_json(request, method_id)
-    method = _redirect_method(request, method_id)
+    method = await _redirect_method(request, method_id)
     if method is None or method.start is None:
         return _failed(MSG_UNAVAILABLE)
     state, secret = secrets.token_urlsafe(24), secrets.token_urlsafe(32)
-    redirect_uri = f"{_base(request)}/api/oauth/{method_id}/callback"
+    redirect_uri = f"{public_base(request)}/api/oauth/{method_id}/callback"
     try:
         target = await method.start(_context(request, method_id, state, secret, redirect_uri))
     except LoginFailed as exc:
@@ -229,9 +241,9 @@ async def oauth_start(request: Request[Any, Any, Any], method_id: FromPath[str])
 
 
 @get("/api/oauth/{method_id:str}/callback", include_in_schema=False, exception_handlers=LIMITED)
-async def oauth_callback(request: Request[Any, Any, Any], method_id: FromPath[str]) -> Redirect:
+async def oauth_callback(request: Request[Any, Any, Any], method_id: FromPath[str]) -> Response[Any]:
     await check_critical_rate(request)
-    method = _redirect_method(request, method_id)
+    method = await _redirect_method(request, method_id)
     if method is None:
         return _failed(MSG_UNAVAILABLE)
     params = dict(request.query_params)
@@ -239,16 +251,18 @@ async def oauth_callback(request: Request[Any, Any, Any], method_id: FromPath[st
     attempt = await _state_matches(request, method_id, state)
     if attempt is None:
         return _failed("The sign-in attempt expired or came from elsewhere; please try again.")
-    redirect_uri = f"{_base(request)}/api/oauth/{method_id}/callback"
+    redirect_uri = f"{public_base(request)}/api/oauth/{method_id}/callback"
     try:
         identity = await method.complete(_context(request, method_id, state, attempt.secret, redirect_uri), params)
     except LoginFailed as exc:
         return _failed(str(exc))
-    outcome = await bind_identity(request, method_id, identity, await _starter(request, attempt))
+    outcome = await bind_identity(request, method.id, identity, await _starter(request, attempt))
     if isinstance(outcome, str):
         return _failed(outcome)
     user, action = outcome
-    response = Redirect("/login?require_2fa=1" if action == "require_2fa" else "/console")
+    response: Response[Any] = (
+        _continue_page("/console") if action != "require_2fa" else Redirect("/login?require_2fa=1")
+    )
     if action == "require_2fa":
         _second_factor_cookie(request, response, user["flow_token"])
     response.delete_cookie(STATE_COOKIE, path="/api/oauth")
@@ -259,25 +273,25 @@ async def _complete_json(request: Request[Any, Any, Any], method_id: str) -> Res
     """New API's ``HandleOAuth``: the front end's page hands over the provider's answer."""
     await check_critical_rate(request)
     host = host_of(request.app.state)
-    known = host.registry.login_method(method_id)
+    known = host.registry.login_method(method_id) or await custom_oauth.method_for(method_id, enabled_only=False)
     if known is None or known.kind != "redirect":
         return Response(fail("Unknown OAuth provider"), status_code=400)
     state = request.query_params.get("state", "")
     attempt = await _state_matches(request, method_id, state)
     if attempt is None:
         return Response(fail(MSG_STATE), status_code=403)
-    method = _redirect_method(request, method_id)
+    method = await _redirect_method(request, method_id)
     if method is None:
         return _json(fail(f"The administrator has not enabled sign-in through {known.name}"))
     params = dict(request.query_params)
     if params.get("error"):
         return _json(fail(params.get("error_description") or params["error"]))
-    redirect_uri = f"{_base(request)}/oauth/{method_id}"
+    redirect_uri = f"{public_base(request)}/oauth/{method_id}"
     try:
         identity = await method.complete(_context(request, method_id, state, attempt.secret, redirect_uri), params)
     except LoginFailed as exc:
         return _json(fail(str(exc)))
-    outcome = await bind_identity(request, method_id, identity, await _starter(request, attempt))
+    outcome = await bind_identity(request, method.id, identity, await _starter(request, attempt))
     if isinstance(outcome, str):
         return _json(fail(outcome))
     user, action = outcome
@@ -363,6 +377,84 @@ async def widget_bind(request: Request[Any, Any, Any], method_id: FromPath[str])
     if "text/html" in request.headers.get("accept", ""):
         return Redirect("/console")
     return Response(ok(None, "bind"))
+
+
+def bind_ticket(request: Request[Any, Any, Any], method_id: str) -> str | None:
+    """A one-time ticket that links a widget account to the signed-in user, for the widget's
+    callback address (``/api/oauth/{method}/bind/{ticket}``).
+
+    Telegram's widget sends the browser back from telegram.org: a cross-site navigation, which
+    arrives without the SameSite=Strict session cookie. The ticket stands in for it: signed by
+    the gateway, naming the user and the session it was made in (which must still stand), good
+    for ``BIND_TICKET_TTL`` seconds and once. Knowing it is what a forged link lacks: without a
+    ticket (or the cookie) nobody can link their Telegram account to someone else's user.
+    """
+    session = request.scope.get("session")
+    if not (isinstance(session, dict) and session.get("id")):
+        return None
+    text = f"{int(session['id'])}.{int(session['av'])}.{session['sid']}.{int(time.time()) + BIND_TICKET_TTL}"
+    text += f".{secrets.token_urlsafe(9)}"
+    return f"{text}.{_mac(request, f'bind:{method_id}:{text}')}"
+
+
+async def _ticket_holder(request: Request[Any, Any, Any], method_id: str, ticket: str) -> int | str:
+    """The user a bind ticket was made for, the ticket spent now; or why it is refused."""
+    text, _, mac = ticket.rpartition(".")
+    parts = text.split(".")
+    expired = "This link has expired; open the security page and link again"
+    if len(parts) != 5 or not secrets.compare_digest(_mac(request, f"bind:{method_id}:{text}"), mac):
+        return expired
+    uid, av, sid, until, nonce = parts
+    if not (uid.isdigit() and av.lstrip("-").isdigit() and until.isdigit()) or int(until) < time.time():
+        return expired
+    if not await host_of(request.app.state).sessions.valid({"id": int(uid), "av": int(av), "sid": sid}):
+        return expired
+    store = host_of(request.app.state).wallets.store
+    allowed, _, _ = await store.hit(f"oauth-bind-ticket:{nonce}", BIND_TICKET_TTL * 2, 1)
+    return int(uid) if allowed else "This link was used already; open the security page and link again"
+
+
+def _continue_page(target: str) -> Response[str]:
+    """Go on to ``target`` (a path here) from a page of this site (meta refresh), not by a redirect.
+
+    The browser came from another site (the provider's approval page, telegram.org): a redirect
+    would still be part of that cross-site navigation, and the browser would leave the
+    SameSite=Strict session cookie home on it, so the user would look signed out. A navigation
+    this site's page starts carries it.
+    """
+    href = html.escape(target, quote=True)
+    body = (
+        f'<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url={href}">'
+        f'<title>…</title><a href="{href}">Continue</a>'
+    )
+    headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+    return Response(body, media_type=MediaType.HTML, headers=headers)
+
+
+def _back_to_security(message: str = "") -> Response[str]:
+    return _continue_page("/console/security" + ("?" + urlencode({"bind_error": message}) if message else ""))
+
+
+@get("/api/oauth/{method_id:str}/bind/{ticket:str}", include_in_schema=False, exception_handlers=LIMITED)
+async def widget_bind_ticket(
+    request: Request[Any, Any, Any], method_id: FromPath[str], ticket: FromPath[str]
+) -> Response[str]:
+    """The widget's callback for linking (see :func:`bind_ticket`); back to the security page."""
+    holder = await _ticket_holder(request, method_id, ticket) if _widget_method(request, method_id) else None
+    if holder is None:
+        return _back_to_security(MSG_UNAVAILABLE)
+    if isinstance(holder, str):
+        return _back_to_security(holder)
+    session = request.scope.get("session")
+    if isinstance(session, dict) and session.get("id") and int(session["id"]) != holder:
+        return _back_to_security("This link belongs to another user")
+    identity = await _widget_identity(request, method_id)
+    if isinstance(identity, str):
+        return _back_to_security(identity)
+    outcome = await bind_identity(request, method_id, identity, holder)
+    if isinstance(outcome, str):
+        return _back_to_security(outcome)
+    return _back_to_security()
 
 
 def _json(body: dict[str, Any]) -> Response[dict[str, Any]]:
@@ -483,7 +575,8 @@ def _second_factor_cookie(request: Request[Any, Any, Any], response: Response[An
 
 async def _free_username(identity: Identity) -> str:
     """The provider's user name made safe (New API allows 20 characters), unique among users."""
-    base = re.sub(r"[^A-Za-z0-9_.-]", "", identity.username or "")[:14] or f"{identity.method}_user"[:14]
+    base = re.sub(r"[^A-Za-z0-9_.-]", "", identity.username or "")[:14]
+    base = base or re.sub(r"[^A-Za-z0-9_]", "", f"{identity.method}_user")[:14]
     name = base
     for _ in range(10):
         if not await User.exists().where((User.username == name) | (User.email == name)):
@@ -492,4 +585,4 @@ async def _free_username(identity: Identity) -> str:
     return f"u_{random_key(12).lower()}"
 
 
-ROUTES = [oauth_state, oauth_start, oauth_callback, widget_login_route, widget_bind]
+ROUTES = [oauth_state, oauth_start, oauth_callback, widget_login_route, widget_bind, widget_bind_ticket]

@@ -2,9 +2,10 @@
 
 New API's routes: ``GET /api/user/oauth/bindings``, ``DELETE /api/user/oauth/bindings/{provider}``,
 the admin's ``GET /api/user/{id}/oauth/bindings``, ``DELETE /api/user/{id}/oauth/bindings/{provider}``
-and ``DELETE /api/user/{id}/bindings/{type}``. New API numbers its custom providers; here every
-login method (built-in or a plugin's) is one, named by its id (``github``, ``oidc``, ...), which is
-what ``provider_id`` and ``provider_slug`` carry. Unlinking clears the ``users`` column as well.
+and ``DELETE /api/user/{id}/bindings/{type}``. New API numbers its custom providers, and so do we
+(``provider_id`` is the row's id, ``provider_slug`` its slug); every other login method (built-in
+or a plugin's) is named by its id (``github``, ``oidc``, ...) in both fields. Unlinking clears the
+``users`` column as well.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from newapi_host.auth.guards import admin_auth, user_auth
 from newapi_host.db.tables import ROLE_ROOT, LoginIdentity, User
 from newapi_host.host import host_of
 
+from . import custom_oauth
 from .envelope import fail, ok
 from .oauth import USER_COLUMNS, unlink
 
@@ -37,17 +39,28 @@ async def bindings_of(request: Request[Any, Any, Any], user_id: int) -> list[dic
         value = user.get(column._meta.name)
         if value and method not in found:
             found[method] = {"subject": value, "created_at": 0}
-    return [
-        {
-            "provider_id": method,
-            "provider_slug": method,
-            "provider_name": names.get(method, (method, ""))[0],
-            "provider_icon": names.get(method, (method, ""))[1],
-            "provider_user_id": link["subject"],
-            "created_at": link["created_at"],
-        }
-        for method, link in found.items()
-    ]
+    custom = await custom_oauth.providers_by_key(list(found))
+    listed = []
+    for method, link in found.items():
+        if method.startswith(custom_oauth.PREFIX):
+            provider = custom.get(method)
+            if provider is None:  # its provider was deleted
+                continue
+            ident: int | str = provider["id"]
+            slug, name, icon = provider["slug"], provider["name"], provider["icon"]
+        else:
+            ident, slug, (name, icon) = method, method, names.get(method, (method, ""))
+        listed.append(
+            {
+                "provider_id": ident,
+                "provider_slug": slug,
+                "provider_name": name,
+                "provider_icon": icon,
+                "provider_user_id": link["subject"],
+                "created_at": link["created_at"],
+            }
+        )
+    return listed
 
 
 @get("/api/user/oauth/bindings", guards=[user_auth])
@@ -57,7 +70,7 @@ async def my_bindings(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 @delete("/api/user/oauth/bindings/{provider:str}", guards=[user_auth], status_code=200)
 async def unbind_mine(request: Request[Any, Any, Any], provider: FromPath[str]) -> dict[str, Any]:
-    if not await unlink(provider, request.state.caller.id):
+    if not await unlink(custom_oauth.link_key(provider), request.state.caller.id):
         return fail("this account is not linked")
     return ok(None, "unbound")
 
@@ -86,7 +99,7 @@ async def unbind_user(
 ) -> dict[str, Any]:
     if (problem := await _target(request, user_id)) is not None:
         return fail(problem)
-    if not await unlink(provider, user_id):
+    if not await unlink(custom_oauth.link_key(provider), user_id):
         return fail("this account is not linked")
     return ok(None, "unbound")
 

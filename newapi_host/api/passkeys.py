@@ -4,6 +4,9 @@
 - ``GET /api/user/passkey``: whether the user has one; ``DELETE /api/user/passkey`` removes them;
 - ``POST /api/user/passkey/login/begin`` / ``finish``: sign in with one (no password, and no
   second factor: the passkey is one already);
+- ``POST /api/user/passkey/verify/begin`` / ``finish``: the signed-in user proves a passkey again
+  (New API's step-up): it leaves a mark in the session, good for ``READY_FOR`` seconds, that
+  ``POST /api/verify`` with ``{"method": "passkey"}`` turns into a verified session (channel keys);
 - ``DELETE /api/user/{id}/reset_passkey``: an admin removes a lower-ranked user's passkeys.
 
 The relying party is the site at ``ServerAddress`` (else the address the request came to). Each
@@ -46,13 +49,22 @@ from newapi_host.auth.sessions import new_session
 from newapi_host.db.tables import ROLE_ROOT, USER_ENABLED, PasskeyCredential, User
 from newapi_host.host import host_of
 
+from . import step_up, twofa_flow
 from .common import announce
 from .envelope import fail, json_object, ok
 from .users import LIMITED, check_critical_rate
 
 COOKIE = "passkey_flow"
 FLOW_TTL = 120
-REGISTER, LOGIN = "register", "login"
+REGISTER, LOGIN, VERIFY = "register", "login", "verify"
+READY_FOR = 60  # seconds between a passkey step-up and the POST /api/verify that uses it
+READY_KEY = "passkey_ready_at"
+MSG_NO_PASSKEY = "This user has no passkey"
+MSG_STEP_UP_2FA = "Security verification required: confirm your two-factor code first (POST /api/verify, method 2fa)"
+MSG_STEP_UP_PASSKEY = (
+    "Security verification required: confirm with a passkey first (POST /api/user/passkey/verify/begin and "
+    "finish, then POST /api/verify with method passkey)"
+)
 MSG_FLOW = "The passkey request expired; please try again"
 MSG_FAILED = "The passkey could not be verified"
 
@@ -113,7 +125,10 @@ def _with_cookie(request: Request[Any, Any, Any], body: dict[str, Any], value: s
 
 @post("/api/user/passkey/register/begin", guards=[user_auth], status_code=200)
 async def register_begin(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    """With two-factor on, only after a code (New API): a stolen session alone adds no passkey."""
     caller = request.state.caller
+    if await twofa_flow.required(caller.id) and not step_up.verified(request, "2fa"):
+        return Response(fail(MSG_STEP_UP_2FA))
     rp_id, _, rp_name = _relying_party(request)
     existing = await PasskeyCredential.select(PasskeyCredential.credential_id).where(
         PasskeyCredential.user_id == caller.id
@@ -178,7 +193,16 @@ async def passkey_status(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 @delete("/api/user/passkey", guards=[user_auth], status_code=200)
 async def passkey_delete(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    await PasskeyCredential.delete().where(PasskeyCredential.user_id == request.state.caller.id)
+    """After a step-up, as New API: the two-factor code when it is on, else a passkey."""
+    user_id = request.state.caller.id
+    if await twofa_flow.required(user_id):
+        if not step_up.verified(request, "2fa"):
+            return fail(MSG_STEP_UP_2FA)
+    elif not await has_passkey(user_id):
+        return fail(MSG_NO_PASSKEY)
+    elif not step_up.verified(request, "passkey"):
+        return fail(MSG_STEP_UP_PASSKEY)
+    await PasskeyCredential.delete().where(PasskeyCredential.user_id == user_id)
     return ok(None, "Passkeys removed")
 
 
@@ -231,6 +255,92 @@ async def login_finish(request: Request[Any, Any, Any]) -> Response[dict[str, An
     return response
 
 
+def _session_user(request: Request[Any, Any, Any]) -> dict[str, Any] | None:
+    """The console session, when the caller has one (a step-up is a mark in it)."""
+    session = request.scope.get("session")
+    return session if isinstance(session, dict) and session.get("id") else None
+
+
+@post("/api/user/passkey/verify/begin", guards=[user_auth], status_code=200)
+async def verify_begin(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    caller = request.state.caller
+    if _session_user(request) is None:
+        return Response(fail("The current authentication method does not support security verification"))
+    rows = await PasskeyCredential.select(PasskeyCredential.credential_id).where(PasskeyCredential.user_id == caller.id)
+    if not rows:
+        return Response(fail(MSG_NO_PASSKEY))
+    rp_id, _, _ = _relying_party(request)
+    challenge, flow = _begin(request, VERIFY, caller.id)
+    options = generate_authentication_options(
+        rp_id=rp_id,
+        challenge=challenge,
+        allow_credentials=[PublicKeyCredentialDescriptor(id=base64url_to_bytes(r["credential_id"])) for r in rows],
+        user_verification=UserVerificationRequirement.PREFERRED,
+    )
+    return _with_cookie(request, ok({"options": json.loads(options_to_json(options))}), flow)
+
+
+@post("/api/user/passkey/verify/finish", guards=[user_auth], status_code=200, exception_handlers=LIMITED)
+async def verify_finish(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    """One of the caller's own passkeys answered this session's challenge: mark the session."""
+    await check_critical_rate(request)
+    caller = request.state.caller
+    session = _session_user(request)
+    flow = await _finish(request, VERIFY)
+    if session is None or flow is None or flow[1] != caller.id:
+        return Response(fail(MSG_FLOW))
+    credential = await json_object(request)
+    if credential is None or not isinstance(credential.get("id"), str):
+        return Response(fail("Invalid parameters"))
+    row = (
+        await PasskeyCredential.select()
+        .where((PasskeyCredential.credential_id == credential["id"]) & (PasskeyCredential.user_id == caller.id))
+        .first()
+    )
+    if row is None:
+        return Response(fail(MSG_FAILED))
+    rp_id, origin, _ = _relying_party(request)
+    try:
+        verified = verify_authentication_response(
+            credential=credential,
+            expected_challenge=flow[0],
+            expected_rp_id=rp_id,
+            expected_origin=origin,
+            credential_public_key=base64url_to_bytes(row["public_key"]),
+            credential_current_sign_count=row["sign_count"],
+        )
+    except (WebAuthnException, ValueError, KeyError, TypeError):
+        return Response(fail(MSG_FAILED))
+    now = int(time.time())
+    await PasskeyCredential.update(
+        {PasskeyCredential.sign_count: verified.new_sign_count, PasskeyCredential.last_used_at: now}
+    ).where(PasskeyCredential.id == row["id"])
+    marked = {k: v for k, v in session.items() if k not in (step_up.AT, step_up.METHOD)}
+    request.set_session({**marked, READY_KEY: now})
+    response = Response(ok(None, "Passkey verified"))
+    response.delete_cookie(COOKIE, path="/api/user/passkey")
+    return response
+
+
+async def take_ready_mark(request: Request[Any, Any, Any]) -> bool:
+    """Spend the session's passkey mark; whether it was there, fresh (``READY_FOR`` seconds) and
+    not spent before (the shared store counts it: an older copy of the cookie does not bring it back)."""
+    session = _session_user(request)
+    if session is None or READY_KEY not in session:
+        return False
+    marked = session[READY_KEY]
+    request.set_session({k: v for k, v in session.items() if k != READY_KEY})
+    if not isinstance(marked, int) or not 0 <= time.time() - marked < READY_FOR:
+        return False
+    store = host_of(request.app.state).wallets.store
+    allowed, _, _ = await store.hit(f"passkey-ready:{session.get('sid', '')}:{marked}", READY_FOR * 2, 1)
+    return allowed
+
+
+async def has_passkey(user_id: int) -> bool:
+    return await PasskeyCredential.exists().where(PasskeyCredential.user_id == user_id)
+
+
 @delete("/api/user/{user_id:int}/reset_passkey", guards=[admin_auth], status_code=200)
 async def admin_reset(request: Request[Any, Any, Any], user_id: FromPath[int]) -> dict[str, Any]:
     target = await User.select(User.role).where((User.id == user_id) & User.deleted_at.is_null()).first()
@@ -244,4 +354,14 @@ async def admin_reset(request: Request[Any, Any, Any], user_id: FromPath[int]) -
     return ok(None, "Passkeys of the user removed")
 
 
-ROUTES = [register_begin, register_finish, passkey_status, passkey_delete, login_begin, login_finish, admin_reset]
+ROUTES = [
+    register_begin,
+    register_finish,
+    passkey_status,
+    passkey_delete,
+    login_begin,
+    login_finish,
+    verify_begin,
+    verify_finish,
+    admin_reset,
+]

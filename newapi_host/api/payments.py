@@ -26,7 +26,7 @@ from piccolo.query import WhereRaw
 
 from newapi_host.auth.guards import admin_auth, user_auth
 from newapi_host.billing import topups
-from newapi_host.db.tables import TopUp, User
+from newapi_host.db.tables import PaymentRefusal, TopUp, User
 from newapi_host.host import host_of
 from newapi_host.plugins.contracts import BackgroundJob, JobContext, PaymentMethod
 
@@ -60,8 +60,10 @@ async def pay(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
     ``amount`` is in units (USD), or in quota in New API's TOKENS display mode. The price is
     ``amount x Price x TopupGroupRatio[group] x payment_setting.amount_discount[amount]``, in the
-    method's currency, rounded to cents. ``data`` is ``{pay_link, url, trade_no}``; for a
-    ``form_post`` method (Epay) ``data`` holds the form's fields and ``url`` where to post them.
+    method's currency, rounded to cents; a method with its own ``pricing`` (Stripe:
+    ``StripeUnitPrice``, ``StripeMinTopUp``) replaces ``Price`` and ``MinTopUp``. ``data`` is
+    ``{pay_link, url, trade_no}``; for a ``form_post`` method (Epay) ``data`` holds the form's
+    fields and ``url`` where to post them.
     """
     body = await json_object(request)
     if body is None:
@@ -73,7 +75,8 @@ async def pay(request: Request[Any, Any, Any]) -> dict[str, Any]:
     method, pay_type = found
     caller = request.state.caller
     try:
-        price = topups.quote(host.options, caller.group, body.get("amount"))
+        each, least = topups.method_pricing(host, method)
+        price = topups.quote(host.options, caller.group, body.get("amount"), price=each, minimum=least)
         trade_no, url = await topups.open_order(
             host,
             method,
@@ -115,6 +118,8 @@ async def payment_notify(request: Request[Any, Any, Any], method_id: FromPath[st
     """
     method = _method(request, method_id)
     if method is None:
+        ip = request.client.host if request.client else ""
+        await topups.record_refusal(method_id, "", "no enabled payment method of that id", ip, 404)
         return Response(b"fail", status_code=404, media_type="text/plain")
     return await answer_notice(request, method)
 
@@ -122,7 +127,10 @@ async def payment_notify(request: Request[Any, Any, Any], method_id: FromPath[st
 async def answer_notice(request: Request[Any, Any, Any], method: PaymentMethod) -> Response[bytes]:
     query = dict(request.query_params.items())
     headers = {k.lower(): v for k, v in request.headers.items()}
-    status, body = await topups.settle_notice(host_of(request.app.state), method, query, await request.body(), headers)
+    ip = request.client.host if request.client else ""
+    status, body = await topups.settle_notice(
+        host_of(request.app.state), method, query, await request.body(), headers, ip
+    )
     return Response(body, status_code=status, media_type="text/plain")
 
 
@@ -202,18 +210,44 @@ async def complete_topup(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return ok(None)
 
 
+@get("/api/user/topup/refused", guards=[admin_auth])
+async def refused_notices(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """Payment notices the gateway refused (bad signature, unknown order, wrong amount ...) or that
+    reported an order unpaid, newest first, paged: ``{id, created_at, method, trade_no, reason, ip,
+    status}`` (``status``: the HTTP status answered). Filters: ``method``, ``trade_no`` (part of it)."""
+    page, size = paging(request)
+    query = request.query_params
+    where: Any = PaymentRefusal.id > 0
+    trade = (query.get("trade_no") or "").strip()[:255]
+    if trade:
+        where &= _like("trade_no", trade)
+    method = (query.get("method") or "").strip()
+    if method:
+        where &= PaymentRefusal.method == method
+    rows = (
+        await PaymentRefusal.select()
+        .where(where)
+        .order_by(PaymentRefusal.id, ascending=False)
+        .limit(size)
+        .offset((page - 1) * size)
+    )
+    return ok(page_of(rows, await PaymentRefusal.count().where(where), page, size))
+
+
 # -- expiry ----------------------------------------------------------------------------------------
 
 
 async def expire_orders(ctx: JobContext) -> None:
-    """Close orders left pending longer than option ``TopUpExpireMinutes`` (0: never)."""
+    """Close orders left pending longer than option ``TopUpExpireMinutes`` (0: never); keep only the
+    newest refused notices."""
     minutes = host_of(ctx.state).options.get_int("TopUpExpireMinutes", 30)
     if minutes > 0:
         count = await topups.expire(int(time.time()) - minutes * 60)
         if count:
             log.info("expired %d unpaid top-up orders older than %d minutes", count, minutes)
+    await topups.prune_refusals()
 
 
 TOPUP_EXPIRY_JOB = BackgroundJob(name="topup-expiry", interval=EXPIRY_CHECK_SECONDS, run=expire_orders)
 
-ROUTES = [pay, amount_quote, payment_notify, all_topups, complete_topup]
+ROUTES = [pay, amount_quote, payment_notify, all_topups, complete_topup, refused_notices]

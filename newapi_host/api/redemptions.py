@@ -9,6 +9,7 @@ on any number of workers, only the one whose UPDATE matched credits the wallet.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 import uuid
 from typing import Annotated, Any, Literal
@@ -309,11 +310,12 @@ async def topup_info(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
     ``pay_methods`` are the payment methods of enabled plugins (``type`` repeats ``id`` for New
     API's clients); ``enable_online_topup`` is false when there is none. ``min_topup`` (option
-    ``MinTopUp``, default 1), ``amount_options`` and ``discount`` are in top-up units.
+    ``MinTopUp``, default 1), ``amount_options`` and ``discount`` are in top-up units;
+    ``creem_products`` is the JSON text of ``CreemProducts`` (``"[]"`` while Creem is not offered).
     """
     host = host_of(request.app.state)
     methods = [
-        {**kind, "id": kind["type"], "currency": m.currency}
+        {"currency": m.currency, **kind, "id": kind["type"]}  # a pay type may name its own currency
         for m in host.registry.payment_methods()
         for kind in topups.pay_types(host, m)
     ]
@@ -326,7 +328,8 @@ async def topup_info(request: Request[Any, Any, Any]) -> dict[str, Any]:
             "enable_stripe_topup": "stripe" in listed,
             "enable_creem_topup": "creem" in listed,
             "pay_methods": methods,
-            "creem_products": products if isinstance(products, list) and "creem" in listed else [],
+            # New API sends the option's JSON text (its frontend runs JSON.parse on it)
+            "creem_products": json.dumps(products if isinstance(products, list) and "creem" in listed else []),
             "min_topup": max(1, host.options.get_int("MinTopUp", 1)),
             "stripe_min_topup": max(1, host.options.get_int("StripeMinTopUp", 1)),
             "invite_rebate": {"times": rebate[0], "percent": float(rebate[1])},
@@ -348,6 +351,7 @@ def topup_json(row: dict[str, Any]) -> dict[str, Any]:
         "create_time": row["create_time"],
         "complete_time": row["complete_time"],
         "status": row["status"],
+        "quota": row["quota"],  # a product's fixed quota (Creem); 0: amount x QuotaPerUnit
     }
 
 

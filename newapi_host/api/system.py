@@ -18,6 +18,7 @@ from newapi_host.db.tables import ROLE_ROOT, Setup, User
 from newapi_host.host import Host, host_of
 from newapi_host.sync import bump
 
+from . import custom_oauth
 from .envelope import fail, ok
 from .oauth import available_methods
 
@@ -64,6 +65,8 @@ def _login_flags(host: Host) -> dict[str, Any]:
         "wechat_qrcode": o.get("WeChatAccountQRCodeImageURL"),
         "password_login_enabled": "password" in ids and o.get_bool("PasswordLoginEnabled"),
         "login_methods": [{"id": m.id, "name": m.name, "kind": m.kind, "icon": m.icon} for m in methods],
+        # New API's front end builds each one's authorization URL from these fields.
+        "custom_oauth_providers": custom_oauth.status_list(host),
     }
 
 

@@ -32,7 +32,7 @@ from newapi_host.db.engine import write_transaction
 from newapi_host.db.tables import ROLE_ROOT, USER_ENABLED, TwoFA, TwoFABackupCode, User
 from newapi_host.host import host_of
 
-from . import twofa_flow
+from . import passkeys, step_up, twofa_flow
 from .common import announce
 from .envelope import fail, json_object, ok
 from .users import LIMITED, check_critical_rate
@@ -255,40 +255,46 @@ async def login_second_factor(request: Request[Any, Any, Any]) -> Response[dict[
     return response
 
 
-VERIFIED_FOR = 300  # seconds a step-up verification (POST /api/verify) lasts
-MSG_STEP_UP = "Security verification required: confirm with your two-factor code first (POST /api/verify)"
+MSG_STEP_UP = "Security verification required: confirm with your two-factor code or a passkey first (POST /api/verify)"
 
 
 async def step_up_missing(request: Request[Any, Any, Any]) -> str | None:
-    """None when the caller has no second factor or confirmed it within ``VERIFIED_FOR`` seconds."""
-    if not await twofa_flow.required(request.state.caller.id):
+    """None when the caller has neither a second factor nor a passkey, or confirmed one within
+    ``step_up.VERIFIED_FOR`` seconds."""
+    user_id = request.state.caller.id
+    if not await twofa_flow.required(user_id) and not await passkeys.has_passkey(user_id):
         return None
-    session = request.scope.get("session")
-    verified = session.get("verified_at") if isinstance(session, dict) else None
-    if isinstance(verified, int) and 0 <= time.time() - verified <= VERIFIED_FOR:
-        return None
-    return MSG_STEP_UP
+    return None if step_up.verified(request) else MSG_STEP_UP
 
 
 @post("/api/verify", guards=[user_auth], status_code=200, exception_handlers=LIMITED)
 async def verify(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    """New API's step-up: a right code marks the session verified for five minutes (channel keys)."""
+    """New API's step-up: a right code, or a passkey just proven (``/api/user/passkey/verify/*``),
+    marks the session verified for five minutes (channel keys)."""
     await check_critical_rate(request)
     session = request.scope.get("session")
     if not isinstance(session, dict) or not session.get("id"):
         return fail("The current authentication method does not support security verification")
-    got = await _code_from(request)
-    if got is None or got[1].get("method", "2fa") != "2fa":
-        return fail("Invalid parameters: method must be 2fa, with a code")
+    body = await json_object(request) or {}
+    method = body.get("method", "2fa")
     user_id = request.state.caller.id
-    factor = await _factor(user_id)
-    if factor is None or not factor["is_enabled"]:
-        return fail(MSG_NOT_ENABLED)
-    if problem := await _verify_any(user_id, factor, got[0]):
-        return fail(problem)
-    now = int(time.time())
-    request.set_session({**session, "verified_at": now})
-    return ok({"verified": True, "expires_at": now + VERIFIED_FOR})
+    if method == "passkey":
+        if not await passkeys.has_passkey(user_id):
+            return fail(passkeys.MSG_NO_PASSKEY)
+        if not await passkeys.take_ready_mark(request):
+            return fail("Verify with the passkey first (POST /api/user/passkey/verify/begin and finish)")
+    elif method == "2fa":
+        got = await _code_from(request)
+        if got is None:
+            return fail("Invalid parameters: the code is missing")
+        factor = await _factor(user_id)
+        if factor is None or not factor["is_enabled"]:
+            return fail(MSG_NOT_ENABLED)
+        if problem := await _verify_any(user_id, factor, got[0]):
+            return fail(problem)
+    else:
+        return fail("Invalid parameters: method must be 2fa or passkey")
+    return ok({"verified": True, "expires_at": step_up.mark(request, method)})
 
 
 @get("/api/user/2fa/stats", guards=[admin_auth])

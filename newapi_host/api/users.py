@@ -47,6 +47,7 @@ from newapi_host.db.tables import (
     User,
 )
 from newapi_host.host import host_of
+from newapi_host.ip_limits import count_critical
 from newapi_host.plugins.contracts import LoginContext, LoginFailed
 
 from . import codes, twofa_flow
@@ -126,30 +127,16 @@ class RateLimited(Exception):
         self.message, self.retry_after = message, retry_after
 
 
-def _period(seconds: int) -> str:
-    if seconds % 60 == 0:
-        return f"{seconds // 60} minutes"
-    return f"{seconds} seconds"
-
-
 async def check_critical_rate(request: Request[Any, Any, Any]) -> None:
     """Count this request against its client IP; raise :class:`RateLimited` over the limit.
 
     The count is shared by every worker and node (the shared store), so more workers do not
-    mean more guesses.
+    mean more guesses; a request the per-address middleware already counted (New API's list of
+    critical routes, :mod:`newapi_host.ip_limits`) is not counted again.
     """
-    host = host_of(request.app.state)
-    limit = host.options.get_int("CriticalRateLimitCount", 20)
-    window = host.options.get_int("CriticalRateLimitDurationSeconds", 1200)
-    if limit <= 0 or window <= 0:
-        return
-    ip = request.client.host if request.client else ""
-    allowed, _, wait = await host.wallets.store.hit(f"critical:{ip}", window, limit)
-    if not allowed:
-        raise RateLimited(
-            f"You have reached the request limit: maximum {limit} requests in {_period(window)}; try again later",
-            wait,
-        )
+    refused = await count_critical(host_of(request.app.state), request.scope)
+    if refused is not None:
+        raise RateLimited(*refused)
 
 
 def _rate_limited(_: Request[Any, Any, Any], exc: RateLimited) -> Response[Any]:

@@ -3,9 +3,12 @@
 A charge is settled in memory and written to the database by the ledger about a second later.
 So that a worker killed in between (``kill -9``, an out-of-memory kill, a failed graceful stop)
 loses nothing, every hold and every settled charge is first appended to the worker's journal,
-one line each, with a plain ``write()``: the line is in the operating system's hands before the
-response goes out. An operating-system crash may lose the last second or so of lines, since the
-journal is not ``fsync``-ed per line; a process crash loses none.
+one line each, before the response goes out. The journal file is memory-mapped (shared), so an
+appended line is a copy into the page cache with no system call, and is the operating system's
+the moment it is copied: a process that dies next loses none of it. An operating-system crash
+may lose the last second or so of lines, since the journal is not ``fsync``-ed per line (older
+charges are in the database by then). The file is kept longer than what is written (the rest
+reads as zero bytes, which the reader stops at) and cut to its contents on a clean close.
 
 Each flush records, in the same transaction as the charges, the sequence number of the last
 charge it wrote (``ledger_journals``). Replaying a journal (:func:`recover`) therefore writes
@@ -22,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import mmap
 import os
 import secrets
 import time
@@ -39,6 +43,7 @@ from .ledger import Charge, Hold, settle_deltas, write_charges
 log = logging.getLogger(__name__)
 
 COMPACT_BYTES = 4 << 20  # rewrite the journal once it has grown past this
+MAP_BYTES = 16 << 20  # mapped ahead of the writes (sparse: only written pages take space)
 
 
 def node_id(data_dir: Path) -> str:
@@ -73,12 +78,23 @@ class Contents:
     applied: set[int] = field(default_factory=set)
 
 
+def read_written(path: Path) -> int:
+    """How many bytes of the journal at ``path`` hold records (the rest is mapped ahead, zero)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return 0
+    end = data.find(b"\0")
+    return len(data) if end < 0 else end
+
+
 def read(path: Path) -> Contents:
     contents = Contents()
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return contents
+    data = data.split(b"\0", 1)[0]  # the mapped space not written yet (no record holds a zero byte)
     for line in data.splitlines():
         try:
             record = msgspec.json.decode(line)
@@ -106,8 +122,19 @@ class Journal:
         self.name = f"{node}/{slot}"
         self.path = directory / f"{slot}.jnl"
         self._lock_fd = lock_fd
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self.next_seq = next_seq
+        self._map_file(read_written(self.path))
+
+    def _map_file(self, written: int) -> None:
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            size = max(MAP_BYTES, 2 * written)
+            os.ftruncate(self._fd, size)
+            self._map = mmap.mmap(self._fd, size)
+        except BaseException:
+            os.close(self._fd)
+            raise
+        self._end = written
 
     @classmethod
     async def open(cls, data_dir: Path, store: SharedStore | None) -> Journal:
@@ -135,7 +162,13 @@ class Journal:
         return cls(directory, node, slot, fd, (row["seq"] if row else 0) + 1)
 
     def _append(self, record: Any) -> None:
-        os.write(self._fd, msgspec.json.encode(record) + b"\n")
+        line = msgspec.json.encode(record) + b"\n"
+        start = self._end
+        end = start + len(line)
+        if end > len(self._map):  # a burst outran compaction: map (and keep) twice as much
+            self._map.resize(2 * end)
+        self._map[start:end] = line
+        self._end = end
 
     def hold(self, hold: Hold) -> None:
         self._append(("H", hold.id, hold.user_id, hold.token_id, hold.amount))
@@ -153,7 +186,7 @@ class Journal:
         self._append(("A", seq))
 
     def too_long(self) -> bool:
-        return os.fstat(self._fd).st_size > COMPACT_BYTES
+        return self._end > COMPACT_BYTES
 
     def rewrite(self, holds: list[Hold], charges: list[Charge]) -> None:
         """Replace the journal with only what is still open: holds, and charges not yet written."""
@@ -163,13 +196,20 @@ class Journal:
             lines.append(msgspec.json.encode(("C", charge)))
             if charge.applied:
                 lines.append(msgspec.json.encode(("A", charge.seq)))
-        temporary.write_bytes(b"".join(line + b"\n" for line in lines))
+        content = b"".join(line + b"\n" for line in lines)
+        temporary.write_bytes(content)
         os.replace(temporary, self.path)
+        self._unmap()
+        self._map_file(len(content))
+
+    def _unmap(self) -> None:
+        self._map.close()
         os.close(self._fd)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
 
     def close(self) -> None:
-        os.close(self._fd)
+        """Cut the file to what was written and give up the claim (a clean stop)."""
+        os.ftruncate(self._fd, self._end)
+        self._unmap()
         os.close(self._lock_fd)  # releases the claim
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import operator
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Mapping
@@ -63,6 +64,7 @@ LOG_COLUMNS = (
     "upstream_request_id",
     "other",
 )
+_LOG_VALUES = operator.itemgetter(*LOG_COLUMNS)  # a log dict's row, in LOG_COLUMNS order
 
 
 def log_row(
@@ -289,7 +291,7 @@ async def write_charges(batch: list[Charge], journal: str | None, export: bool) 
         if c.channel_id:
             channels[c.channel_id] += c.quota
         if c.log is not None:
-            rows.append(tuple(c.log[k] for k in LOG_COLUMNS))
+            rows.append(_LOG_VALUES(c.log))
             logs.append(c.log)
     buckets = sorted(quota_buckets(logs)) if export else []  # upserts lock in key order too
     last = max((c.seq for c in batch), default=0)

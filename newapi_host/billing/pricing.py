@@ -65,6 +65,8 @@ class PriceBook:
         self.tables: dict[str, dict[str, float]] = {}
         self.group_ratio: dict[str, float] = dict(DEFAULT_GROUP_RATIO)
         self.group_group_ratio: dict[str, dict[str, float]] = {}
+        # (model, user group, using group) -> (price, priced by self-use mode); emptied by reload()
+        self._quotes: dict[tuple[str, str, str], tuple[Price, bool]] = {}
 
     def reload(self) -> None:
         defaults = self.registry.pricing_defaults()
@@ -92,6 +94,7 @@ class PriceBook:
             if isinstance(gg, dict)
             else {}
         )
+        self._quotes = {}
 
     async def areload(self) -> None:
         self.reload()
@@ -106,6 +109,21 @@ class PriceBook:
         return group in self.group_ratio
 
     def quote(self, model: str, user_group: str, using_group: str) -> Price:
+        """The price of ``model`` for this pair of groups (once per request: kept until reload)."""
+        key = (model, user_group, using_group)
+        known = self._quotes.get(key)
+        if known is not None and (not known[1] or self.options.get_bool("SelfUseModeEnabled")):
+            return known[0]
+        price = self._quote(model, user_group, using_group)
+        if len(self._quotes) >= 10_000:
+            self._quotes = {}
+        self._quotes[key] = (
+            price,
+            model not in self.tables.get("ModelPrice", {}) and model not in self.tables.get("ModelRatio", {}),
+        )
+        return price
+
+    def _quote(self, model: str, user_group: str, using_group: str) -> Price:
         t = self.tables
         group_ratio = self.group_ratio_for(user_group, using_group)
         price = t.get("ModelPrice", {}).get(model)

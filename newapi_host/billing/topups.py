@@ -23,7 +23,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from newapi_host.db.engine import write_transaction
-from newapi_host.db.tables import LOG_SYSTEM, LOG_TOPUP, Log, TopUp, User
+from newapi_host.db.tables import LOG_SYSTEM, LOG_TOPUP, Log, PaymentRefusal, TopUp, User
 from newapi_host.plugins.contracts import PaymentCallback, PaymentMethod, PaymentNotice, PaymentOrder
 from newapi_host.sync import bump
 
@@ -178,6 +178,24 @@ def pay_types(host: Any, method: PaymentMethod) -> list[dict[str, str]]:
     except Exception:
         log.warning("payment method %r could not list its pay types", method.id, exc_info=True)
         return []
+
+
+def method_pricing(host: Any, method: PaymentMethod) -> tuple[Any, int | None]:
+    """``(money per unit, least units)`` for :func:`quote`: the method's own ``pricing`` (Stripe's
+    ``StripeUnitPrice``, ``StripeMinTopUp``), or ``(None, None)``: options ``Price`` and ``MinTopUp``.
+    Raises :class:`Refused` when the method's pricing fails (its fault, not the user's)."""
+    if method.pricing is None:
+        return None, None
+    owner = host.registry.owner_of("payment method", method.id)
+    try:
+        price, least = method.pricing(host.states.settings(owner) if owner else None, options_view(host.options))
+        each = Decimal(str(price))
+        if not each.is_finite() or each <= 0:
+            raise ValueError(f"pricing gave {price!r} per unit")
+        return each, int(least)
+    except Exception:
+        log.warning("payment method %r could not price a top-up", method.id, exc_info=True)
+        raise Refused(f"{method.name} is not available right now; please try again later") from None
 
 
 def options_view(options: Any) -> Any:
@@ -356,48 +374,87 @@ async def expire(older_than: int) -> int:
     return len(done)
 
 
+REFUSALS_KEPT = 10_000  # refused notices kept for the admin; older ones are pruned
+
+
+async def record_refusal(method: str, trade_no: str, reason: str, ip: str, status: int) -> None:
+    """Keep a refused (or unpaid) notice for the admin's order desk; never fails the answer."""
+    try:
+        async with write_transaction():
+            await PaymentRefusal.insert(
+                PaymentRefusal(
+                    created_at=int(time.time()),
+                    method=method[:50],
+                    trade_no=trade_no[:255],
+                    reason=reason[:255],
+                    ip=ip[:64],
+                    status=status,
+                )
+            )
+    except Exception:
+        log.warning("could not record a refused notice of %r", method, exc_info=True)
+
+
+async def prune_refusals(keep: int = REFUSALS_KEPT) -> int:
+    """Drop all but the newest ``keep`` refusals (a flood of forged notices must not fill the disk)."""
+    newest = (
+        await PaymentRefusal.select(PaymentRefusal.id).order_by(PaymentRefusal.id, ascending=False).offset(keep).first()
+    )
+    if newest is None:
+        return 0
+    async with write_transaction():
+        gone = await PaymentRefusal.delete().where(PaymentRefusal.id <= newest["id"]).returning(PaymentRefusal.id)
+    return len(gone)
+
+
 async def settle_notice(
-    host: Any, method: PaymentMethod, query: dict[str, str], body: bytes, headers: dict[str, str]
+    host: Any, method: PaymentMethod, query: dict[str, str], body: bytes, headers: dict[str, str], ip: str = ""
 ) -> tuple[int, bytes]:
     """Verify a provider's callback with ``method`` and act on it; the ``(status, body)`` to answer.
 
     A genuine paid notice completes the order once (a repeat is answered the same, crediting
     nothing); a genuine unpaid one closes a pending order. Anything else (bad signature, unknown
     order, an order of another method, a paid amount that is not the price) credits nothing, is
-    logged for the admin, and is answered ``fail`` with 400 (404 for an unknown order), which every
-    provider reads as "not accepted".
+    answered ``fail`` with 400 (404 for an unknown order), which every provider reads as "not
+    accepted", and is recorded for the admin (:func:`record_refusal`, shown on the order desk) and
+    in the server log; so is a genuine notice about an order that reports it unpaid.
     """
     owner = host.registry.owner_of("payment method", method.id)
     settings = host.states.settings(owner) if owner else None
     callback = PaymentCallback(query, body, headers, settings, options_view(host.options))
+
+    async def refuse(status: int, trade_no: str, reason: str) -> tuple[int, bytes]:
+        log.warning("payment method %r refused a notice for %r from %s: %s", method.id, trade_no, ip, reason)
+        await record_refusal(method.id, trade_no, reason, ip, status)
+        return status, b"fail"
+
     try:
         notice = await method.verify_notice(callback)
     except Exception:
         log.warning("payment method %r failed to verify a notice", method.id, exc_info=True)
-        notice = None
+        return await refuse(400, "", "the notice could not be verified (the method failed)")
     if not isinstance(notice, PaymentNotice):
-        log.warning("payment method %r refused a notice that is not genuine (bad signature or fields)", method.id)
-        return 400, b"fail"
+        return await refuse(400, "", "not genuine (bad signature or fields)")
+    if notice.refused:
+        return await refuse(400, notice.trade_no, notice.reason or "not genuine")
     if notice.ignore:
+        if notice.trade_no and notice.reason:
+            await record_refusal(method.id, notice.trade_no, notice.reason, ip, 200)
         return 200, notice.reply
     order = await find(notice.trade_no)
-    if order is None or order.payment_provider != (owner or ""):
-        log.warning("payment method %r was notified of an order it does not own: %r", method.id, notice.trade_no)
-        return 404, b"fail"
+    if order is None:
+        return await refuse(404, notice.trade_no, "unknown order")
+    if order.payment_provider != (owner or ""):
+        return await refuse(404, notice.trade_no, f"the order belongs to {order.payment_provider or 'another method'}")
     if not notice.paid:
         if await close(notice.trade_no, notice.status, owner):
             log.info("payment method %r closed order %s as %s", method.id, notice.trade_no, notice.status)
         return 200, notice.reply
     if notice.money is not None and not same_money(notice.money, order.money):
-        log.warning(
-            "payment method %r reported order %s paid %.2f, but its price is %.2f: not credited",
-            method.id,
-            notice.trade_no,
-            notice.money,
-            order.money,
+        return await refuse(
+            400, notice.trade_no, f"wrong amount: paid {notice.money:.2f}, the order's price is {order.money:.2f}"
         )
-        return 400, b"fail"
-    how = f"paid {order.money:.2f} {method.currency} with {method.name}"
+    how = f"paid {order.money:.2f} {(notice.currency or method.currency).upper()} with {method.name}"
     if await credit(host.wallets, host.options, notice.trade_no, owner, how) is not None:
         await host.watcher.changed("users")
     return 200, notice.reply

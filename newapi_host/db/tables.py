@@ -189,6 +189,20 @@ class TopUp(Table, tablename="top_ups"):
     quota = BigInt(default=0)  # quota to credit (a product's fixed quota); 0: amount x QuotaPerUnit
 
 
+class PaymentRefusal(Table, tablename="payment_refusals"):
+    """A payment notice the gateway refused (bad signature, unknown order, wrong amount) or that
+    changed nothing (an unpaid status), kept for the admin's order desk. Never the raw signature
+    or a secret; the trade number is the one the caller claimed."""
+
+    id = Serial(primary_key=True)
+    created_at = BigInt(default=0, index=True)
+    method = Varchar(length=50)
+    trade_no = Varchar(length=255, index=True)
+    reason = Varchar(length=255)
+    ip = Varchar(length=64)
+    status = Integer(default=0)  # the HTTP status answered
+
+
 class Task(Table, tablename="tasks"):
     id = Serial(primary_key=True)
     created_at = BigInt(default=0, index=True)
@@ -413,6 +427,39 @@ class PasskeyCredential(Table, tablename="passkey_credentials"):
     last_used_at = BigInt(default=0)
 
 
+class CustomOAuthProvider(Table, tablename="custom_oauth_providers"):
+    """An OAuth 2 / OpenID Connect provider root defined in the console (New API's table).
+
+    Users sign in through it at ``/api/oauth/<slug>``; their accounts are ``login_identities``
+    rows with method ``custom:<id>`` (so a renamed slug keeps them). The ``*_field`` columns are
+    dotted paths into the user-info answer (``sub``, ``data.user.id``). ``client_secret`` is a
+    secret column: only the sign-in flow reads it, no API answer carries it. ``pkce_enabled`` is
+    ours (New API sends no PKCE).
+    """
+
+    name = Varchar(length=64)
+    slug = Varchar(length=64, unique=True)
+    icon = Varchar(length=128, default="")
+    enabled = Boolean(default=False)
+    client_id = Varchar(length=256, default="")
+    client_secret = Varchar(length=512, default="", secret=True)
+    authorization_endpoint = Varchar(length=512, default="")
+    token_endpoint = Varchar(length=512, default="")
+    user_info_endpoint = Varchar(length=512, default="")
+    scopes = Varchar(length=256, default="openid profile email")
+    user_id_field = Varchar(length=128, default="sub")
+    username_field = Varchar(length=128, default="preferred_username")
+    display_name_field = Varchar(length=128, default="name")
+    email_field = Varchar(length=128, default="email")
+    well_known = Varchar(length=512, default="")
+    auth_style = Integer(default=0)
+    access_policy = Text(default="")  # JSON: who may sign in (see api/oauth_policy.py)
+    access_denied_message = Varchar(length=512, default="")
+    pkce_enabled = Boolean(default=False)
+    created_at = BigInt(default=0)
+    updated_at = BigInt(default=0)
+
+
 CORE_TABLES: tuple[type[Table], ...] = (
     User,
     Token,
@@ -422,6 +469,7 @@ CORE_TABLES: tuple[type[Table], ...] = (
     Log,
     Redemption,
     TopUp,
+    PaymentRefusal,
     Task,
     Midjourney,
     QuotaData,
@@ -439,4 +487,5 @@ CORE_TABLES: tuple[type[Table], ...] = (
     TwoFA,
     TwoFABackupCode,
     PasskeyCredential,
+    CustomOAuthProvider,
 )

@@ -13,7 +13,7 @@ from typing import Any
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
-SDK_VERSION = "1.1.0"
+SDK_VERSION = "1.2.0"
 """The version of :mod:`newapi_host.sdk`: a new major version may break plugins, a minor one adds."""
 
 

@@ -419,6 +419,10 @@ class PaymentNotice:
     is what the provider says was paid: when given, it must equal the order's price to the cent or
     nothing is credited. ``ignore`` marks a genuine notice the host has nothing to do for (an event
     type it does not handle); it is answered with ``reply`` and changes nothing.
+
+    ``refused`` with a ``reason`` (never a secret or the raw signature) and the ``trade_no`` the
+    caller claimed is a refusal the admin sees on the order desk; so is an ``ignore``d notice that
+    names a ``trade_no`` and gives a ``reason`` (an unpaid status).
     """
 
     trade_no: str
@@ -427,6 +431,9 @@ class PaymentNotice:
     status: Literal["failed", "expired"] = "failed"
     money: float | None = None
     ignore: bool = False
+    currency: str = ""  # what the provider says ``money`` is in (Stripe's session currency); empty: the method's
+    refused: bool = False  # not acceptable (a bad signature, another merchant): as returning None, with a reason
+    reason: str = ""  # why it was refused, or why an ``ignore``d notice about ``trade_no`` changed nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -448,6 +455,10 @@ class PaymentMethod:
     """The payment page is a form posted to the provider (Epay's ``submit.php``): ``POST /api/user/pay``
     then answers as New API does for Epay, ``data`` the fields (the URL's query) and ``url`` the
     address, so New API's own frontend can post the form."""
+    pricing: Callable[[BaseModel | None, Mapping[str, str]], tuple[float, int]] | None = None
+    """The method's own ``(money per unit, least units)`` from its settings and the options (Stripe's
+    ``StripeUnitPrice`` and ``StripeMinTopUp``); ``POST /api/user/pay`` prices its orders with them.
+    None: option ``Price`` and ``MinTopUp``, as New API prices Epay."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -195,6 +195,7 @@ class Registry:
         self._owners: dict[tuple[str, str], str] = {}
         self._price_owners: dict[tuple[str, str], tuple[str, float]] = {}
         self._disabled: set[str] = set()
+        self._by_name: dict[str, Dialect] | None = None  # enabled dialects by name, remade on change
 
     # -- registration ---------------------------------------------------------------------
 
@@ -225,6 +226,7 @@ class Registry:
                         raise ConflictError(f"{table} for model '{model}' ({prev[1]} vs {value})", prev[0], name)
                     prices[(table, model)] = float(value)
         self._plugins[name] = contributions
+        self._by_name = None
         self._owners.update(seen)
         for k, v in prices.items():
             self._price_owners.setdefault(k, (name, v))
@@ -233,6 +235,7 @@ class Registry:
 
     def set_enabled(self, plugin: str, enabled: bool) -> None:
         (self._disabled.discard if enabled else self._disabled.add)(plugin)
+        self._by_name = None
 
     def is_enabled(self, plugin: str) -> bool:
         return plugin in self._plugins and plugin not in self._disabled
@@ -264,7 +267,13 @@ class Registry:
         return [d for c in self._active() for d in c.dialects]
 
     def dialect(self, name: str) -> Dialect | None:
-        return next((d for d in self.dialects() if d.name == name), None)
+        """Looked up twice per relayed request: from a table kept until a plugin changes."""
+        table = self._by_name
+        if table is None:
+            table = self._by_name = {}
+            for d in self.dialects():
+                table.setdefault(d.name, d)
+        return table.get(name)
 
     def converters(self) -> list[Converter]:
         return [cv for c in self._active() for cv in c.converters]

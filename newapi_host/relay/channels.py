@@ -176,6 +176,8 @@ class Tier:
 
     def draw(self, tried: Collection[int] = (), rng: random.Random | None = None) -> ChannelEntry | None:
         """A weighted draw among the channels not in ``tried``; None when all were tried."""
+        if not tried and len(self.channels) == 1:  # the usual tier of one
+            return self.channels[0]
         rng = rng or _random
         skipped = sorted(p for i in tried if (p := self.position.get(i)) is not None) if tried else []
         left = len(self.channels) - len(skipped)

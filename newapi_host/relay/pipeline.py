@@ -885,6 +885,7 @@ class Relay:
             return None  # nothing reached the client: nothing is charged or logged
         quota = self.prices.charge(price, usage)
         entry = ctx.entry
+        self.rate_limits.used(entry, usage)  # token-per-minute limits (nothing when they are off)
         if metrics.METRICS is not None:
             metrics.METRICS.charged(ctx.model, usage.prompt_tokens, usage.completion_tokens, quota)
         row = None

@@ -7,12 +7,22 @@ any ``...DurationMinutes`` (1) minutes. ``ModelRequestRateLimitGroup`` (JSON,
 Requests over a limit get 429 before any channel is tried. As New API does, the total is counted
 as the request arrives and a success once the answer starts with a status below 400.
 
+Token-per-minute limits (not in New API, which limits requests only): with
+``ModelRequestTPMLimitEnabled`` on, each API key may use ``ModelRequestTPMLimitTokens`` tokens
+(0: no limit) in any minute; ``ModelRequestTPMLimitGroup`` (JSON, ``{"vip": 200000}``) sets the
+limit for the keys of a group instead (0: none). Tokens are counted after the answer, from its
+usage (input tokens, cached ones included, plus output tokens; the gateway's own count when the
+upstream reports none); a request is refused with 429 before any channel is tried once the key's
+last minute has used the whole budget. One answer may overshoot the budget (its size is not
+known in advance); the next request then waits until the minute has slid by enough.
+
 The windows live in the shared store (:mod:`newapi_host.store`): the counter file every local
 worker maps, or Redis for every node, so the limits hold for the cluster, not per worker.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -23,6 +33,7 @@ from .errors import RelayError
 
 if TYPE_CHECKING:
     from newapi_host.options import Options
+    from newapi_host.plugins.contracts import Usage
     from newapi_host.store import SharedStore
 
     from .keys import TokenEntry
@@ -31,6 +42,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SUCCESS_COUNT = 1000
 DEFAULT_MINUTES = 1
+TPM_WINDOW = 60.0
 
 
 class RateLimits:
@@ -39,6 +51,9 @@ class RateLimits:
         self.store = store
         self._groups_text: str | None = None
         self._groups: dict[str, tuple[int, int]] = {}
+        self._tpm_text: str | None = None
+        self._tpm_groups: dict[str, int] = {}
+        self._pending: set[asyncio.Task[None]] = set()
 
     def _group_limits(self) -> dict[str, tuple[int, int]]:
         text = self.options.get("ModelRequestRateLimitGroup", "")
@@ -58,13 +73,25 @@ class RateLimits:
         total, success = self._group_limits().get(entry.using_group, (total, success))
         return minutes * 60.0, total, success
 
+    def tpm_limit(self, entry: TokenEntry) -> int:
+        """Tokens per minute this key may use; 0: no limit (or the limit is off)."""
+        if not self.options.get_bool("ModelRequestTPMLimitEnabled"):
+            return 0
+        text = self.options.get("ModelRequestTPMLimitGroup", "")
+        if text != self._tpm_text:
+            self._tpm_text, self._tpm_groups = text, parse_tpm_groups(text)
+        return self._tpm_groups.get(entry.using_group, self.options.get_int("ModelRequestTPMLimitTokens", 0))
+
     async def admit(self, entry: TokenEntry) -> tuple[float, int, int] | None:
         """Count the request against the user's total; raise 429 when a limit is reached."""
         found = self.limits(entry)
-        if found is None:
+        tokens = self.tpm_limit(entry)
+        if found is None and tokens <= 0:
             return None
         try:
-            return await self._admit(entry, found)
+            if tokens > 0:
+                await self._check_tokens(entry, tokens)
+            return await self._admit(entry, found) if found is not None else None
         except StoreUnavailable:  # Redis down: refuse rather than let everything through unlimited
             raise RelayError(
                 503, "the rate limit could not be checked; try again shortly", code="rate_limit_check_failed"
@@ -96,6 +123,36 @@ class RateLimits:
                 )
         return found
 
+    async def _check_tokens(self, entry: TokenEntry, limit: int) -> None:
+        allowed, used, wait = await self.store.peek(f"rl:tpm:{entry.id}", TPM_WINDOW, limit)
+        if not allowed:
+            raise RelayError(
+                429,
+                f"this API key has used its token budget: at most {limit} tokens per minute "
+                f"({int(used)} used in the last minute); try again in {max(1, int(wait))} seconds",
+                type_="new_api_error",
+                code="tpm_limit_exceeded",
+                headers={"Retry-After": str(max(1, int(wait)))},
+            )
+
+    def used(self, entry: TokenEntry, usage: Usage) -> None:
+        """Count an answer's tokens against its key's minute (in the background: settling is synchronous)."""
+        if self.tpm_limit(entry) <= 0:
+            return
+        tokens = usage.prompt_tokens + usage.completion_tokens
+        if usage.prompt_excludes_cache:  # Anthropic reports cache reads and writes apart from the input
+            tokens += usage.cached_tokens + usage.cache_creation_tokens
+        if tokens > 0:
+            task = asyncio.get_running_loop().create_task(self._count_tokens(entry.id, tokens))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+    async def _count_tokens(self, token_id: int, tokens: int) -> None:
+        try:
+            await self.store.hit(f"rl:tpm:{token_id}", TPM_WINDOW, 0, tokens)
+        except StoreUnavailable:
+            log.warning("%d tokens of key %s were not counted: the shared store is down", tokens, token_id)
+
     async def succeeded(self, entry: TokenEntry, limits: tuple[float, int, int]) -> None:
         """Count a request whose answer started with a status below 400."""
         window, _, success = limits
@@ -122,3 +179,14 @@ def parse_groups(text: str) -> dict[str, tuple[int, int]]:
             ):
                 out[str(group)] = (pair[0], pair[1])
     return out
+
+
+def parse_tpm_groups(text: str) -> dict[str, int]:
+    """``{"group": tokens per minute}``; entries that are not whole numbers >= 0 are ignored."""
+    try:
+        raw: Any = json.loads(text) if text.strip() else {}
+    except ValueError:
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    return {str(g): n for g, n in raw.items() if isinstance(n, int) and not isinstance(n, bool) and n >= 0}

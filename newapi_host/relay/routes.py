@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 import msgspec
-from litestar import Request, Response, asgi, get, route
+from litestar import Litestar, Request, Response, asgi, get, route
 from litestar.handlers import ASGIRouteHandler, HTTPRouteHandler
 from litestar.params import FromPath
 from litestar.response import Stream
-from litestar.types import Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from newapi_host.body_depth import BODY_CHECKED
 from newapi_host.plugins.registry import Registry
@@ -19,6 +20,9 @@ from .asgi import Incoming, Reply, send_reply
 from .errors import RelayError
 from .keys import authenticate
 from .request_id import REQUEST_ID_HEADER, SETS_REQUEST_ID, new_request_id
+
+log = logging.getLogger(__name__)
+DIRECT = "direct_endpoint"  # route opt: the plain ASGI endpoint RelayFront may call directly
 
 
 def dialect_handlers(registry: Registry) -> list[ASGIRouteHandler]:
@@ -47,15 +51,54 @@ def _handler(dialect_name: str, method: str, path: str) -> ASGIRouteHandler | HT
         if scope["method"] != allowed:
             reply = _not_served(request, 405, f"method {scope['method']} is not allowed here")
         else:
-            reply = await scope["app"].state.host.relay.handle(request, dialect_name)
+            try:
+                reply = await scope["app"].state.host.relay.handle(request, dialect_name)
+            except Exception:  # a bug: answered as the framework would, in the client's error shape
+                log.exception("relay %s %s failed", scope["method"], scope["path"])
+                reply = _not_served(request, 500, "internal error", "new_api_error")
             if reply is None:  # the dialect's plugin is switched off
                 reply = _not_served(request, 404, f"Invalid URL ({scope['method']} {scope['path']})")
         await send_reply(reply, receive, send)
 
     relay.__name__ = f"relay_{dialect_name.replace('.', '_')}_{method.lower()}"
     # Incoming.body() checks the nesting depth; every Reply carries the request id header
-    opt = {"skip_session": True, BODY_CHECKED: True, SETS_REQUEST_ID: True}
+    opt = {"skip_session": True, BODY_CHECKED: True, SETS_REQUEST_ID: True, DIRECT: relay}
     return asgi(path, opt=opt, name=f"{dialect_name}:{path}", copy_scope=False)(relay)
+
+
+class RelayFront:
+    """Hands requests for the relay's fixed paths straight to their endpoints.
+
+    Installed in front of Litestar's router (as the app's ``asgi_handler``): a relayed request
+    skips route resolution and the app-wide middleware, none of which it needs (no session, its
+    own request id and body checks, its own error replies). Everything else, and any path that
+    more than one route serves, goes through Litestar as before.
+    """
+
+    def __init__(self, app: ASGIApp, routes: dict[str, ASGIApp]) -> None:
+        self.app, self.routes = app, routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            endpoint = self.routes.get(scope["path"])
+            if endpoint is not None:
+                await endpoint(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def direct_routes(app: Litestar) -> dict[str, ASGIApp]:
+    """Path -> endpoint for the relay routes that are the only route on their path."""
+    served: dict[str, int] = {}
+    for app_route in app.routes:
+        served[app_route.path] = served.get(app_route.path, 0) + 1
+    table: dict[str, ASGIApp] = {}
+    for app_route in app.routes:
+        for handler in getattr(app_route, "route_handlers", None) or [getattr(app_route, "route_handler", None)]:
+            endpoint = handler.opt.get(DIRECT) if handler is not None else None
+            if endpoint is not None and served[app_route.path] == 1:
+                table[app_route.path] = endpoint
+    return table
 
 
 def _framework_handler(dialect_name: str, method: str, path: str) -> HTTPRouteHandler:
@@ -84,12 +127,12 @@ def _framework_handler(dialect_name: str, method: str, path: str) -> HTTPRouteHa
     )(relay)
 
 
-def _not_served(request: Incoming, status: int, message: str) -> Reply:
+def _not_served(request: Incoming, status: int, message: str, kind: str = "invalid_request_error") -> Reply:
     request_id = request.request_id or new_request_id()
     error = {
         "error": {
             "message": f"{message} (request id: {request_id})",
-            "type": "invalid_request_error",
+            "type": kind,
             "param": None,
             "code": None,
         }

@@ -112,7 +112,8 @@ async def payment_notice(request: Request[Any, Any, Any], method_id: str) -> Res
         return Response(b"fail", status_code=404, media_type="text/plain")
     query = dict(request.query_params.items())
     headers = {k.lower(): v for k, v in request.headers.items()}
-    status, body = await topups.settle_notice(host, method, query, await request.body(), headers)
+    ip = request.client.host if request.client else ""
+    status, body = await topups.settle_notice(host, method, query, await request.body(), headers, ip)
     return Response(body, status_code=status, media_type="text/plain")
 
 

@@ -6,7 +6,8 @@ credits as they happen, on every worker at once. The database stays the record; 
 settled charges to it a second later. See docs/billing.md for how the two are kept in step.
 
 Rate windows count events per key over a sliding window (an estimate over two fixed windows, as
-most shared rate limiters do), for sign-in limits and channel error counts.
+most shared rate limiters do), for sign-in and per-address limits, relay rate limits and channel
+error counts.
 
 Three backends share one contract, tested together in ``tests/test_store.py``:
 
@@ -128,11 +129,12 @@ class SharedStore:
         """Drop a balance, so it is seeded again from the database on next use."""
         raise NotImplementedError
 
-    async def hit(self, key: str, window: float, limit: int = 0) -> tuple[bool, float, float]:
+    async def hit(self, key: str, window: float, limit: int = 0, amount: int = 1) -> tuple[bool, float, float]:
         """Count one event of ``key`` in a sliding ``window`` (seconds).
 
         With ``limit`` > 0 the event is counted only when it fits: (allowed, estimate after,
-        seconds to wait when refused). Without a limit it is always counted.
+        seconds to wait when refused). Without a limit it is always counted, as ``amount``
+        events (tokens used, for a token-per-minute limit).
         """
         raise NotImplementedError
 

@@ -101,7 +101,7 @@ class LocalStore(SharedStore):
         finally:
             self.unlock()
 
-    async def hit(self, key: str, window: float, limit: int = 0) -> tuple[bool, float, float]:
+    async def hit(self, key: str, window: float, limit: int = 0, amount: int = 1) -> tuple[bool, float, float]:
         moment = time.time()
         epoch = epoch_of(moment, window)
         current_key, previous_key = f"{key}@{epoch}", f"{key}@{epoch - 1}"
@@ -111,7 +111,7 @@ class LocalStore(SharedStore):
             previous = self.read(previous_key, moment) or 0
             allowed, estimate, wait = window_decision(previous, current, moment, window, limit)
             if allowed:
-                self.write(current_key, current + 1, (epoch + 2) * window, moment)
+                self.write(current_key, current + amount, (epoch + 2) * window, moment)
             return allowed, estimate, wait
         finally:
             self.unlock()

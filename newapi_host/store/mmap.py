@@ -1,16 +1,18 @@
 """Shared counters for the workers of one machine: a hash table in a memory-mapped file.
 
 ``newapi serve`` creates the file before it starts its workers and removes it when it stops;
-each worker maps it. Every operation takes an exclusive ``flock`` on the file for a few
-microseconds (one lock for the whole table: operations are short and workers few), so a
-reservation that reads and writes a wallet and a key is atomic across processes. A worker that
-dies holding the lock releases it with its file descriptor.
+each worker maps it. Every operation holds one lock for the whole table for a few microseconds
+(operations are short and workers few), so a reservation that reads and writes a wallet and a
+key is atomic across processes. The lock is a robust process-shared mutex inside the file
+(:mod:`newapi_host.store.mutex`: no system call when it is free) where libc has one, else an
+exclusive ``flock`` on the file. Either way a worker that dies holding it does not block the rest.
 
 The file lives in the data directory rather than ``/dev/shm``: containers often give
 ``/dev/shm`` only 64 MB, and a write beyond a full tmpfs kills the process. The file is sparse,
 so only the slots in use take memory or disk.
 
-Layout: a 64-byte header (magic, capacity), then ``capacity`` slots of 32 bytes: the key's
+Layout: a 128-byte header (magic, capacity, lock kind; the mutex in its second half), then
+``capacity`` slots of 32 bytes: the key's
 64-bit hash (0: never used), the value, the expiry (Unix seconds, 0: never) and a spare word.
 Slots are found by linear probing and never emptied; an expired or forgotten slot is reused by
 the next key that probes past it.
@@ -18,6 +20,7 @@ the next key that probes past it.
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import functools
 import hashlib
@@ -26,12 +29,14 @@ import os
 import struct
 from pathlib import Path
 
-from . import StoreUnavailable
+from . import StoreUnavailable, mutex
 from .memory import LocalStore
 
-MAGIC = b"NEWAPIS1"
-HEADER = struct.Struct("<8sQ")
-HEADER_SIZE = 64
+MAGIC = b"NEWAPIS2"
+HEADER = struct.Struct("<8sQQ")  # magic, slot count, lock kind
+HEADER_SIZE = 128
+MUTEX_OFFSET = 64
+LOCK_FLOCK, LOCK_MUTEX = 0, 1
 SLOT = struct.Struct("<Qqd")
 SLOT_SIZE = 32
 MAX_PROBE = 4096
@@ -48,17 +53,38 @@ def key_hash(key: str) -> int:
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little") or 1
 
 
-def create(path: Path, slots: int = DEFAULT_SLOTS) -> None:
-    """Make a fresh, empty table at ``path`` (replacing any left from an earlier run)."""
+def create(path: Path, slots: int = DEFAULT_SLOTS, *, kind: int | None = None) -> None:
+    """Make a fresh, empty table at ``path`` (replacing any left from an earlier run).
+
+    ``kind`` chooses the lock (``LOCK_MUTEX`` where this platform has it, else ``LOCK_FLOCK``);
+    every process opening the table uses the one it was made with.
+    """
     if slots <= 0 or slots & (slots - 1):
         raise ValueError("the slot count must be a power of two")
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".new")
-    with open(temporary, "wb") as fh:
-        header = HEADER.pack(MAGIC, slots)
+    if kind is None:
+        kind = LOCK_MUTEX if mutex.available() else LOCK_FLOCK
+    elif kind == LOCK_MUTEX and not mutex.available():
+        raise ValueError("this platform has no robust process-shared mutex")
+    with open(temporary, "w+b") as fh:
+        header = HEADER.pack(MAGIC, slots, kind)
         fh.write(header + bytes(HEADER_SIZE - len(header)))
         fh.truncate(HEADER_SIZE + slots * SLOT_SIZE)
+        fh.flush()
+        if kind == LOCK_MUTEX:
+            with mmap.mmap(fh.fileno(), HEADER_SIZE) as header_map:
+                mutex.initialize(_address(header_map, MUTEX_OFFSET))
     os.replace(temporary, path)
+
+
+def _address(mapping: mmap.mmap, offset: int) -> int:
+    """Where byte ``offset`` of ``mapping`` is in memory (valid while the mapping is open)."""
+    view = ctypes.c_char.from_buffer(mapping, offset)
+    try:
+        return ctypes.addressof(view)
+    finally:
+        del view  # no export left behind: the mapping can still be closed
 
 
 class MmapStore(LocalStore):
@@ -67,11 +93,19 @@ class MmapStore(LocalStore):
         self._fd = os.open(path, os.O_RDWR)
         size = os.fstat(self._fd).st_size
         self._map = mmap.mmap(self._fd, size)
-        magic, slots = HEADER.unpack_from(self._map, 0)
-        if magic != MAGIC or HEADER_SIZE + slots * SLOT_SIZE != size:
+        magic, slots, kind = HEADER.unpack_from(self._map, 0) if size >= HEADER_SIZE else (b"", 0, 0)
+        if magic != MAGIC or HEADER_SIZE + slots * SLOT_SIZE != size or kind not in (LOCK_FLOCK, LOCK_MUTEX):
             self._map.close()
             os.close(self._fd)
             raise ValueError(f"{path} is not a shared counter table")
+        if kind == LOCK_MUTEX:
+            if not mutex.available():
+                self._map.close()
+                os.close(self._fd)
+                raise ValueError(f"{path} is locked by a mutex this process cannot use")
+            shared_mutex = mutex.SharedMutex(_address(self._map, MUTEX_OFFSET))
+            self.lock = shared_mutex.acquire  # type: ignore[method-assign]
+            self.unlock = shared_mutex.release  # type: ignore[method-assign]
         self.slots = slots
         self._mask = slots - 1
         self._places: dict[int, int] = {}  # key hash -> slot index, checked on every use

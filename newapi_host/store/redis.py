@@ -77,7 +77,7 @@ end
 return 0
 """
 
-# KEYS: current window, previous window; ARGV: elapsed fraction, limit, expiry seconds.
+# KEYS: current window, previous window; ARGV: elapsed fraction, limit, expiry seconds, amount.
 HIT = """
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 local previous = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -86,7 +86,7 @@ local estimate = previous * (1 - elapsed) + current
 if limit > 0 and estimate + 1 > limit + 1e-9 then
   return {0, previous, current}
 end
-redis.call('INCR', KEYS[1])
+redis.call('INCRBY', KEYS[1], ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return {1, previous, current}
 """
@@ -172,12 +172,12 @@ class RedisStore(SharedStore):
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(f"Redis failed: {exc}") from exc
 
-    async def hit(self, key: str, window: float, limit: int = 0) -> tuple[bool, float, float]:
+    async def hit(self, key: str, window: float, limit: int = 0, amount: int = 1) -> tuple[bool, float, float]:
         moment = time.time()
         epoch = epoch_of(moment, window)
         elapsed = (moment % window) / window
         keys = [f"{key}@{epoch}", f"{key}@{epoch - 1}"]
-        allowed, previous, current = await self._call(self._hit, keys, [elapsed, limit, int(window * 2) + 1])
+        allowed, previous, current = await self._call(self._hit, keys, [elapsed, limit, int(window * 2) + 1, amount])
         decision = window_decision(int(previous), int(current), moment, window, limit)
         if int(allowed):
             return True, decision[1], 0.0

@@ -131,7 +131,7 @@ def page(
     options = host_of(request.app.state).options
     system = escape(options.get("SystemName") or "New API")
     logo_url = options.get("Logo") or ""
-    logo = f'<img class="logo" src="{escape(logo_url, quote=True)}" alt="">' if _safe_logo(logo_url) else ""
+    logo = f'<img class="logo" src="{escape(logo_url, quote=True)}" alt="">' if safe_image(logo_url) else ""
     strings = json.dumps(TRANSLATIONS[lang], ensure_ascii=False).replace("<", "\\u003c")
     per_unit = options.get_float("QuotaPerUnit", 500000.0) or 500000.0
     session = session_of(request)
@@ -169,7 +169,7 @@ def page(
     return Response(html, status_code=status, media_type=MediaType.HTML, headers=HTML_HEADERS)
 
 
-def _safe_logo(url: str) -> bool:
+def safe_image(url: str) -> bool:
     """Only a site path or an https/data: image: never ``javascript:`` or the like."""
     return url.startswith(("/", "https://", "data:image/")) and not url.startswith("//")
 

@@ -66,13 +66,14 @@ def check_payments(s: PluginUnderTest) -> list[Finding]:
                 f"verify_notice raised {what(exc)} for a forged callback; return None for a call that is not genuine",
             )
             continue
-        if isinstance(notice, PaymentNotice):
+        if isinstance(notice, PaymentNotice) and not notice.refused:
             found.fail(
                 subject,
                 f"verify_notice accepted a forged callback (paid={notice.paid}) signed with nothing: check the "
-                "provider's signature with your secret and return None when it does not match",
+                "provider's signature with your secret and return None when it does not match (or a "
+                "PaymentNotice with refused=True and a reason for the admin)",
             )
-        elif notice is not None:
+        elif notice is not None and not isinstance(notice, PaymentNotice):
             found.fail(subject, f"verify_notice returned {type(notice).__name__}; return a PaymentNotice or None")
         else:
             found.ok(subject, "a forged callback is refused")

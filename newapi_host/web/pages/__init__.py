@@ -11,6 +11,7 @@ from . import (
     dashboard,
     keys,
     logs,
+    oauth_providers,
     playground,
     plugins,
     public,
@@ -37,5 +38,6 @@ ROUTES: list[Any] = [
     *redemptions.ROUTES,
     *topups.ROUTES,
     *settings.ROUTES,
+    *oauth_providers.ROUTES,
     *plugins.ROUTES,
 ]

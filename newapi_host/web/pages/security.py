@@ -1,7 +1,10 @@
-"""The signed-in user's account security: linked sign-in accounts and two-factor sign-in.
+"""The signed-in user's account security: linked sign-in accounts, the e-mail address,
+two-factor sign-in and passkeys.
 
-Everything goes through the management API (``/api/user/oauth/bindings``, ``/api/user/2fa/*``);
-the QR code of a new authenticator secret comes drawn in the set-up answer, never from elsewhere.
+Everything goes through the management API (``/api/user/oauth/bindings``, ``/api/user/2fa/*``,
+``/api/verification`` and ``/api/oauth/email/bind``, ``/api/oauth/wechat/bind``); the QR code of
+a new authenticator secret comes drawn in the set-up answer, never from elsewhere. Telegram's
+widget links through a one-time ticket in its callback address (``oauth.bind_ticket``).
 """
 
 from __future__ import annotations
@@ -11,8 +14,11 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.response import Redirect
 
+from newapi_host.api.oauth import bind_ticket
+
 from ..i18n import add_strings, lang_of
 from ..layout import field, page, signed_in_only, table, text
+from .public import telegram_bind_url, telegram_widget, turnstile_widget, wechat_box
 
 STRINGS = {
     "en": {
@@ -39,6 +45,21 @@ STRINGS = {
         "security_passkey_add": "Add a passkey",
         "security_passkey_remove": "Remove all passkeys",
         "security_passkey_added": "Passkey added.",
+        "security_passkeys_removed": "Passkeys removed.",
+        "security_stepup": "Confirm with a code from your authenticator app (or a backup code) first.",
+        "security_stepup_submit": "Confirm",
+        "security_link_telegram": "Link a Telegram account:",
+        "security_wechat_link": "Link WeChat",
+        "security_linked": "Account linked.",
+        "security_email": "E-mail address",
+        "security_email_current": "Current address: {email}",
+        "security_email_none": "No address yet.",
+        "security_email_new": "New address",
+        "security_email_send": "Send a code",
+        "security_email_sent": "A code was sent to {email}; enter it below.",
+        "security_email_code": "Code from the mail",
+        "security_email_change": "Change the address",
+        "security_email_changed": "The e-mail address is changed.",
     },
     "zh": {
         "security_title": "账户安全",
@@ -64,6 +85,21 @@ STRINGS = {
         "security_passkey_add": "添加通行密钥",
         "security_passkey_remove": "删除全部通行密钥",
         "security_passkey_added": "通行密钥已添加。",
+        "security_passkeys_removed": "通行密钥已删除。",
+        "security_stepup": "请先输入验证器应用中的验证码（或备用码）进行确认。",
+        "security_stepup_submit": "确认",
+        "security_link_telegram": "绑定 Telegram 账户：",
+        "security_wechat_link": "绑定微信",
+        "security_linked": "账户已绑定。",
+        "security_email": "邮箱地址",
+        "security_email_current": "当前地址：{email}",
+        "security_email_none": "尚未设置邮箱。",
+        "security_email_new": "新地址",
+        "security_email_send": "发送验证码",
+        "security_email_sent": "验证码已发送至 {email}，请在下方输入。",
+        "security_email_code": "邮件中的验证码",
+        "security_email_change": "修改邮箱",
+        "security_email_changed": "邮箱地址已修改。",
     },
 }
 add_strings(STRINGS)
@@ -75,9 +111,27 @@ async def security_page(request: Request[Any, Any, Any]) -> Response[str] | Redi
         return refused
     lang = lang_of(request)
     code = field(lang, "code", "twofa_code", extra='required autocomplete="one-time-code"')
+    ticket = bind_ticket(request, "telegram")
+    telegram = telegram_widget(request, auth_url=telegram_bind_url(request, ticket)) if ticket else ""
+    if telegram:
+        telegram = f'<div data-link-widget="telegram"><p>{text(lang, "security_link_telegram")}</p>{telegram}</div>'
+    wechat = wechat_box(request, "wechat-bind", "security_wechat_link")
+    email_field = field(lang, "email", "security_email_new", "email", 'required autocomplete="email" maxlength="50"')
+    email_code = field(lang, "code", "security_email_code", extra='required autocomplete="one-time-code"')
     body = f"""<h2>{text(lang, "security_bindings")}</h2>
 {table(lang, "bindings", ("security_method", "security_account", "actions"))}
 <div class="login-methods" data-link-methods></div>
+{telegram}
+<div data-link-widget="wechat">{wechat}</div>
+<section class="card" data-email>
+<h2>{text(lang, "security_email")}</h2>
+<p data-email-state>{text(lang, "loading")}</p>
+<form data-form="email-code">{email_field}
+{turnstile_widget(request)}
+<button type="submit" class="secondary">{text(lang, "security_email_send")}</button></form>
+<form data-form="email-bind" hidden>{email_code}
+<button type="submit">{text(lang, "security_email_change")}</button></form>
+</section>
 <section class="card" data-twofa>
 <h2>{text(lang, "security_twofa")}</h2>
 <p data-twofa-state>{text(lang, "loading")}</p>
@@ -99,6 +153,8 @@ async def security_page(request: Request[Any, Any, Any]) -> Response[str] | Redi
 <button type="button" data-action="passkey-add">{text(lang, "security_passkey_add")}</button>
 <button type="button" class="danger" data-action="passkey-remove" hidden>
 {text(lang, "security_passkey_remove")}</button>
+<form data-form="stepup" hidden><p>{text(lang, "security_stepup")}</p>{code}
+<button type="submit">{text(lang, "security_stepup_submit")}</button></form>
 </section>"""
     return page(request, "security", "security_title", body, active="/console/security", script="security.js")
 

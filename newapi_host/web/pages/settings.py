@@ -41,6 +41,7 @@ STRINGS = {
         "set_SMTPServer": "SMTP server",
         "set_SMTPPort": "SMTP port",
         "set_SMTPSSLEnabled": "TLS from the start (port 465); otherwise STARTTLS when offered",
+        "set_SMTPStartTLSRequired": "Require STARTTLS (refuse a server that does not offer it)",
         "set_SMTPAccount": "SMTP account",
         "set_SMTPFrom": "Sender address",
         "set_SMTPToken": "SMTP password or token",
@@ -153,6 +154,7 @@ STRINGS = {
         "set_SMTPServer": "SMTP 服务器",
         "set_SMTPPort": "SMTP 端口",
         "set_SMTPSSLEnabled": "直接使用 TLS（465 端口）；否则在服务器支持时使用 STARTTLS",
+        "set_SMTPStartTLSRequired": "必须使用 STARTTLS（拒绝不支持的服务器）",
         "set_SMTPAccount": "SMTP 账户",
         "set_SMTPFrom": "发件人地址",
         "set_SMTPToken": "SMTP 密码或令牌",
@@ -340,6 +342,7 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, tuple[Field, ...]], ...]], ...] = (
                     ("SMTPServer", "text", {"placeholder": "smtp.example.com"}),
                     ("SMTPPort", "int", {"data-min": "1", "data-max": "65535", "placeholder": "587"}),
                     ("SMTPSSLEnabled", "bool", {}),
+                    ("SMTPStartTLSRequired", "bool", {}),
                     ("SMTPAccount", "text", {}),
                     ("SMTPFrom", "text", {}),
                     ("SMTPToken", "secret", {"autocomplete": "new-password"}),
@@ -424,6 +427,7 @@ async def settings_page(request: Request[Any, Any, Any]) -> Response[str] | Redi
         body = f'<p class="card" data-root-only>{text(lang, "set_root_only")}</p>'
     else:
         tabs = " · ".join(f'<a href="#settings-{name}">{text(lang, f"set_sec_{name}")}</a>' for name, _ in SECTIONS)
+        tabs += f' · <a href="/console/oauth-providers">{text(lang, "cop_title")}</a>'  # a page of its own
         body = f'<nav class="settings-tabs">{tabs}</nav>' + "".join(_section(lang, n, g) for n, g in SECTIONS)
     return page(request, "settings", "settings_title", body, active="/console/settings", script="settings.js")
 

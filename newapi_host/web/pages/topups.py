@@ -1,8 +1,9 @@
 """Admin: the top-up order desk: every order with filters (trade number, user, status, method,
-time), paged; an unpaid order can be completed by hand once the admin saw the money arrive.
+time), paged; an unpaid order can be completed by hand once the admin saw the money arrive; below,
+the payment notices the gateway refused (forged, wrong amount, unknown order, unpaid status).
 
-The page only renders the frame; ``topups.js`` fills it from ``GET /api/user/topup`` and posts
-``/api/user/topup/complete``.
+The page only renders the frame; ``topups.js`` fills it from ``GET /api/user/topup`` and
+``GET /api/user/topup/refused`` and posts ``/api/user/topup/complete``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,13 @@ STRINGS = {
         "topups_confirm_complete": "Credit order {trade_no} to user #{user} now? Do this only if the payment arrived.",
         "topups_completed_ok": "Order {trade_no} completed and credited.",
         "topups_none": "No top-up orders.",
+        "topups_refused_title": "Refused payment notices",
+        "topups_refused_help": "Notices that credited nothing: a bad signature, a wrong amount, an unknown order, "
+        "or a status other than paid. The trade number is the one the caller sent.",
+        "topups_reason": "Reason",
+        "topups_source_ip": "Source IP",
+        "topups_answered": "Answered",
+        "topups_refused_none": "No refused notices.",
     },
     "zh": {
         "topups_title": "充值订单",
@@ -51,6 +59,12 @@ STRINGS = {
         "topups_confirm_complete": "确定为用户 #{user} 补单 {trade_no}？请确认款项已到账。",
         "topups_completed_ok": "订单 {trade_no} 已补单入账。",
         "topups_none": "暂无充值订单。",
+        "topups_refused_title": "被拒绝的支付回调",
+        "topups_refused_help": "未入账的回调：签名错误、金额不符、订单不存在或状态不是已支付。订单号为调用方发送的值。",
+        "topups_reason": "原因",
+        "topups_source_ip": "来源 IP",
+        "topups_answered": "响应",
+        "topups_refused_none": "暂无被拒绝的回调。",
     },
 }
 add_strings(STRINGS)
@@ -66,6 +80,7 @@ COLUMNS = (
     "topups_completed",
     "actions",
 )
+REFUSED_COLUMNS = ("time", "topups_method", "topups_trade_no", "topups_reason", "topups_source_ip", "topups_answered")
 STATUS_FILTER = (
     ("", "topups_all_statuses"),
     ("pending", "wallet_status_pending"),
@@ -91,7 +106,11 @@ async def topups_page(request: Request[Any, Any, Any]) -> Response[str] | Redire
 <button type="submit">{text(lang, "topups_search")}</button>
 </form>
 {table(lang, "topups", COLUMNS)}
-{pager(lang, "topups", total=True)}"""
+{pager(lang, "topups", total=True)}
+<h2>{text(lang, "topups_refused_title")}</h2>
+<p class="help">{text(lang, "topups_refused_help")}</p>
+{table(lang, "refused", REFUSED_COLUMNS)}
+{pager(lang, "refused", total=True)}"""
     return page(request, "topups", "topups_title", body, active="/console/topups", script="topups.js")
 
 

@@ -1,4 +1,5 @@
-"""The signed-in user's wallet: redeem a code, top up through the enabled payment methods, top-up history."""
+"""The signed-in user's wallet: redeem a code, top up through the enabled payment methods (an amount,
+or one of the Creem products the admin listed in ``CreemProducts``), top-up history."""
 
 from __future__ import annotations
 
@@ -40,6 +41,8 @@ STRINGS = {
         "wallet_no_topups": "No top-up orders yet.",
         "wallet_no_redemptions": "No redemptions yet.",
         "wallet_detail": "Details",
+        "wallet_products_title": "Buy a package with Creem",
+        "wallet_product_quota": "{amount} credit",
     },
     "zh": {
         "wallet_title": "钱包",
@@ -70,6 +73,8 @@ STRINGS = {
         "wallet_no_topups": "暂无充值订单。",
         "wallet_no_redemptions": "暂无兑换记录。",
         "wallet_detail": "详情",
+        "wallet_products_title": "通过 Creem 购买套餐",
+        "wallet_product_quota": "额度 {amount}",
     },
 }
 add_strings(STRINGS)
@@ -115,6 +120,10 @@ async def wallet_page(request: Request[Any, Any, Any]) -> Response[str] | Redire
 </div>
 <div class="wallet-methods" data-pay-methods></div>
 </form>
+<div class="wallet-topup" data-creem hidden>
+<h3>{text(lang, "wallet_products_title")}</h3>
+<div class="wallet-products" data-creem-products></div>
+</div>
 </section>
 <h2 class="wallet-heading">{text(lang, "wallet_topup_history")}</h2>
 {table(lang, "topups", TOPUP_COLUMNS)}

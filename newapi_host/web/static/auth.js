@@ -30,6 +30,10 @@
       box.append(el("a", { class: "button secondary", href: "/api/oauth/" + encodeURIComponent(m.id) },
         T.sign_in_with.replace("{name}", m.name)));
     }
+    for (const p of res.data.custom_oauth_providers || []) { // root's custom OAuth providers
+      box.append(el("a", { class: "button secondary", href: "/api/oauth/" + encodeURIComponent(p.slug) },
+        T.sign_in_with.replace("{name}", p.name)));
+    }
   }
 
   // Two-factor: the password (or a provider) was right; a code finishes the sign-in.
@@ -37,6 +41,8 @@
   function askSecondFactor(token) {
     flowToken = token || "";
     document.querySelector('form[data-form="login"]').hidden = true;
+    const wechat = document.querySelector('form[data-form="wechat-login"]');
+    if (wechat) wechat.hidden = true;
     const second = document.querySelector('form[data-form="login2fa"]');
     second.hidden = false;
     second.querySelector("input[name=code]").focus();
@@ -48,6 +54,31 @@
     if (res.data && res.data.require_2fa) return askSecondFactor(res.data.flow_token);
     localStorage.setItem(USER_KEY, String(res.data.id));
     location.href = "/console";
+  });
+
+  /** The answer of a sign-in: into the console, or on to the second factor. */
+  function signedIn(res) {
+    if (!res.success) return show(res.message);
+    if (res.data && res.data.require_2fa) return askSecondFactor(res.data.flow_token);
+    localStorage.setItem(USER_KEY, String(res.data.id));
+    location.href = "/console";
+  }
+
+  // Telegram's widget (on the page only when the site offers Telegram) calls this with the fields
+  // Telegram signed with the bot's token; the gateway checks the signature and the age.
+  window.onTelegramAuth = async (user) => {
+    const query = new URLSearchParams();
+    for (const [k, v] of Object.entries(user || {})) if (v !== undefined && v !== null) query.set(k, String(v));
+    try {
+      signedIn(await api("GET", "/api/oauth/telegram/login?" + query));
+    } catch (e) {
+      show(T.request_failed);
+    }
+  };
+
+  // WeChat: the code the official account sent, checked by the gateway with the WeChat server.
+  onSubmit("wechat-login", async (form) => {
+    signedIn(await api("GET", "/api/oauth/wechat?code=" + encodeURIComponent(formData(form).code.trim())));
   });
 
   onSubmit("login2fa", async (form) => {

@@ -1,4 +1,5 @@
-// Admin: the top-up order desk: every order, filtered and paged; complete an unpaid one by hand.
+// Admin: the top-up order desk: every order, filtered and paged; complete an unpaid one by hand;
+// the payment notices the gateway refused.
 "use strict";
 (function () {
   const { T, api, el, show, onSubmit, emptyRow, pager } = window.NA;
@@ -77,5 +78,25 @@
     await list.goto(1);
   });
 
+  const refusedBody = $('[data-list="refused"]');
+  const refused = pager($('[data-pager="refused"]'), async (page) => {
+    const res = await api("GET", "/api/user/topup/refused?p=" + page + "&page_size=" + PAGE_SIZE);
+    if (!res.success) {
+      emptyRow(refusedBody, res.message || T.request_failed);
+      return null;
+    }
+    const { items, total } = res.data;
+    if (!items.length) emptyRow(refusedBody, T.topups_refused_none);
+    else refusedBody.replaceChildren(...items.map((r) => el("tr", { "data-refusal": String(r.id) },
+      el("td", {}, when(r.created_at)),
+      el("td", {}, r.method),
+      el("td", {}, r.trade_no ? el("code", {}, r.trade_no) : "–"),
+      el("td", { "data-reason": "" }, r.reason),
+      el("td", {}, r.ip || "–"),
+      el("td", {}, String(r.status)))));
+    return { total, pageSize: PAGE_SIZE };
+  });
+
   list.reload();
+  refused.reload();
 })();

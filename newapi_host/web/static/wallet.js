@@ -1,5 +1,5 @@
-// Wallet: balance, redeem a code, online top-up through the enabled payment methods, top-up and
-// redemption history.
+// Wallet: balance, redeem a code, online top-up through the enabled payment methods (an amount, or
+// a Creem product), top-up and redemption history.
 "use strict";
 (function () {
   const { T, api, el, show, usd, onSubmit, emptyRow, pager } = window.NA;
@@ -35,8 +35,12 @@
 
   // -- online top-up ------------------------------------------------------------------------------
 
-  function currencyOf(methodId) {
-    const m = methods.find((x) => x.id === methodId);
+  let allMethods = []; // with Creem, to name each order's currency
+
+  /** The currency of an order: its pay type's method, else the plugin that opened it (Creem's products). */
+  function currencyOf(order) {
+    const m = allMethods.find((x) => x.id === order.payment_method) ||
+      allMethods.find((x) => x.id === order.payment_provider);
     return m ? m.currency : "";
   }
 
@@ -69,8 +73,9 @@
   async function pay(method, buttons) {
     const form = document.querySelector('form[data-form="topup"]');
     const amount = Number(form.elements.amount.value);
-    if (!Number.isInteger(amount) || amount < minTopup) {
-      return show(fmt(T.wallet_below_min, { amount: "$" + minTopup }));
+    const least = Math.max(1, Number(method.min_topup) || minTopup); // a method's own minimum (StripeMinTopUp)
+    if (!Number.isInteger(amount) || amount < least) {
+      return show(fmt(T.wallet_below_min, { amount: "$" + least }));
     }
     show("");
     buttons.forEach((b) => (b.disabled = true));
@@ -87,6 +92,43 @@
     }
   }
 
+  /** Creem sells the products the admin listed (CreemProducts), each a fixed price and quota. */
+  function showCreemProducts(info) {
+    const box = document.querySelector("[data-creem]");
+    const list = document.querySelector("[data-creem-products]");
+    let listed = [];
+    try {
+      listed = JSON.parse(info.creem_products || "[]"); // New API sends the JSON text of CreemProducts
+    } catch (e) {
+      listed = [];
+    }
+    const products = (info.enable_creem_topup && Array.isArray(listed) ? listed : [])
+      .filter((p) => p && typeof p.productId === "string" && p.productId);
+    list.replaceChildren();
+    box.hidden = !products.length;
+    const buttons = products.map((p) => {
+      const price = Number(p.price).toFixed(2) + " " + String(p.currency || "USD").toUpperCase();
+      const quota = Number(p.quota) > 0 ? fmt(T.wallet_product_quota, { amount: usd(Number(p.quota)) }) : "";
+      return el("button", { type: "button", "data-action": "creem", "data-product": p.productId },
+        String(p.name || p.productId), el("small", {}, price), quota ? el("small", {}, quota) : "");
+    });
+    buttons.forEach((b, i) => b.addEventListener("click", async () => {
+      show("");
+      buttons.forEach((x) => (x.disabled = true));
+      try {
+        const res = await api("POST", "/api/user/creem/pay", { product_id: products[i].productId, payment_method: "creem" });
+        if (!res.success) return show(res.message || T.request_failed);
+        if (!goToPayment(res)) show(T.request_failed);
+      } catch (e) {
+        show(T.request_failed);
+      } finally {
+        buttons.forEach((x) => (x.disabled = false));
+      }
+    }));
+    list.append(...buttons);
+    return products.length > 0;
+  }
+
   async function loadTopupInfo() {
     const state = document.querySelector("[data-topup-state]");
     const form = document.querySelector('form[data-form="topup"]');
@@ -96,11 +138,14 @@
       return;
     }
     const info = res.data;
-    // Creem sells fixed products (POST /api/user/creem/pay), not amounts: not offered here.
-    methods = (info.pay_methods || []).filter((m) => m.type !== "creem");
+    // Creem sells fixed products (its own list below), not amounts.
+    allMethods = info.pay_methods || [];
+    methods = allMethods.filter((m) => m.type !== "creem");
     minTopup = Math.max(1, Number(info.min_topup) || 1);
-    if (!info.enable_online_topup || !methods.length) {
+    const products = showCreemProducts(info);
+    if (!methods.length) {
       state.textContent = T.wallet_topup_unavailable;
+      state.hidden = products;
       form.hidden = true;
       return;
     }
@@ -161,11 +206,11 @@
     "topups",
     (p) => "/api/user/topup/self?p=" + p + "&page_size=" + PAGE_SIZE,
     (t) => {
-      const currency = currencyOf(t.payment_method);
+      const currency = currencyOf(t);
       return el("tr", { "data-id": t.id },
         el("td", {}, el("code", {}, t.trade_no)),
         el("td", {}, t.payment_method || "–"),
-        el("td", {}, "$" + t.amount),
+        el("td", {}, t.quota > 0 ? usd(t.quota) : "$" + t.amount),
         el("td", {}, Number(t.money).toFixed(2) + (currency ? " " + currency : "")),
         el("td", {}, el("span", { class: t.status === "success" ? "badge on" : "badge" }, statusText(t.status))),
         el("td", {}, when(t.create_time)),

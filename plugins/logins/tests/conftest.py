@@ -3,6 +3,8 @@ OpenID provider process (``oidc_provider.py``); browsers are httpx clients with 
 
 from __future__ import annotations
 
+import html
+import os
 import re
 import subprocess
 import sys
@@ -47,6 +49,16 @@ def oidc_provider() -> Iterator[Process]:
     provider.stop()
 
 
+def next_hop(response: httpx.Response) -> str:
+    """Where the gateway sends the browser: a redirect's ``Location``, or the address of the page
+    that goes on by itself (a meta refresh: the way back from a provider's site ends in one)."""
+    if response.is_redirect:
+        return response.headers["location"]
+    found = re.search(r'<meta http-equiv="refresh" content="0;url=([^"]+)">', response.text)
+    assert response.status_code == 200 and found, response.text
+    return html.unescape(found.group(1))
+
+
 class Browser(httpx.Client):
     """A browser on the gateway: keeps cookies, does not follow redirects by itself."""
 
@@ -74,3 +86,23 @@ def password_user(gateway: KitGateway, username: str, password: str = "password-
     assert body["success"], body
     b.headers["New-Api-User"] = str(body["data"]["id"])
     return b
+
+
+CHROMIUM = Path(os.environ.get("NEWAPI_TEST_CHROMIUM", "/usr/bin/chromium"))
+
+
+@pytest.fixture
+def chromium():
+    if not CHROMIUM.exists():
+        message = f"browser tests need Debian's chromium at {CHROMIUM}"
+        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        )
+        yield browser
+        browser.close()

@@ -6,13 +6,15 @@ RS256 id_tokens (``iss``, ``aud``, ``exp``, ``iat``, ``nonce``, ``sub``) signed 
 published at its JWKS, and user info for its access tokens. Sign-in is automatic as the user
 last set with ``POST /_control`` (JSON), which can also make the next id_token misbehave
 (``"id_token": "tampered" | "expired" | "wrong_audience" | "wrong_issuer" | "other_key"``),
-as a broken or hostile provider (or someone in between) would.
+as a broken or hostile provider (or someone in between) would. With ``"consent": true`` it
+shows an approval page instead, whose link the user follows back (a navigation this site starts).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import json
 import secrets
 import sys
@@ -38,6 +40,7 @@ state: dict[str, Any] = {
     "codes": {},  # code -> grant
     "tokens": {},  # access token -> claims
     "token_calls": 0,
+    "consent": False,
 }
 
 
@@ -120,6 +123,14 @@ class Provider(BaseHTTPRequestHandler):
                 "expires": time.time() + CODE_TTL,
             }
         target = f"{redirect_uri}?{urlencode({'code': code, 'state': query.get('state', '')})}"
+        if state["consent"]:
+            page = f'<!doctype html><a id="approve" href="{html.escape(target, quote=True)}">Approve</a>'.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+            return
         self.send_response(302)
         self.send_header("Location", target)
         self.send_header("Content-Length", "0")
@@ -135,6 +146,8 @@ class Provider(BaseHTTPRequestHandler):
                     state["user"] = change["user"]
                 if "id_token" in change:
                     state["id_token"] = change["id_token"]
+                if "consent" in change:
+                    state["consent"] = bool(change["consent"])
             self._json(200, {"ok": True})
             return
         if self.path != "/token":

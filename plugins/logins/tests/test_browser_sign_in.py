@@ -5,34 +5,12 @@ user in."""
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import pyotp
-import pytest
 from conftest import Process
 
 from newapi_host.sdk.testing import KitGateway
-
-CHROMIUM = Path(os.environ.get("NEWAPI_TEST_CHROMIUM", "/usr/bin/chromium"))
-
-
-@pytest.fixture
-def chromium():
-    if not CHROMIUM.exists():
-        message = f"browser tests need Debian's chromium at {CHROMIUM}"
-        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-        )
-        yield browser
-        browser.close()
 
 
 def sign_in_with_oidc(page, gateway: KitGateway) -> None:  # type: ignore[no-untyped-def]
@@ -155,5 +133,102 @@ def test_add_a_passkey_then_sign_in_with_it(newapi_gateway: KitGateway, chromium
     page.locator('[data-action="passkey-login"]').click()
     page.wait_for_url(f"{site}/console**")
     assert page.locator("body").get_attribute("data-user-id") == user_id
+
+    # Removing them takes a passkey proof first (the authenticator answers once more).
+    page.goto(f"{site}/console/security")
+    page.locator('[data-action="passkey-remove"]:not([hidden])').click()
+    page.wait_for_selector('[data-action="passkey-remove"][hidden]', state="attached")
+    assert "0" in page.locator("[data-passkey-state]").inner_text()
     context.close()
     assert errors == []
+
+
+def test_with_two_factor_on_passkeys_change_after_a_code(newapi_gateway: KitGateway, chromium) -> None:  # type: ignore[no-untyped-def]
+    """Two-factor set up on the security page; adding and removing a passkey then asks for a
+    code first (New API's step-up), here a backup code each time."""
+    from conftest import password_user
+
+    password_user(newapi_gateway, "stepper", "stepper-pass-1").close()
+    site = f"http://localhost:{newapi_gateway.port}"
+    context = chromium.new_context()
+    page = context.new_page()
+    cdp = context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    cdp.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+            }
+        },
+    )
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{site}/login")
+    page.locator('form[data-form="login"] input[name=username]').fill("stepper")
+    page.locator('form[data-form="login"] input[name=password]').fill("stepper-pass-1")
+    page.locator('form[data-form="login"] button[type=submit]').click()
+    page.wait_for_url(f"{site}/console**")
+    page.goto(f"{site}/console/security")
+    page.locator('[data-action="twofa-setup"]:not([hidden])').click()
+    page.wait_for_selector("[data-twofa-qr] svg")
+    totp = pyotp.TOTP(page.locator("[data-twofa-secret]").inner_text().strip())
+    backup = page.locator("[data-twofa-backup]").inner_text().split()
+    page.locator('form[data-form="twofa-enable"] input[name=code]').fill(totp.now())
+    page.locator('form[data-form="twofa-enable"] button[type=submit]').click()
+    page.wait_for_selector('form[data-form="twofa-disable"]:not([hidden])')
+
+    stepup = page.locator('form[data-form="stepup"]')
+    page.locator('[data-action="passkey-add"]').click()
+    stepup.wait_for(state="visible")
+    stepup.locator("input[name=code]").fill("000000")
+    stepup.locator("button[type=submit]").click()
+    page.wait_for_selector(".msg:not([hidden])")
+    assert stepup.is_visible()  # a wrong code: still asking
+    stepup.locator("input[name=code]").fill(backup[0])
+    stepup.locator("button[type=submit]").click()
+    page.wait_for_selector('[data-action="passkey-remove"]:not([hidden])')
+    assert "1" in page.locator("[data-passkey-state]").inner_text()
+
+    page.reload()  # the page asks for a code before each change
+    page.locator('[data-action="passkey-remove"]:not([hidden])').click()
+    stepup.wait_for(state="visible")
+    stepup.locator("input[name=code]").fill(backup[1])
+    stepup.locator("button[type=submit]").click()
+    page.wait_for_selector('[data-action="passkey-remove"][hidden]', state="attached")
+    assert "0" in page.locator("[data-passkey-state]").inner_text()
+    context.close()
+    assert errors == []
+
+
+def test_oidc_sign_in_with_the_provider_on_another_site(
+    newapi_gateway: KitGateway, oidc_provider: Process, chromium
+) -> None:  # type: ignore[no-untyped-def]
+    """The gateway opened as localhost, the provider on 127.0.0.1: another site, as a real
+    provider is, and one that asks the user to approve (a click on its page), so the way back is
+    a navigation started by another site: the SameSite=Strict session cookie does not come along
+    on it. The user still lands signed in."""
+    for key, value in {
+        "oidc.client_id": "gateway-client",
+        "oidc.client_secret": "gateway-secret-123",
+        "oidc.well_known": f"{oidc_provider.url}/.well-known/openid-configuration",
+        "oidc.enabled": "true",
+        "RegisterEnabled": "true",
+    }.items():
+        newapi_gateway.option(key, value)
+    oidc_provider.control(id_token=None, consent=True, user={"sub": "sub-elsewhere", "preferred_username": "elsewhere"})
+    site = f"http://localhost:{newapi_gateway.port}"
+    context = chromium.new_context()
+    page = context.new_page()
+    page.goto(f"{site}/login")
+    page.get_by_role("link", name="Sign in with OIDC").click()
+    page.locator("#approve").click()
+    page.wait_for_url(f"{site}/console**")
+    user_id = page.locator("body").get_attribute("data-user-id")
+    assert user_id and user_id != "0", page.url
+    context.close()
+    oidc_provider.control(consent=False)

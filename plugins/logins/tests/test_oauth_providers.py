@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from urllib.parse import unquote_plus
 
 import pytest
-from conftest import Browser, password_user
+from conftest import Browser, next_hop, password_user
 from fake_oauth import CLIENT_ID, CLIENT_SECRET, FakeOAuth
 
 from newapi_host.sdk.testing import KitGateway
@@ -58,7 +58,7 @@ def sign_in(browser: Browser, method: str) -> str:
     assert start.status_code in (302, 303, 307), start.text
     back = browser.get(start.headers["location"])
     assert back.status_code == 302, back.text
-    return unquote_plus(browser.get(back.headers["location"]).headers["location"])
+    return unquote_plus(next_hop(browser.get(back.headers["location"])))
 
 
 @pytest.mark.parametrize("method", sorted(PROVIDERS))

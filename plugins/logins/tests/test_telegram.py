@@ -3,10 +3,14 @@ accepted (sign-up, sign-in, bind); altered, foreign, stale or replayed ones refu
 
 from __future__ import annotations
 
+import html
+import re
 import time
+from urllib.parse import unquote_plus, urlsplit
 
+import httpx
 import pytest
-from conftest import Browser, password_user
+from conftest import Browser, next_hop, password_user
 
 from newapi_host.sdk.testing import KitGateway
 from newapi_logins.telegram import signature
@@ -100,3 +104,60 @@ def test_switched_off(newapi_gateway: KitGateway, browser: Browser) -> None:
         assert browser.get("/api/status").json()["data"]["telegram_oauth"] is False
     finally:
         newapi_gateway.option("TelegramOAuthEnabled", "true")
+
+
+def landed(response: httpx.Response) -> str:
+    """Where the page the gateway answers goes on to (the security page, maybe with bind_error)."""
+    return unquote_plus(next_hop(response))
+
+
+def bind_path(browser: Browser) -> str:
+    """The widget's callback address on the security page (the ticket is in it)."""
+    found = re.search(r'data-auth-url="([^"]+)"', browser.get("/console/security").text)
+    assert found, "no Telegram widget on the security page"
+    return urlsplit(html.unescape(found.group(1))).path
+
+
+def test_linking_through_the_widget_redirect_needs_no_session_cookie(newapi_gateway: KitGateway) -> None:
+    """Telegram sends the browser back from telegram.org: a cross-site arrival, without the
+    SameSite=Strict session cookie. The one-time ticket in the callback address links the
+    account to the user whose security page it was, once, while that session stands."""
+    kim = password_user(newapi_gateway, "kim")
+    path = bind_path(kim)
+    assert path.startswith("/api/oauth/telegram/bind/")
+    with Browser(base_url=newapi_gateway.url) as arrival:  # no cookies: as the browser comes back
+        assert landed(arrival.get(path, params=widget(5550010))) == "/console/security"
+        assert arrival.signed_in_as() is None  # linking never signs anyone in
+    assert [(b["provider_id"], b["provider_user_id"]) for b in kim.get("/api/user/oauth/bindings").json()["data"]] == [
+        ("telegram", "5550010")
+    ]
+    with Browser(base_url=newapi_gateway.url) as replay:
+        again = landed(replay.get(path, params=widget(5550011)))
+        assert again.startswith("/console/security?bind_error=") and "used already" in again
+
+    # A forged ticket, or no ticket at all, links nothing (the old route wants the cookie).
+    forged = path[:-4] + ("aaaa" if not path.endswith("aaaa") else "bbbb")
+    with Browser(base_url=newapi_gateway.url) as attacker:
+        assert "expired" in landed(attacker.get(forged, params=widget(5550012)))
+        assert attacker.get("/api/oauth/telegram/bind", params=widget(5550013)).status_code == 401
+
+    # A ticket dies with the session it was made in.
+    stale = bind_path(kim)
+    kim.get("/api/user/logout")
+    with Browser(base_url=newapi_gateway.url) as late:
+        assert "expired" in landed(late.get(stale, params=widget(5550014)))
+    assert not any(
+        b["provider_user_id"] in ("5550011", "5550012", "5550013", "5550014")
+        for b in newapi_gateway.admin.get(f"/api/user/{kim.headers['New-Api-User']}/oauth/bindings").json()["data"]
+    )
+    kim.close()
+
+
+def test_a_ticket_is_not_for_another_signed_in_user(newapi_gateway: KitGateway) -> None:
+    lee, max_ = password_user(newapi_gateway, "lee"), password_user(newapi_gateway, "max")
+    path = bind_path(lee)
+    assert "another user" in landed(max_.get(path, params=widget(5550020)))
+    assert max_.get("/api/user/oauth/bindings").json()["data"] == []
+    assert lee.get("/api/user/oauth/bindings").json()["data"] == []
+    lee.close()
+    max_.close()

@@ -38,7 +38,7 @@ from newapi_host.sdk import (
 
 from .config import answer, option, pick, pick_bool, pick_json
 
-NEWAPI_SDK = ">=1.0,<2"
+NEWAPI_SDK = ">=1.2,<2"
 NEWAPI_CONFORMANCE = "newapi_payments.conformance:creem"
 
 PLUGIN = "creem"
@@ -99,6 +99,7 @@ async def create_order(order: PaymentOrder) -> str:
     payload = {
         "product_id": product["productId"],
         "request_id": order.trade_no,
+        "success_url": order.return_url,  # back to the wallet once paid (New API relies on the product's default)
         "customer": {"email": order.email},
         "metadata": {
             "username": order.username,
@@ -120,25 +121,33 @@ async def verify_notice(callback: PaymentCallback) -> PaymentNotice | None:
     s = _settings(callback.settings)
     secret = pick(s.webhook_secret, callback.options, "CreemWebhookSecret")
     given = callback.headers.get("creem-signature", "")
-    if not secret or not given or not hmac.compare_digest(given.lower(), signature(callback.body, secret)):
-        return None
     try:
         event = json.loads(callback.body)
     except ValueError:
-        return None
-    if not isinstance(event, dict) or not isinstance(event.get("object"), dict):
-        return None
-    ignore = PaymentNotice(trade_no="", paid=False, ignore=True, reply=b"")
-    obj = event["object"]
+        event = None
+    obj = event.get("object") if isinstance(event, dict) else None
+    obj = obj if isinstance(obj, dict) else {}
+    claimed = str(obj.get("request_id") or "")  # as the caller claims it, until the signature is checked
+    if not secret or not given or not hmac.compare_digest(given.lower(), signature(callback.body, secret)):
+        return refused(claimed, "bad signature" if given else "no creem-signature header")
+    if not isinstance(event, dict) or not obj:
+        return refused(claimed, "not a Creem event")
     order = obj.get("order") if isinstance(obj.get("order"), dict) else {}
-    if event.get("eventType") != "checkout.completed" or order.get("status") != "paid":
-        return ignore
-    if order.get("type", "onetime") != "onetime" or not obj.get("request_id"):
-        return ignore
+    if event.get("eventType") != "checkout.completed":
+        return PaymentNotice(trade_no="", paid=False, ignore=True, reply=b"")
+    if order.get("status") != "paid":
+        reason = f"order status {order.get('status')!r}: not paid"
+        return PaymentNotice(trade_no=claimed, paid=False, ignore=True, reply=b"", reason=reason)
+    if order.get("type", "onetime") != "onetime" or not claimed:
+        return PaymentNotice(trade_no="", paid=False, ignore=True, reply=b"")
     amount = order.get("amount")
     if not isinstance(amount, int) or isinstance(amount, bool):
-        return None
-    return PaymentNotice(trade_no=str(obj["request_id"]), paid=True, money=amount / 100, reply=b"")
+        return refused(claimed, "order.amount is not a whole number of cents")
+    return PaymentNotice(trade_no=claimed, paid=True, money=amount / 100, reply=b"")
+
+
+def refused(trade_no: str, reason: str) -> PaymentNotice:
+    return PaymentNotice(trade_no=trade_no, paid=False, refused=True, reason=reason, reply=b"")
 
 
 def pay_types(settings: Any, opts: Mapping[str, str]) -> list[dict[str, str]]:

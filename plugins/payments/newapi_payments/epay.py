@@ -34,7 +34,7 @@ from newapi_host.sdk import (
 
 from .config import option, pick, pick_json
 
-NEWAPI_SDK = ">=1.0,<2"
+NEWAPI_SDK = ">=1.2,<2"
 NEWAPI_CONFORMANCE = "newapi_payments.conformance:epay"
 
 # New API's default PayMethods.
@@ -124,20 +124,27 @@ async def verify_notice(callback: PaymentCallback) -> PaymentNotice | None:
     params = dict(callback.query)
     if not params and callback.body:
         params = dict(parse_qsl(callback.body.decode("utf-8", "replace"), keep_blank_values=True))
-    if not is_signed(params, key) or not params.get("out_trade_no"):
+    claimed = params.get("out_trade_no", "")
+    if not claimed:
         return None
+    if not is_signed(params, key):
+        return refused(claimed, "bad signature" if params.get("sign") else "no signature")
     if params.get("pid") and params["pid"] != pid:
-        return None
-    if params.get("trade_status") != SUCCESS:
+        return refused(claimed, "another merchant's notice (pid is not EpayId)")
+    if (status := params.get("trade_status")) != SUCCESS:
         # New API answers success and changes nothing: the gateway reports a state it will follow up.
-        return PaymentNotice(trade_no=params["out_trade_no"], paid=False, ignore=True)
+        return PaymentNotice(trade_no=claimed, paid=False, ignore=True, reason=f"trade_status {status!r}: not paid")
     try:
         money = float(params.get("money", ""))
     except ValueError:
-        return None
+        return refused(claimed, "money is not a number")
     if not math.isfinite(money):
-        return None
-    return PaymentNotice(trade_no=params["out_trade_no"], paid=True, money=money)
+        return refused(claimed, "money is not a number")
+    return PaymentNotice(trade_no=claimed, paid=True, money=money)
+
+
+def refused(trade_no: str, reason: str) -> PaymentNotice:
+    return PaymentNotice(trade_no=trade_no, paid=False, refused=True, reason=reason, reply=b"fail")
 
 
 METHOD = PaymentMethod(

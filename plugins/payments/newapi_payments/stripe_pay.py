@@ -13,6 +13,7 @@ answered 400, so Stripe retries it and the dashboard shows it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +41,7 @@ from .config import answer, option, pick, pick_bool, pick_number
 if TYPE_CHECKING:
     import stripe
 
-NEWAPI_SDK = ">=1.0,<2"
+NEWAPI_SDK = ">=1.2,<2"
 NEWAPI_CONFORMANCE = "newapi_payments.conformance:stripe"
 
 TOLERANCE = 300  # seconds a signed event stays acceptable (the SDK's default)
@@ -134,6 +135,15 @@ async def create_order(order: PaymentOrder) -> str:
     return str(session.url)
 
 
+def _refused(body: bytes, reason: str) -> PaymentNotice:
+    """A refusal naming the trade number the unverified body claims (for the admin's eyes only)."""
+    try:
+        claimed = json.loads(body)["data"]["object"].get("client_reference_id") or ""
+    except (ValueError, TypeError, KeyError, AttributeError):
+        claimed = ""
+    return PaymentNotice(trade_no=str(claimed), paid=False, refused=True, reason=reason, reply=b"")
+
+
 PAID_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
 
 
@@ -147,8 +157,10 @@ async def verify_notice(callback: PaymentCallback) -> PaymentNotice | None:
         event = stripe.Webhook.construct_event(
             callback.body, callback.headers.get("stripe-signature", ""), secret, TOLERANCE
         )
-    except (ValueError, stripe.SignatureVerificationError):
-        return None
+    except stripe.SignatureVerificationError:
+        return _refused(callback.body, "bad or stale Stripe-Signature")
+    except ValueError:
+        return _refused(callback.body, "not a Stripe event")
     session = event.data.object.to_dict()
     trade_no = session.get("client_reference_id") or ""
     kind = event.type
@@ -162,8 +174,9 @@ async def verify_notice(callback: PaymentCallback) -> PaymentNotice | None:
         subtotal = session.get("amount_subtotal")
         money = subtotal / 100 if checked and isinstance(subtotal, int) else None
         if checked and money is None:
-            return None
-        return PaymentNotice(trade_no=trade_no, paid=True, money=money, reply=b"")
+            return PaymentNotice(trade_no=trade_no, paid=False, refused=True, reason="no amount_subtotal", reply=b"")
+        currency = str(session.get("currency") or "").upper()
+        return PaymentNotice(trade_no=trade_no, paid=True, money=money, reply=b"", currency=currency)
     if kind == "checkout.session.async_payment_failed":
         return PaymentNotice(trade_no=trade_no, paid=False, status="failed", reply=b"")
     if kind == "checkout.session.expired":
@@ -177,7 +190,16 @@ def pay_types(settings: Any, opts: Mapping[str, str]) -> list[dict[str, str]]:
     if not pick(s.api_secret, opts, "StripeApiSecret") or not pick(s.webhook_secret, opts, "StripeWebhookSecret"):
         return []
     least = max(1, int(pick_number(s.min_topup, opts, "StripeMinTopUp", 1)))
-    return [{"name": "Stripe", "type": "stripe", "color": "#635BFF", "min_topup": str(least)}]
+    entry = {"name": "Stripe", "type": "stripe", "color": "#635BFF", "min_topup": str(least)}
+    return [{**entry, "currency": s.currency.upper()}]
+
+
+def pricing(settings: Any, opts: Mapping[str, str]) -> tuple[float, int]:
+    """New API's Stripe price: ``StripeUnitPrice`` (default 8) per unit, at least ``StripeMinTopUp``
+    units; the host applies the group ratio and amount discounts (``getStripePayMoney``)."""
+    s = _settings(settings)
+    unit = pick_number(s.unit_price, opts, "StripeUnitPrice", 8.0)
+    return unit, max(1, int(pick_number(s.min_topup, opts, "StripeMinTopUp", 1)))
 
 
 METHOD = PaymentMethod(
@@ -187,14 +209,12 @@ METHOD = PaymentMethod(
     verify_notice=verify_notice,
     currency="USD",
     pay_types=pay_types,
+    pricing=pricing,
 )
 
 
 def _price(request: Request[Any, Any, Any], amount: Any) -> Any:
-    s = _settings(settings(request, PLUGIN))
-    opts = options(request)
-    unit = pick_number(s.unit_price, opts, "StripeUnitPrice", 8.0)
-    least = max(1, int(pick_number(s.min_topup, opts, "StripeMinTopUp", 1)))
+    unit, least = pricing(settings(request, PLUGIN), options(request))
     return quote_topup(request, amount, price=unit, minimum=least)
 
 
