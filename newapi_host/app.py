@@ -28,7 +28,7 @@ from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 
-from newapi_host import __version__
+from newapi_host import __version__, server_log
 from newapi_host.api import billing_compat as billing_compat_api
 from newapi_host.api import channels as channels_api
 from newapi_host.api import custom_oauth as custom_oauth_api
@@ -70,7 +70,7 @@ from newapi_host.plugins.manager import PluginHost
 from newapi_host.plugins.registry import routes_of
 from newapi_host.plugins.state import PluginStates
 from newapi_host.proxy_headers import ProxyHeadersMiddleware, parse_networks
-from newapi_host.relay import metrics
+from newapi_host.relay import metrics, tracing
 from newapi_host.relay.asgi import MAX_BODY
 from newapi_host.relay.channels import ChannelIndex
 from newapi_host.relay.client import UpstreamClient
@@ -264,6 +264,8 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
             gc.freeze()
         if (series := metrics.setup(host.config.metrics)) is not None:
             host.extras["metrics"] = (series, asyncio.get_running_loop().create_task(_gauges(host, series)))
+        if (tracer := tracing.setup(host.config.tracing)) is not None:
+            host.extras["tracing"] = tracer
         host.jobs = JobRunner(host.registry, host.states, app.state, core_jobs=core_jobs(host))
         host.jobs.start()
         yield
@@ -276,6 +278,8 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
             metrics.stop(series)
         if host.relay is not None:
             await stop_relay(host.relay)
+        if "tracing" in host.extras:  # after the drain: the last streams' spans are sent too
+            await asyncio.to_thread(tracing.stop, host.extras.pop("tracing"))
         if host.jobs is not None:
             await host.jobs.stop()
         await host.watcher.stop()
@@ -297,6 +301,8 @@ def create_app(
 ) -> Litestar:
     """Build the gateway. ``entry_points``/``extra_plugins`` replace/extend discovery (tests)."""
     config = config or Config.from_env()
+    if config.log_format == "json":
+        server_log.setup(config.log_level, "json")
     plugins = load_plugins(config, entry_points, extra_plugins)
     host = Host(
         config=config,
@@ -347,6 +353,8 @@ def create_app(
         ),
         request_max_body_size=MAX_BODY,
         debug=False,
+        # NEWAPI_LOG_FORMAT=json: the root logger writes JSON lines (server_log), Litestar leaves it be
+        **({"logging_config": None} if config.log_format == "json" else {}),
     )
     document_relay_routes(app, plugins.registry)
     app.asgi_handler = RelayFront(app.asgi_handler, direct_routes(app))

@@ -19,8 +19,9 @@ from newapi_host.config import Config
 
 
 def _setup_logging(config: Config) -> None:
-    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("piccolo").setLevel(max(logging.WARNING, logging.getLevelName(config.log_level)))
+    from newapi_host import server_log
+
+    server_log.setup(config.log_level, config.log_format)
 
 
 async def _with_database(config: Config, migrate: bool, plugins=None):
@@ -81,6 +82,7 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 1
 
+    from newapi_host import server_log
     from newapi_host.billing.journal import recover_all
     from newapi_host.db import engine as db
     from newapi_host.store import mmap as shared
@@ -141,6 +143,8 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
             respawn_failed_workers=True,
             respawn_interval=0.5,
             log_access=args.access_log,
+            # JSON lines: granian's own loggers and every worker's root logger (NEWAPI_LOG_FORMAT)
+            log_dictconfig=server_log.granian_config(config.log_level) if config.log_format == "json" else None,
         ).serve()
     finally:
         if state is not None:

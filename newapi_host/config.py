@@ -7,6 +7,7 @@ a process: where the data is, which database and cache to use, how to serve.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 import time
@@ -29,6 +30,65 @@ def _minutes(value: str | None, default: float) -> float:
     """Minutes (fractions allowed) to seconds; empty, zero or negative keeps the default."""
     minutes = float(value) if value and value.strip() else 0.0
     return minutes * 60 if minutes > 0 else default
+
+
+# -- tracing (newapi_host/relay/tracing.py): which exporter the standard OTEL_* variables ask for
+
+EXPORTERS = ("otlp", "console")
+PROTOCOL = "http/protobuf"
+
+
+def exporter_from_env(env: Mapping[str, str]) -> str:
+    """The span exporter the environment asks for: ``"otlp"``, ``"console"`` or ``""`` (off).
+
+    Unlike OpenTelemetry's own default (OTLP to localhost), nothing is exported unless asked:
+    ``OTEL_TRACES_EXPORTER=otlp|console``, or an OTLP endpoint (``OTEL_EXPORTER_OTLP_ENDPOINT``
+    or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) with ``OTEL_TRACES_EXPORTER`` unset.
+    ``OTEL_SDK_DISABLED=true`` or ``OTEL_TRACES_EXPORTER=none`` turns it off.
+    """
+    if (env.get("OTEL_SDK_DISABLED") or "").strip().lower() == "true":
+        return ""
+    names = [n.strip().lower() for n in (env.get("OTEL_TRACES_EXPORTER") or "").split(",") if n.strip()]
+    if not names:
+        endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        names = ["otlp"] if (endpoint or "").strip() else []
+    if not names or names == ["none"]:
+        return ""
+    unknown = [n for n in names if n not in EXPORTERS]
+    if unknown or len(names) > 1:
+        raise ValueError(
+            f"OTEL_TRACES_EXPORTER={env.get('OTEL_TRACES_EXPORTER')!r}: the gateway exports spans with one of "
+            f"{', '.join(EXPORTERS)} (or none)"
+        )
+    if names[0] == "otlp":
+        protocol = env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or PROTOCOL
+        if protocol.strip().lower() != PROTOCOL:
+            raise ValueError(
+                f"OTLP protocol {protocol!r} is not supported: the gateway sends traces as {PROTOCOL} "
+                "(an OpenTelemetry Collector accepts it on port 4318)"
+            )
+    needed = ["opentelemetry.sdk.trace"] + (["opentelemetry.exporter.otlp.proto.http"] if names[0] == "otlp" else [])
+    for module in needed:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            raise ValueError(
+                f"tracing is configured but {module} is not installed; install the otel extra: "
+                "pip install 'newapi-host[otel]'"
+            )
+    return names[0]
+
+
+LOG_FORMATS = ("text", "json")
+
+
+def _log_format(value: str | None) -> str:
+    name = (value or "text").strip().lower()
+    if name not in LOG_FORMATS:
+        raise ValueError(f"NEWAPI_LOG_FORMAT={value!r}: use one of {', '.join(LOG_FORMATS)}")
+    return name
 
 
 def _count(env: Mapping[str, str], name: str, default: int) -> int:
@@ -83,6 +143,9 @@ class Config:
     channel_test_interval: float = 600.0
     metrics: bool = False  # NEWAPI_METRICS: serve Prometheus series at /metrics
     metrics_token: str = field(default="", repr=False)  # NEWAPI_METRICS_TOKEN: the bearer token /metrics asks for
+    # The span exporter the standard OTEL_* variables configure ("otlp", "console"; "" = no tracing)
+    tracing: str = ""
+    log_format: str = "text"  # NEWAPI_LOG_FORMAT: "text" (for people) or "json" (one object per line)
     # New API's per-address limits (see newapi_host.ip_limits). Off in a Config built in code (tests,
     # the plugin kit); from_env turns them on with New API's defaults unless the environment says otherwise.
     api_rate_limit: int = 0  # GLOBAL_API_RATE_LIMIT (0: off, GLOBAL_API_RATE_LIMIT_ENABLE=false)
@@ -122,6 +185,8 @@ class Config:
             channel_test_interval=_minutes(env.get("CHANNEL_TEST_FREQUENCY"), 600.0),
             metrics=_bool(env.get("NEWAPI_METRICS")),
             metrics_token=env.get("NEWAPI_METRICS_TOKEN", "").strip(),
+            tracing=exporter_from_env(env),
+            log_format=_log_format(env.get("NEWAPI_LOG_FORMAT")),
             api_rate_limit=api_limit,
             api_rate_limit_duration=api_duration,
             web_rate_limit=web_limit,

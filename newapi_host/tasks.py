@@ -33,7 +33,7 @@ from typing import Any
 
 from piccolo.table import Table
 
-from newapi_host.billing.ledger import add_quota_data, log_row, quota_buckets
+from newapi_host.billing.ledger import add_quota_data, add_summaries, log_row, quota_buckets
 from newapi_host.billing.pricing import round_half_away
 from newapi_host.db.engine import insert_many
 from newapi_host.db.tables import LOG_CONSUME, LOG_REFUND, Channel, Log, Midjourney, Task, Token, User
@@ -244,7 +244,9 @@ async def _write_log(host: Any, row: dict[str, Any]) -> None:
 
     await insert_many(Log, LOG_COLUMNS, [tuple(row[k] for k in LOG_COLUMNS)])
     if row["type"] == LOG_CONSUME and host.options.get("DataExportEnabled", "true") == "true":
-        await add_quota_data(quota_buckets([row]))
+        buckets = quota_buckets([row])
+        await add_quota_data(buckets)
+        await add_summaries(buckets)  # the dashboard's sums, as the ledger keeps them
 
 
 async def submit(

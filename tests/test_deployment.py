@@ -105,6 +105,9 @@ def test_the_build_step_as_a_script_gives_a_gateway_that_passes_the_image_health
     assert built.returncode == 0, built.stderr
     assert "built newapi" in built.stdout
     venv = tmp_path / "app" / ".venv"
+    # the otel extra is in: tracing needs only its OTEL_* variables in the image
+    exporter = "import opentelemetry.sdk.trace, opentelemetry.exporter.otlp.proto.http.trace_exporter"
+    assert subprocess.run([str(venv / "bin" / "python"), "-c", exporter], capture_output=True).returncode == 0
     data = tmp_path / "data"
     data.mkdir()
     port = free_port()

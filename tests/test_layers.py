@@ -25,6 +25,7 @@ LAYERS: dict[str, str] = {
     "body_depth": "",
     "proxy_headers": "",
     "notify": "",
+    "server_log": "",  # the log format and the request id context variable
     # Tables and engine, and the revision counters that keep caches in step with them.
     "db": "config",
     "db.piccolo_conf": "config plugins.loading",  # Piccolo's CLI entry point: plugins own tables too
@@ -36,7 +37,8 @@ LAYERS: dict[str, str] = {
     "jobs": "db plugins",
     # An unpriced model is a client error (relay.errors); a credit bumps the "users" revision (sync).
     "billing": "db store sync options plugins.contracts plugins.registry relay.errors",
-    "relay": "db store sync options status_ranges tokenizer body_depth plugins.contracts plugins.registry billing",
+    "relay": "db store sync options status_ranges tokenizer body_depth plugins.contracts plugins.registry billing "
+    "server_log",
     "tasks": "db store billing relay",  # async tasks' hold, settlement and refund
     "builtin": "db auth plugins",  # the host's own plugins (password login)
     "host": "config sync auth options plugins jobs",
@@ -54,8 +56,8 @@ LAYERS: dict[str, str] = {
     "sdk.testing": "config db plugins app",
     # Entry points: the only importers of the surfaces; only the CLI imports the app.
     "app": "config db store sync notify auth options plugins jobs billing relay tokenizer body_depth proxy_headers "
-    "host ip_limits api web",
-    "cli": "config db store auth plugins billing api app sdk.testing sdk.skeleton",
+    "host ip_limits api web server_log",
+    "cli": "config db store auth plugins billing api app sdk.testing sdk.skeleton server_log",
 }
 GRANTS = {row: set(allowed.split()) for row, allowed in LAYERS.items()}
 

@@ -100,6 +100,10 @@ async def test_success_settles_the_hold_and_a_later_failure_report_refunds_nothi
             assert quota == 1_000_000
         consume = await Log.select().where(Log.type == LOG_CONSUME)
         assert [r["quota"] for r in consume] == [50_000]
+        # the charge reaches the dashboard: its hourly bucket and the sums kept beside it
+        for table in ("quota_data", "quota_data_users", "quota_data_flow_days"):
+            [total] = await Log.raw(f'SELECT SUM("quota") AS q FROM "{table}"')
+            assert int(total["q"]) == 50_000, table
 
 
 async def test_a_refused_submit_charges_nothing_and_releases_the_hold(sqlite_config):

@@ -4,7 +4,8 @@ The ledger fills ``quota_data`` in the same transaction as the consume logs (see
 :mod:`newapi_host.billing.ledger`), so these sums always match the logs. The charts read coarser
 sums kept beside it in the same transaction (per model and hour, per user and hour, per user,
 model and hour: ``QuotaByModel`` and friends), which stay small however many keys, groups and
-channels the traffic spreads over; the ``/flow`` views need those columns and read ``quota_data``. Answers are lists of
+channels the traffic spreads over; the ``/flow`` views read daily sums with ``quota_data``'s columns
+(``quota_data_flow_days``) and ``quota_data``'s hours only for partial days (:func:`flow_parts`). Answers are lists of
 New API's QuotaData objects (``id``, ``user_id``, ``username``, ``model_name``, ``created_at``,
 ``use_group``, ``token_id``, ``channel_id``, ``node_name``, ``token_used``, ``count``, ``quota``);
 fields a query does not group by are zero values, as in New API. The ``/flow`` routes sum the
@@ -14,12 +15,14 @@ whole range per user/group/model/channel (admin) or per token/group/model (self)
 from __future__ import annotations
 
 import time
+from operator import itemgetter
 from typing import Any
 
 from litestar import Request, get
 from piccolo.query.functions.aggregate import Sum
 
 from newapi_host.auth.guards import admin_auth, user_auth
+from newapi_host.billing.ledger import FLOW_DAY
 from newapi_host.db.tables import ROLE_ROOT, Channel, QuotaByModel, QuotaByUser, QuotaByUserModel, QuotaData, Token
 
 from .envelope import fail, ok
@@ -43,10 +46,12 @@ ZERO = {
 
 
 def _ts(request: Request[Any, Any, Any], name: str) -> int:
+    """A time bound; past int64 it is cut to int64's bounds, as Go's ``ParseInt`` returns them."""
     try:
-        return int(request.query_params.get(name, "0"))
+        value = int(request.query_params.get(name, "0"))
     except ValueError:
         return 0
+    return max(-(2**63), min(value, 2**63 - 1))
 
 
 def _sums(table: Any = QuotaData) -> list[Any]:
@@ -113,6 +118,10 @@ async def self_quota_data(request: Request[Any, Any, Any]) -> dict[str, Any]:
 # -- flow: totals over the range ----------------------------------------------------------------
 
 
+INT64_MAX = 2**63 - 1
+LAST_STAMP = 2**62  # no bucket is stamped later; larger bounds are cut to it (SQL integers are int64)
+
+
 def _flow_range(request: Request[Any, Any, Any]) -> tuple[int, int] | str:
     """New API's strict range for the flow views: both bounds positive, end not before start."""
     values = []
@@ -121,7 +130,7 @@ def _flow_range(request: Request[Any, Any, Any]) -> tuple[int, int] | str:
             value = int(request.query_params.get(name, ""))
         except ValueError:
             value = 0
-        if value <= 0:
+        if value <= 0 or value > INT64_MAX:  # New API parses them as int64
             return f"invalid {name}"
         values.append(value)
     start, end = values
@@ -135,17 +144,15 @@ FLOW_FIELDS += ("channel_name", "model_name", "token_used", "count", "quota")
 OMIT_EMPTY = {"user_id", "username", "node_name", "token_id", "token_name", "channel_id", "channel_name"}
 
 
-def _flow_shape(row: dict[str, Any]) -> dict[str, Any]:
-    """New API's FlowQuotaData: ids and names are left out when zero or empty."""
-    return {k: row[k] for k in FLOW_FIELDS if k in row and (row[k] or k not in OMIT_EMPTY)}
-
-
 async def _name_tokens(rows: list[dict[str, Any]]) -> None:
     ids = sorted({r["token_id"] for r in rows if r.get("token_id")})
     if ids:
         names = {t["id"]: t["name"] for t in await Token.select(Token.id, Token.name).where(Token.id.is_in(ids))}
         for r in rows:
             r["token_name"] = names.get(r.get("token_id"), "")  # a deleted token stays unnamed
+    else:
+        for r in rows:
+            r["token_name"] = ""
 
 
 async def _name_channels(rows: list[dict[str, Any]]) -> None:
@@ -153,21 +160,106 @@ async def _name_channels(rows: list[dict[str, Any]]) -> None:
     if ids:
         found = await Channel.select(Channel.id, Channel.name).where(Channel.id.is_in(ids))
         names = {c["id"]: c["name"] for c in found}
-        for r in rows:
-            if r.get("channel_id"):
-                r["channel_name"] = names.get(r["channel_id"]) or f"channel-{r['channel_id']}"
+    else:
+        names = {}
+    for r in rows:
+        channel = r.get("channel_id")
+        r["channel_name"] = (names.get(channel) or f"channel-{channel}") if channel else ""
 
 
-async def _flow(where: list[Any], by: list[Any]) -> list[dict[str, Any]]:
-    rows = await _grouped(by, [*where, QuotaData.use_group != ""])
-    rows.sort(key=lambda r: r["quota"], reverse=True)
-    names = {c._meta.name for c in by} | {"token_used", "count", "quota"}
-    rows = [{k: v for k, v in r.items() if k in names} for r in rows]
-    if "token_id" in names:
+HOUR, DAY = 3600, FLOW_DAY
+FLOW_DAYS = "quota_data_flow_days"  # quota_data's sums per day (see its migration)
+
+
+def flow_parts(start: int, end: int, now: int) -> list[tuple[str, int, int, int]]:
+    """The reads whose sum is quota_data's hourly buckets stamped in ``[start, end]``.
+
+    Each is ``(table, first, last, sign)``: the rows of ``table`` stamped in ``[first, last]``,
+    added (1) or taken away (-1). Whole days come from the daily sums; a partial day from its
+    hours in range, or from the day's sum minus its hours out of range when those are fewer, so
+    no read covers more than 12 hours of ``quota_data``. A range ending at or after ``now``
+    reaches the end of its day: no bucket is stamped later than the hour under way.
+    """
+    first = start + (-start) % HOUR  # the first bucket in range
+    last = end - end % HOUR
+    if end >= now:
+        last += DAY - HOUR - last % DAY  # nothing is stamped after now: take the whole day
+    if first > last:
+        return []
+
+    def part_of_day(day: int, lo: int, hi: int) -> list[tuple[str, int, int, int]]:
+        day_end = day + DAY - HOUR
+        inside = (hi - lo) // HOUR + 1
+        if inside == DAY // HOUR:
+            return [(FLOW_DAYS, day, day, 1)]
+        if inside <= DAY // HOUR - inside:
+            return [("quota_data", lo, hi, 1)]
+        parts = [(FLOW_DAYS, day, day, 1)]
+        if lo > day:
+            parts.append(("quota_data", day, lo - HOUR, -1))
+        if hi < day_end:
+            parts.append(("quota_data", hi + HOUR, day_end, -1))
+        return parts
+
+    first_day, last_day = first - first % DAY, last - last % DAY
+    if first_day == last_day:
+        parts = part_of_day(first_day, first, last)
+    else:
+        parts = part_of_day(first_day, first, first_day + DAY - HOUR)
+        if last_day - first_day > DAY:
+            parts.append((FLOW_DAYS, first_day + DAY, last_day - DAY, 1))
+        parts += part_of_day(last_day, last_day, last)
+    days: list[tuple[str, int, int, int]] = []
+    for part in sorted(p for p in parts if p[0] == FLOW_DAYS):  # neighbouring whole days: one read
+        if days and part[1] == days[-1][2] + DAY:
+            days[-1] = (FLOW_DAYS, days[-1][1], part[2], 1)
+        else:
+            days.append(part)
+    return days + [p for p in parts if p[0] != FLOW_DAYS]
+
+
+async def _flow(
+    start: int, end: int, by: tuple[str, ...], user_id: int = 0, username: str = ""
+) -> list[dict[str, Any]]:
+    """Totals over ``[start, end]`` grouped by ``by`` (and the user's name when by user), largest first."""
+    cols = ", ".join(f'"{c}"' for c in by)
+    named = "user_id" in by
+    selects, args = [], []
+    for table, first, last, sign in flow_parts(min(start, LAST_STAMP), min(end, LAST_STAMP), int(time.time())):
+        where = '"created_at" >= {} AND "created_at" <= {} AND "use_group" != \'\''
+        args += [first, last]
+        if user_id:
+            where += ' AND "user_id" = {}'
+            args.append(user_id)
+        if username:
+            where += ' AND "username" = {}'
+            args.append(username)
+        name = '"username"' if sign > 0 else "''"  # a subtracted row never names the user
+        minus = "" if sign > 0 else "-"
+        selects.append(
+            f'SELECT {cols}, {name} AS "username", {minus}"count" AS "count", {minus}"quota" AS "quota", '
+            f'{minus}"token_used" AS "token_used" FROM "{table}" WHERE {where}'
+        )
+    if not selects:
+        return []
+    sums = ", ".join(f'CAST(SUM("{c}") AS BIGINT) AS "{c}"' for c in ("token_used", "count", "quota"))
+    sql = (
+        f"SELECT {cols}{', MAX(username) AS username' if named else ''}, {sums} "
+        f"FROM ({' UNION ALL '.join(selects)}) AS parts "
+        f'GROUP BY {cols} HAVING SUM("count") != 0'  # a key seen only in the hours taken away
+    )
+    rows = await QuotaData.raw(sql, *args)
+    rows.sort(key=itemgetter("quota"), reverse=True)
+    if "token_id" in by:
         await _name_tokens(rows)
-    if "channel_id" in names:
+    if "channel_id" in by:
         await _name_channels(rows)
-    return [_flow_shape(r) for r in rows]
+    # New API's FlowQuotaData: ids and names are left out when zero or empty
+    present = {*by, "token_used", "count", "quota"} | ({"username"} if named else set())
+    present |= {"token_name"} if "token_id" in by else set()
+    present |= {"channel_name"} if "channel_id" in by else set()
+    fields = [k for k in FLOW_FIELDS if k in present]
+    return [{k: r[k] for k in fields if k not in OMIT_EMPTY or r[k]} for r in rows]
 
 
 @get("/api/data/flow", guards=[admin_auth])
@@ -176,14 +268,10 @@ async def all_flow_data(request: Request[Any, Any, Any]) -> dict[str, Any]:
     span = _flow_range(request)
     if isinstance(span, str):
         return fail(span)
-    q = QuotaData
-    where = _range(*span)
-    if username := request.query_params.get("username", ""):
-        where.append(q.username == username)
-    by = [q.user_id, q.username, q.use_group, q.model_name, q.channel_id]
+    by: tuple[str, ...] = ("user_id", "use_group", "model_name", "channel_id")
     if request.state.caller.role >= ROLE_ROOT:
-        by = [q.user_id, q.username, q.node_name, q.token_id, q.use_group, q.model_name, q.channel_id]
-    return ok(await _flow(where, by))
+        by = ("user_id", "node_name", "token_id", "use_group", "model_name", "channel_id")
+    return ok(await _flow(*span, by, username=request.query_params.get("username", "")))
 
 
 @get("/api/data/flow/self", guards=[user_auth])
@@ -193,8 +281,7 @@ async def self_flow_data(request: Request[Any, Any, Any]) -> dict[str, Any]:
         return fail(span)
     if span[1] - span[0] > MAX_SELF_SPAN:
         return fail("the time range must not exceed one month")
-    where = [*_range(*span), QuotaData.user_id == request.state.caller.id]
-    return ok(await _flow(where, [QuotaData.token_id, QuotaData.use_group, QuotaData.model_name]))
+    return ok(await _flow(*span, ("token_id", "use_group", "model_name"), user_id=request.state.caller.id))
 
 
 ROUTES = [all_quota_data, quota_data_by_user, self_quota_data, all_flow_data, self_flow_data]

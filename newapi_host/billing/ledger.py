@@ -158,12 +158,34 @@ async def add_quota_data(rows: list[tuple[Any, ...]]) -> None:
     await transaction.connection.executemany(f"INSERT INTO quota_data ({names}) VALUES ({marks}) {conflict}", rows)
 
 
-# The dashboard's coarser sums (tables QuotaByModel, QuotaByUserModel, QuotaByUser): for each,
-# its table, key columns (positions in a QUOTA_DATA_COLUMNS row), and whether it keeps the username.
+# The dashboard's coarser sums (tables QuotaByModel, QuotaByUserModel, QuotaByUser, and the daily
+# flow sums read by /api/data/flow): for each, its table, key columns (positions in a
+# QUOTA_DATA_COLUMNS row), whether it keeps the username, and its time bucket in seconds.
+FLOW_DAY = 86400
 SUMMARIES = (
-    ("quota_data_models", (("created_at", 2, "bigint"), ("model_name", 1, "text")), False),
-    ("quota_data_user_models", (("user_id", 0, "int"), ("model_name", 1, "text"), ("created_at", 2, "bigint")), True),
-    ("quota_data_users", (("user_id", 0, "int"), ("created_at", 2, "bigint")), True),
+    ("quota_data_models", (("created_at", 2, "bigint"), ("model_name", 1, "text")), False, 3600),
+    (
+        "quota_data_user_models",
+        (("user_id", 0, "int"), ("model_name", 1, "text"), ("created_at", 2, "bigint")),
+        True,
+        3600,
+    ),
+    ("quota_data_users", (("user_id", 0, "int"), ("created_at", 2, "bigint")), True, 3600),
+    # quota_data's own key with the day instead of the hour (see migration 2026-12-05T22:00:00)
+    (
+        "quota_data_flow_days",
+        (
+            ("created_at", 2, "bigint"),
+            ("user_id", 0, "int"),
+            ("token_id", 4, "int"),
+            ("use_group", 3, "text"),
+            ("model_name", 1, "text"),
+            ("channel_id", 5, "int"),
+            ("node_name", 6, "text"),
+        ),
+        True,
+        FLOW_DAY,
+    ),
 )
 
 
@@ -174,10 +196,11 @@ async def add_summaries(buckets: list[tuple[Any, ...]]) -> None:
     if transaction is None:
         raise RuntimeError("add_summaries must run inside a transaction")
     postgres = isinstance(engine, PostgresEngine)
-    for table, key, named in SUMMARIES:
+    for table, key, named, period in SUMMARIES:
         sums: dict[tuple[Any, ...], list[Any]] = {}
         for row in buckets:
-            total = sums.setdefault(tuple(row[i] for _, i, _ in key), [row[7], 0, 0, 0])
+            values = tuple(row[i] - row[i] % period if i == 2 else row[i] for _, i, _ in key)
+            total = sums.setdefault(values, [row[7], 0, 0, 0])
             total[0] = row[7]  # the newest username
             total[1] += row[8]
             total[2] += row[9]

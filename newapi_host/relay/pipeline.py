@@ -38,10 +38,11 @@ from newapi_host.plugins.contracts import (
     Usage,
 )
 from newapi_host.plugins.registry import Registry
+from newapi_host.server_log import REQUEST_ID
 from newapi_host.status_ranges import in_ranges, parse_ranges
 from newapi_host.store import NO_AMOUNT, Outcome, StoreUnavailable
 
-from . import fetch_guard, metrics
+from . import fetch_guard, metrics, tracing
 from .asgi import Incoming, Reply
 from .channels import ChannelEntry, ChannelIndex
 from .client import (
@@ -117,6 +118,7 @@ class Context:
     tried: list[int] = field(default_factory=list)
     prompt_estimate: int | None = None
     client_headers: dict[str, str] = field(default_factory=dict)
+    trace: tracing.RequestTrace | None = None  # its spans, when tracing is on
 
 
 @dataclass(slots=True)
@@ -141,6 +143,7 @@ class Progress:
     stream: bool = False
     ctx: Context | None = None
     limits: tuple[float, int, int] | None = None  # the rate limits the request was admitted under
+    trace: tracing.RequestTrace | None = None
 
 
 # Refusals that are not failures worth an error log (New API does not record them either).
@@ -252,9 +255,15 @@ class Relay:
         if dialect is None:
             return None
         progress = Progress(started=time.monotonic())
+        if tracing.TRACER is not None:
+            progress.trace = tracing.TRACER.begin(
+                request.headers, dialect_name, request_id, request.scope["method"], request.scope["path"]
+            )
         self.inflight += 1
         streaming = False
         status = 500
+        failure: RelayError | None = None
+        logged_as = REQUEST_ID.set(request_id)  # log lines written meanwhile carry the id
         try:
             reply = await self._handle(request, dialect, request_id, progress)
             streaming = reply.stream is not None  # the stream's own end counts it out
@@ -263,13 +272,16 @@ class Relay:
                 await self.rate_limits.succeeded(progress.entry, progress.limits)
             return reply
         except RelayError as error:
-            status = error.status
+            status, failure = error.status, error
             if self.error_logs and progress.entry is not None and error.code not in UNLOGGED_ERRORS:
                 self._log_error(progress, error, request_id)
             return self.error_reply(dialect, error, request_id)
         finally:
+            REQUEST_ID.reset(logged_as)
             if not streaming:
                 self._ended()
+                if progress.trace is not None:  # a stream's span ends with the stream
+                    progress.trace.finish(status, *((failure.message, failure.code) if failure else (None, None)))
             if metrics.METRICS is not None:  # the model is a label only once a channel serves it
                 model = progress.ctx.model if progress.ctx is not None else ""
                 metrics.METRICS.request(dialect_name, model, status, time.monotonic() - progress.started)
@@ -336,8 +348,11 @@ class Relay:
             started=started,
             client_ip=client_ip,
             client_headers=request.headers,
+            trace=progress.trace,
         )
         progress.ctx = ctx
+        if ctx.trace is not None:
+            ctx.trace.admitted(model, peek.stream, entry.user_id, entry.id, group)
         await self._take_hold(ctx, peek.max_tokens, peek.n)
         handed_over = False
         try:
@@ -480,6 +495,8 @@ class Relay:
             except AttemptFailed as failure:
                 failure.message = redact(failure.message, channel.keys)  # upstream text: no keys past here
                 last = failure
+                if ctx.trace is not None:
+                    ctx.trace.attempt_failed(failure.status, failure.message, failure.code)
                 log.info(
                     "request %s: channel #%s failed with %s: %s",
                     ctx.request_id,
@@ -588,6 +605,8 @@ class Relay:
             client_headers=ctx.client_headers,
             type_owner=route.type_owner,
         )
+        if ctx.trace is not None:
+            ctx.trace.attempt(channel, channel_type, upstream_model, request.url)
         guard = fetch_guard.policy(self.options) if guarded else None
         try:
             response = await self.client.send(
@@ -696,6 +715,8 @@ class Relay:
             ) from None
         finally:
             await response.close()
+        if ctx.trace is not None:
+            ctx.trace.answer(body)
         upstream = route.upstream
         try:
             usage = upstream.usage(body)
@@ -731,6 +752,8 @@ class Relay:
         ctx, route = attempt.ctx, attempt.route
         injected = not ctx.wants_usage and not route.path
         counter = route.upstream.stream_usage()
+        if ctx.trace is not None:
+            counter = ctx.trace.watch(counter)
         chain = StreamChain(route.path, attempt.steps) if route.path else None
         rewrite = self._thinking_rewrite(attempt)
         if rewrite is not None:
@@ -759,6 +782,7 @@ class Relay:
                 await settle(state, first_token_ms, delivered)
 
         async def events() -> AsyncIterator[bytes]:
+            REQUEST_ID.set(ctx.request_id)  # this runs in the task that sends the stream
             parser = SSEParser()
             state = "client_gone"
             first_token_ms: int | None = None
@@ -853,6 +877,8 @@ class Relay:
     ) -> Awaitable[None] | None:
         """Queue the charge and its log row; an awaitable while its balance move is on its way."""
         ctx, channel, upstream_model = attempt.ctx, attempt.channel, attempt.upstream_model
+        if ctx.trace is not None:
+            ctx.trace.settled(usage, state, ctx.stream)
         price = ctx.price
         if usage is None:
             self.ledger.release(ctx.hold)

@@ -12,6 +12,8 @@ from typing import Any
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from newapi_host.server_log import REQUEST_ID
+
 REQUEST_ID_HEADER = "X-Oneapi-Request-Id"
 
 
@@ -46,7 +48,11 @@ class RequestIdMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        token = REQUEST_ID.set(request_id)  # for the log lines written while answering
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            REQUEST_ID.reset(token)
 
 
 def _sets_its_own(scope: Scope) -> bool:
