@@ -28,7 +28,8 @@ ROOT_PASSWORD = "root-password-1"
 
 def env_for(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWAPI_", "SQL_DSN", "REDIS_CONN"))}
-    env.update(NEWAPI_DATA_DIR=str(data_dir), PYTHONPATH=str(FIXTURE_DISTS), NEWAPI_SYNC_INTERVAL="0.5", **extra)
+    env.update(NEWAPI_DATA_DIR=str(data_dir), PYTHONPATH=str(FIXTURE_DISTS), NEWAPI_SYNC_INTERVAL="0.5")
+    env.update(extra)  # a test may override any of the above (the sync interval, say)
     return env
 
 

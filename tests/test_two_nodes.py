@@ -1,0 +1,445 @@
+"""Two ``newapi serve`` nodes sharing PostgreSQL and Redis agree within a second, and run jobs once.
+
+Each node is a real server (two granian workers) on its own port and data directory. An admin
+change is made on node A; then both nodes are asked, on a new connection each time (so every
+worker answers some of them), until each has given the new answer :data:`STREAK` times in a row.
+The moment the cluster agreed is when the last of those streaks began; it must be within
+:data:`LIMIT` of the admin call's answer. The nodes poll the revisions only every 30 s here, so
+anything that arrives sooner came through the Redis notification every node listens to (a default
+installation polls every 0.5 s as well).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .conftest import LOCAL_UPSTREAMS, PG_DSN, REDIS_URL, unavailable
+from .servers import Console, Served, serve, stop_group
+from .upstreams import FakeUpstream, start_fake_openai
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+
+LIMIT = 1.0  # seconds from the admin's answer until every worker of both nodes agrees
+STREAK = 12  # new answers in a row per node: with two workers, each is missed with p = 2**-12
+JOB_INTERVAL = 1.2  # seconds: CHANNEL_TEST_FREQUENCY=0.02 minutes
+PRICE = 0.01  # USD per call: 5,000 quota
+
+
+@dataclass
+class Cluster:
+    a: Served
+    b: Served
+    console: Console  # root, signed in on node A
+    dsn: str
+    up: FakeUpstream
+    redis_url: str
+
+    @property
+    def bases(self) -> list[str]:
+        return [self.a.base, self.b.base]
+
+
+def _run(coro):
+    return asyncio.run(coro)
+
+
+async def _create_database() -> str:
+    """A new PostgreSQL database for the module's two nodes (as ``fresh_pg_database``, but shared)."""
+    import asyncpg
+
+    try:
+        conn = await asyncpg.connect(PG_DSN, timeout=3)
+    except (OSError, asyncpg.PostgresError) as exc:
+        unavailable("PostgreSQL", f"{PG_DSN}: {exc}")
+    name = f"newapi_test_{uuid.uuid4().hex[:12]}"
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return f"{PG_DSN.rpartition('/')[0]}/{name}"
+
+
+async def _drop_database(dsn: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_DSN, timeout=3)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{dsn.rpartition("/")[2]}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory, redis_url_module: str) -> Iterator[Cluster]:
+    dsn = _run(_create_database())
+    up = start_fake_openai()
+    env = {
+        "SQL_DSN": dsn,
+        "REDIS_CONN_STRING": redis_url_module,
+        "NEWAPI_SYNC_INTERVAL": "30",  # only Redis can bring a change within a second
+        "CHANNEL_TEST_FREQUENCY": str(JOB_INTERVAL / 60),
+    }
+    nodes: list[Served] = []
+    tails: list[deque[str]] = []
+    try:
+        root = tmp_path_factory.mktemp("nodes")
+        for name in ("a", "b"):
+            nodes.append(serve(root / name, 2, **env))
+            tails.append(drain(nodes[-1]))
+        with contextlib.closing(Console(nodes[0].base)) as console:
+            console.option("ModelPrice", {})  # set per test below, starting from none
+            yield Cluster(nodes[0], nodes[1], console, dsn, up, redis_url_module)
+    finally:
+        for node, tail in zip(nodes, tails, strict=False):
+            stop_group(node.proc)
+            print(f"last lines of the node on {node.base}:", *tail, sep="\n")
+        up.stop()
+        _run(_drop_database(dsn))
+
+
+def drain(node: Served) -> deque[str]:
+    """Read the node's output as it comes (a full pipe would block its workers); keep the end."""
+    tail: deque[str] = deque(maxlen=50)
+
+    def read() -> None:
+        assert node.proc.stdout is not None
+        for line in node.proc.stdout:
+            tail.append(line.rstrip())
+
+    threading.Thread(target=read, daemon=True).start()
+    return tail
+
+
+@pytest.fixture(scope="module")
+def redis_url_module() -> str:
+    """The test Redis, checked once for the module (each node keys its data by its database's id)."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_timeout=3).ping()
+    except redis.RedisError as exc:
+        unavailable("Redis", f"{REDIS_URL}: {exc}")
+    return REDIS_URL
+
+
+# -- measuring agreement ---------------------------------------------------------------------------
+
+
+def agreed_after(since: float, bases: list[str], answer: Callable[[str], bool], what: str) -> float:
+    """Seconds from ``since`` until every worker of every node gives the new answer.
+
+    Asks the nodes in turn until each has answered yes :data:`STREAK` times in a row; a no
+    restarts that node's streak. Fails if the last streak began later than :data:`LIMIT` after
+    ``since`` (or nothing settles within 10 s).
+    """
+    began: dict[str, float | None] = dict.fromkeys(bases)
+    run = dict.fromkeys(bases, 0)
+    while min(run.values()) < STREAK:
+        for base in bases:
+            if run[base] >= STREAK:
+                continue
+            sent = time.monotonic()
+            if answer(base):
+                if run[base] == 0:
+                    began[base] = sent
+                run[base] += 1
+            else:
+                run[base], began[base] = 0, None
+            assert time.monotonic() - since < 10, f"{what}: the nodes never agreed"
+    settled = max(b for b in began.values() if b is not None) - since
+    assert settled <= LIMIT, f"{what}: the nodes agreed only after {settled:.2f} s"
+    print(f"{what}: both nodes agreed after {settled * 1000:.0f} ms")
+    return settled
+
+
+def chat(base: str, key: str, model: str, *, path: str = "/v1/chat/completions", **body) -> httpx.Response:
+    """A chat request on a new connection (so that requests spread over the workers)."""
+    payload = {"model": model, "messages": [{"role": "user", "content": "hi"}], **body}
+    if path == "/v1/messages":
+        payload.setdefault("max_tokens", 16)
+    return httpx.post(
+        f"{base}{path}",
+        json=payload,
+        headers={"Authorization": f"Bearer {key}", "x-api-key": key, "Connection": "close"},
+        timeout=30,
+    )
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def user_with_key(console: Console, quota: int = 10**9) -> tuple[int, str]:
+    name = unique("u").replace("-", "")[:12]
+    user_id = console.user(name, quota)
+    return user_id, console.key_for(name)
+
+
+def channel_id(console: Console, name: str) -> int:
+    found = console.ok("GET", "/api/channel/search", params={"keyword": name})
+    return next(c["id"] for c in found["items"] if c["name"] == name)
+
+
+def priced(cluster: Cluster, *models: str) -> None:
+    """Give ``models`` a per-call price, keeping the others' (one ModelPrice table for the cluster)."""
+    table = cluster.console.ok("GET", "/api/option/")
+    current = next((o["value"] for o in table if o["key"] == "ModelPrice"), "{}")
+    import json
+
+    prices = json.loads(current or "{}")
+    prices.update(dict.fromkeys(models, PRICE))
+    cluster.console.option("ModelPrice", prices)
+
+
+def routed(cluster: Cluster, model: str, **fields) -> int:
+    """A channel serving ``model`` on the fake upstream, known to both nodes; returns its id."""
+    name = unique("ch")
+    cluster.console.channel(cluster.up.url, [model], name=name, **fields)
+    return channel_id(cluster.console, name)
+
+
+# -- keys ------------------------------------------------------------------------------------------
+
+
+def test_a_key_made_on_one_node_works_on_the_other_and_a_disabled_one_stops(cluster: Cluster):
+    model = unique("keys")
+    priced(cluster, model)
+    routed(cluster, model)
+    name = unique("k").replace("-", "")[:12]
+    cluster.console.user(name, 10**9)
+    key = cluster.console.key_for(name)
+    since = time.monotonic()
+    agreed_after(since, cluster.bases, lambda base: chat(base, key, model).status_code == 200, "a new key")
+
+    with httpx.Client(base_url=cluster.a.base, timeout=30) as user:
+        r = user.post("/api/user/login", json={"username": name, "password": "user-password-1"})
+        user.headers["New-Api-User"] = str(r.json()["data"]["id"])
+        (token,) = user.get("/api/token/").json()["data"]["items"]  # the user's only key
+        r = user.put("/api/token/", params={"status_only": "true"}, json={"id": token["id"], "status": 2})
+        assert r.json()["success"], r.text
+    since = time.monotonic()
+    agreed_after(since, cluster.bases, lambda base: chat(base, key, model).status_code == 401, "a disabled key")
+
+    # the owner disabled by an admin: every key of theirs stops
+    user_id, other_key = user_with_key(cluster.console)
+    agreed_after(time.monotonic(), cluster.bases, lambda base: chat(base, other_key, model).status_code == 200, "a key")
+    cluster.console.ok("POST", "/api/user/manage", json={"id": user_id, "action": "disable"})
+    since = time.monotonic()
+    agreed_after(
+        since, cluster.bases, lambda base: chat(base, other_key, model).status_code in (401, 403), "a disabled user"
+    )
+
+
+# -- channels --------------------------------------------------------------------------------------
+
+
+def test_a_new_channel_is_routed_and_a_disabled_one_is_not_used(cluster: Cluster):
+    model = unique("chan")
+    priced(cluster, model)
+    _, key = user_with_key(cluster.console)
+    assert chat(cluster.b.base, key, model).status_code == 404  # nothing serves it yet
+
+    first = routed(cluster, model, model_mapping=f'{{"{model}": "{model}-first"}}')
+    since = time.monotonic()
+    agreed_after(since, cluster.bases, lambda base: chat(base, key, model).status_code == 200, "a new channel")
+
+    # A second channel: the fake upstream echoes the mapped model, so each answer names its channel.
+    routed(cluster, model, model_mapping=f'{{"{model}": "{model}-second"}}')
+    seen: set[str] = set()
+    deadline = time.monotonic() + 10
+    while seen != {f"{model}-first", f"{model}-second"}:
+        seen.add(chat(cluster.b.base, key, model).json()["model"])
+        assert time.monotonic() < deadline, f"node B never used both channels: {seen}"
+
+    cluster.console.ok("POST", f"/api/channel/{first}/status", json={"status": 2})
+    since = time.monotonic()
+
+    def second_only(base: str) -> bool:
+        r = chat(base, key, model)
+        return r.status_code == 200 and r.json()["model"] == f"{model}-second"
+
+    agreed_after(since, cluster.bases, second_only, "a disabled channel")
+
+
+# -- options ---------------------------------------------------------------------------------------
+
+
+def test_an_option_change_is_in_force_on_both_nodes(cluster: Cluster):
+    model = unique("opt")
+    routed(cluster, model)
+    _, key = user_with_key(cluster.console)
+    r = chat(cluster.b.base, key, model)
+    assert r.status_code != 200, r.text  # no price for the model, self-use mode off: refused
+
+    priced(cluster, model)
+    since = time.monotonic()
+    agreed_after(since, cluster.bases, lambda base: chat(base, key, model).status_code == 200, "a model price")
+
+    cluster.console.option("SelfUseModeEnabled", "false")  # unchanged: nothing to wait for
+    table = cluster.console.ok("GET", "/api/option/")
+    import json
+
+    prices = json.loads(next(o["value"] for o in table if o["key"] == "ModelPrice"))
+    del prices[model]
+    cluster.console.option("ModelPrice", prices)
+    since = time.monotonic()
+    agreed_after(since, cluster.bases, lambda base: chat(base, key, model).status_code != 200, "a removed price")
+
+
+# -- balances --------------------------------------------------------------------------------------
+
+
+def test_top_ups_and_an_emptied_wallet_are_seen_by_both_nodes(cluster: Cluster):
+    model = unique("bal")
+    priced(cluster, model)
+    routed(cluster, model)
+    user_id, key = user_with_key(cluster.console, quota=0)
+    assert chat(cluster.b.base, key, model).status_code == 403  # an empty wallet
+    paid = lambda base: chat(base, key, model).status_code == 200  # noqa: E731
+    refused = lambda base: chat(base, key, model).status_code == 403  # noqa: E731
+
+    # the console's "add quota" on node A
+    body = {"id": user_id, "action": "add_quota", "mode": "add", "value": 10**8}
+    cluster.console.ok("POST", "/api/user/manage", json=body)
+    agreed_after(time.monotonic(), cluster.bases, paid, "an admin top-up")
+
+    cluster.console.ok("PUT", "/api/user/", json={"id": user_id, "quota": 0})
+    agreed_after(time.monotonic(), cluster.bases, refused, "an emptied wallet")
+
+    # a redemption code redeemed by the user on node A
+    (code,) = cluster.console.ok("POST", "/api/redemption/", json={"name": "two-nodes", "quota": 10**7, "count": 1})
+    with httpx.Client(base_url=cluster.a.base, timeout=30) as user:
+        name = cluster.console.user_row(user_id)["username"]
+        r = user.post("/api/user/login", json={"username": name, "password": "user-password-1"})
+        user.headers["New-Api-User"] = str(user_id)
+        r = user.post("/api/user/topup", json={"key": code})
+        assert r.json()["success"], r.text
+    agreed_after(time.monotonic(), cluster.bases, paid, "a redeemed code")
+
+
+# -- plugin switches -------------------------------------------------------------------------------
+
+
+def test_a_plugin_switched_off_on_one_node_refuses_on_the_other(cluster: Cluster):
+    model = unique("plug")
+    priced(cluster, model)
+    routed(cluster, model)
+    _, key = user_with_key(cluster.console)
+    messages = "/v1/messages"  # the Claude dialect, served by the claude plugin over an OpenAI channel
+    try:
+        agreed_after(
+            time.monotonic(),
+            cluster.bases,
+            lambda base: chat(base, key, model, path=messages).status_code == 200,
+            "the Claude dialect before the switch",
+        )
+        cluster.console.ok("PUT", "/api/plugins/claude", json={"enabled": False})
+        since = time.monotonic()
+        agreed_after(
+            since,
+            cluster.bases,
+            lambda base: chat(base, key, model, path=messages).status_code == 404,
+            "a plugin switched off",
+        )
+        cluster.console.ok("PUT", "/api/plugins/claude", json={"enabled": True})
+        since = time.monotonic()
+        agreed_after(
+            since,
+            cluster.bases,
+            lambda base: chat(base, key, model, path=messages).status_code == 200,
+            "a plugin switched on again",
+        )
+    finally:
+        cluster.console.put("/api/plugins/claude", json={"enabled": True})
+
+
+# -- background jobs -------------------------------------------------------------------------------
+
+
+async def _lease_holder(dsn: str, name: str) -> str | None:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        row = await conn.fetchrow("SELECT holder, expires_at FROM job_leases WHERE name = $1", name)
+        return row["holder"] if row and row["expires_at"] > time.time() else None
+    finally:
+        await conn.close()
+
+
+async def _auto_disable(dsn: str, channel: int) -> None:
+    """What the relay does to a channel whose upstream keeps failing (status 3, abilities off)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("UPDATE channels SET status = 3 WHERE id = $1", channel)
+        await conn.execute("UPDATE abilities SET enabled = false WHERE channel_id = $1", channel)
+    finally:
+        await conn.close()
+
+
+def test_a_periodic_job_runs_once_per_cluster_and_moves_when_its_node_stops(cluster: Cluster, tmp_path: Path):
+    """Channel re-enable probes each auto-disabled channel once per period, whatever the node count.
+
+    Four workers on two nodes each wake every :data:`JOB_INTERVAL`; only the lease holder probes.
+    The channel's upstream keeps failing, so every run probes it again: the fake upstream's count
+    of probes over a few periods tells how many workers ran the job.
+    """
+    model = unique("probe-fail-500")  # the fake upstream answers 500 to this model, so it stays off
+    channel = routed(cluster, model, test_model=model)
+    _run(_auto_disable(cluster.dsn, channel))
+    # The probe goes through the admin fetch guard, which refuses 127.0.0.1 unless allowed.
+    for option, value in LOCAL_UPSTREAMS.items():
+        cluster.console.option(option, value)
+    cluster.console.option("AutomaticEnableChannelEnabled", "true")
+    try:
+        probes = lambda: len(cluster.up.requests_for(model))  # noqa: E731
+        deadline = time.monotonic() + 15
+        while probes() == 0:
+            assert time.monotonic() < deadline, "the recovery job never probed the channel"
+            time.sleep(0.05)
+        start, counted = time.monotonic(), probes()
+        while time.monotonic() - start < 5 * JOB_INTERVAL:
+            time.sleep(0.05)
+        runs = probes() - counted
+        # once per cluster: about 5 runs in 5 periods (4 workers each running it would make ~20)
+        assert 3 <= runs <= 6, f"{runs} probes in 5 periods"
+
+        holder = _run(_lease_holder(cluster.dsn, "core:channel-recovery"))
+        assert holder is not None
+        holder_pid = int(holder.split(":")[1])
+        pids = {cluster.a.base: cluster.a.worker_pids(), cluster.b.base: cluster.b.worker_pids()}
+        holding = next(node for node in (cluster.a, cluster.b) if holder_pid in pids[node.base])
+        other = cluster.b if holding is cluster.a else cluster.a
+        assert holder_pid not in pids[other.base]
+
+        # The holding node stops (releasing its lease): the other node carries on, still once.
+        if holding is cluster.a:
+            cluster.console.close()
+            cluster.console = Console(other.base, setup=False)
+        stop_group(holding.proc)
+        counted = probes()
+        deadline = time.monotonic() + 15
+        while probes() == counted:
+            assert time.monotonic() < deadline, "the other node never took the job over"
+            time.sleep(0.05)
+        start, counted = time.monotonic(), probes()
+        while time.monotonic() - start < 5 * JOB_INTERVAL:
+            time.sleep(0.05)
+        assert 3 <= probes() - counted <= 6, f"{probes() - counted} probes in 5 periods after the hand-over"
+        new_holder = _run(_lease_holder(cluster.dsn, "core:channel-recovery"))
+        assert new_holder is not None and int(new_holder.split(":")[1]) in pids[other.base]
+    finally:
+        cluster.console.option("AutomaticEnableChannelEnabled", "false")
