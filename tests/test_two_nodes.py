@@ -89,6 +89,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, redis_url_module: str) -> 
         "REDIS_CONN_STRING": redis_url_module,
         "NEWAPI_SYNC_INTERVAL": "30",  # only Redis can bring a change within a second
         "CHANNEL_TEST_FREQUENCY": str(JOB_INTERVAL / 60),
+        "SESSION_SECRET": uuid.uuid4().hex,  # the same on every node, as docs/operations.md says
     }
     nodes: list[Served] = []
     tails: list[deque[str]] = []
@@ -326,6 +327,29 @@ def test_top_ups_and_an_emptied_wallet_are_seen_by_both_nodes(cluster: Cluster):
         r = user.post("/api/user/topup", json={"key": code})
         assert r.json()["success"], r.text
     agreed_after(time.monotonic(), cluster.bases, paid, "a redeemed code")
+
+
+# -- console sessions ------------------------------------------------------------------------------
+
+
+def test_a_console_session_works_on_both_nodes_and_a_logout_ends_it_on_both(cluster: Cluster):
+    user_id, _ = user_with_key(cluster.console)
+    name = cluster.console.user_row(user_id)["username"]
+    with httpx.Client(base_url=cluster.a.base, timeout=30) as signed_in:
+        r = signed_in.post("/api/user/login", json={"username": name, "password": "user-password-1"})
+        assert r.json()["success"], r.text
+        cookies = dict(signed_in.cookies)
+    headers = {"New-Api-User": str(user_id), "Connection": "close"}
+
+    def session_ok(base: str) -> bool:
+        r = httpx.get(f"{base}/api/user/self", headers=headers, cookies=cookies, timeout=30)
+        return r.status_code == 200 and r.json().get("success") is True
+
+    agreed_after(time.monotonic(), cluster.bases, session_ok, "a session made on node A")
+    r = httpx.get(f"{cluster.a.base}/api/user/logout", headers=headers, cookies=cookies, timeout=30)
+    assert r.json()["success"], r.text
+    since = time.monotonic()
+    agreed_after(since, cluster.bases, lambda base: not session_ok(base), "a logout")
 
 
 # -- plugin switches -------------------------------------------------------------------------------
