@@ -467,3 +467,33 @@ def test_a_periodic_job_runs_once_per_cluster_and_moves_when_its_node_stops(clus
         assert new_holder is not None and int(new_holder.split(":")[1]) in pids[other.base]
     finally:
         cluster.console.option("AutomaticEnableChannelEnabled", "false")
+
+
+# -- starting together -----------------------------------------------------------------------------
+
+
+def test_two_nodes_started_together_on_an_empty_database_both_come_up(tmp_path: Path, redis_url_module: str):
+    """A fresh cluster (``docker compose up --scale gateway=2``): both nodes migrate the same
+    empty database at the same moment; one applies the migrations, the other waits and finds
+    nothing left to do."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    dsn = _run(_create_database())
+    env = {"SQL_DSN": dsn, "REDIS_CONN_STRING": redis_url_module}
+    nodes: list[Served] = []
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            starting = [pool.submit(serve, tmp_path / name, 1, **env) for name in ("a", "b")]
+            failures = []
+            for future in starting:
+                try:
+                    nodes.append(future.result())
+                except BaseException as exc:  # serve() fails the test with the node's output
+                    failures.append(str(exc)[-3000:])
+        assert not failures, "a node did not start:\n" + "\n".join(failures)
+        for node in nodes:
+            assert httpx.get(f"{node.base}/healthz", timeout=10).json()["database"] == "ok"
+    finally:
+        for node in nodes:
+            stop_group(node.proc)
+        _run(_drop_database(dsn))
