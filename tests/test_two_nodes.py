@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 import time
 import uuid
@@ -386,6 +387,59 @@ def test_a_plugin_switched_off_on_one_node_refuses_on_the_other(cluster: Cluster
         )
     finally:
         cluster.console.put("/api/plugins/claude", json={"enabled": True})
+
+
+# -- Redis drops the notification connections -----------------------------------------------------
+
+
+def _socket_ports(pids: set[int]) -> set[int]:
+    """Local TCP ports of the sockets the processes ``pids`` hold (from /proc)."""
+    inodes = set()
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[9] in inodes:
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def _subscribers(client, pids: set[int]) -> list[dict]:
+    """The Redis connections of ``pids`` that are subscribed to a channel."""
+    ports = _socket_ports(pids)
+    return [c for c in client.client_list() if int(c["sub"]) > 0 and int(c["addr"].rsplit(":", 1)[1]) in ports]
+
+
+def test_changes_still_arrive_within_a_second_after_redis_drops_the_subscriptions(cluster: Cluster):
+    """Redis restarted or failed over: every worker subscribes again by itself."""
+    import redis
+
+    pids = cluster.a.worker_pids() | cluster.b.worker_pids()
+    client = redis.Redis.from_url(cluster.redis_url)
+    try:
+        before = _subscribers(client, pids)
+        assert len(before) == len(pids), before  # one subscription per worker
+        for connection in before:
+            client.client_kill_filter(_id=connection["id"])
+        deadline = time.monotonic() + 10
+        while len(again := _subscribers(client, pids)) < len(pids):
+            assert time.monotonic() < deadline, f"only {len(again)} of {len(pids)} workers subscribed again"
+            time.sleep(0.05)
+        assert {c["id"] for c in again}.isdisjoint({c["id"] for c in before})
+    finally:
+        client.close()
+
+    model = unique("resub")
+    routed(cluster, model)
+    _, key = user_with_key(cluster.console)
+    priced(cluster, model)
+    agreed_after(time.monotonic(), cluster.bases, lambda base: chat(base, key, model).status_code == 200, "a price")
 
 
 # -- background jobs -------------------------------------------------------------------------------
