@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import threading
 import time
@@ -197,8 +198,6 @@ def priced(cluster: Cluster, *models: str) -> None:
     """Give ``models`` a per-call price, keeping the others' (one ModelPrice table for the cluster)."""
     table = cluster.console.ok("GET", "/api/option/")
     current = next((o["value"] for o in table if o["key"] == "ModelPrice"), "{}")
-    import json
-
     prices = json.loads(current or "{}")
     prices.update(dict.fromkeys(models, PRICE))
     cluster.console.option("ModelPrice", prices)
@@ -281,22 +280,22 @@ def test_an_option_change_is_in_force_on_both_nodes(cluster: Cluster):
     model = unique("opt")
     routed(cluster, model)
     _, key = user_with_key(cluster.console)
-    r = chat(cluster.b.base, key, model)
-    assert r.status_code != 200, r.text  # no price for the model, self-use mode off: refused
 
+    def unpriced(base: str) -> bool:  # self-use mode off: a model without a price is refused
+        r = chat(base, key, model)
+        return r.status_code == 403 and r.json()["error"]["code"] == "model_price_error"
+
+    assert unpriced(cluster.b.base)
     priced(cluster, model)
     since = time.monotonic()
     agreed_after(since, cluster.bases, lambda base: chat(base, key, model).status_code == 200, "a model price")
 
-    cluster.console.option("SelfUseModeEnabled", "false")  # unchanged: nothing to wait for
     table = cluster.console.ok("GET", "/api/option/")
-    import json
-
     prices = json.loads(next(o["value"] for o in table if o["key"] == "ModelPrice"))
     del prices[model]
     cluster.console.option("ModelPrice", prices)
     since = time.monotonic()
-    agreed_after(since, cluster.bases, lambda base: chat(base, key, model).status_code != 200, "a removed price")
+    agreed_after(since, cluster.bases, unpriced, "a removed price")
 
 
 # -- balances --------------------------------------------------------------------------------------
@@ -342,15 +341,15 @@ def test_a_console_session_works_on_both_nodes_and_a_logout_ends_it_on_both(clus
         cookies = dict(signed_in.cookies)
     headers = {"New-Api-User": str(user_id), "Connection": "close"}
 
-    def session_ok(base: str) -> bool:
+    def session(base: str) -> int:
         r = httpx.get(f"{base}/api/user/self", headers=headers, cookies=cookies, timeout=30)
-        return r.status_code == 200 and r.json().get("success") is True
+        return 200 if r.status_code == 200 and r.json().get("success") is True else r.status_code
 
-    agreed_after(time.monotonic(), cluster.bases, session_ok, "a session made on node A")
+    agreed_after(time.monotonic(), cluster.bases, lambda base: session(base) == 200, "a session made on node A")
     r = httpx.get(f"{cluster.a.base}/api/user/logout", headers=headers, cookies=cookies, timeout=30)
     assert r.json()["success"], r.text
     since = time.monotonic()
-    agreed_after(since, cluster.bases, lambda base: not session_ok(base), "a logout")
+    agreed_after(since, cluster.bases, lambda base: session(base) == 401, "a logout")
 
 
 # -- plugin switches -------------------------------------------------------------------------------
