@@ -117,22 +117,6 @@ def wrk(gateway: str, keys: list[str], *, rate: float, seconds: float, connectio
 # -- the gateway and its workers ---------------------------------------------------------------------
 
 
-def descendants(pid: int) -> set[int]:
-    found, todo = set(), [pid]
-    while todo:
-        parent = todo.pop()
-        for task in Path(f"/proc/{parent}/task").glob("*"):
-            try:
-                children = (task / "children").read_text().split()
-            except OSError:
-                continue
-            for child in map(int, children):
-                if child not in found:
-                    found.add(child)
-                    todo.append(child)
-    return found
-
-
 def worker_pids(gateway: str, tries: int = 40) -> set[int]:
     """The pids that answer ``/healthz`` (a new connection each time, so every worker is asked)."""
     return {httpx.get(f"{gateway}/healthz", headers={"Connection": "close"}).json()["pid"] for _ in range(tries)}
