@@ -309,7 +309,8 @@ def main() -> int:
 
     ledger = read_ledger(data, args.sql_dsn)
     log_text = log_path.read_text(errors="replace")
-    error_lines = [line for line in log_text.splitlines() if " ERROR " in line or "Traceback" in line]
+    # both formats: the server's own ("... ERROR name: ...") and granian's workers' ("ERROR - ...")
+    error_lines = [line for line in log_text.splitlines() if re.search(r"\b(ERROR|CRITICAL)\b|^Traceback", line)]
 
     print(f"\n{'t (s)':>7}" + "".join(f"{'rss ' + str(pid) + ' MB':>16}" for pid in workers))
     for at, values in samples:
