@@ -1,8 +1,9 @@
 """Redis pub/sub for change notifications across workers and nodes (opt-in).
 
-With ``REDIS_CONN_STRING`` set, a worker that changes something publishes the topic and every
-worker's :class:`~newapi_host.sync.RevisionWatcher` re-reads the revisions at once instead of
-at its next poll. The poll stays on, so a dropped connection or message only delays a change by
+With ``REDIS_CONN_STRING`` set, a worker that changes something publishes the topic (on its
+database's channel, :func:`channel_for`) and every worker's
+:class:`~newapi_host.sync.RevisionWatcher` re-reads the revisions at once instead of at its next
+poll. The poll stays on, so a dropped connection or message only delays a change by
 one sync interval; this module reconnects on its own.
 """
 
@@ -17,7 +18,11 @@ import redis.asyncio as aioredis
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "newapi:revisions"
+
+def channel_for(cluster: str) -> str:
+    """The notification channel of one database's gateways (its id from ``host_meta``), so that
+    gateways on different databases can share a Redis, as their balances' keys do."""
+    return f"newapi:{cluster}:revisions"
 
 
 def redis_client(url: str) -> aioredis.Redis:
@@ -27,7 +32,7 @@ def redis_client(url: str) -> aioredis.Redis:
 
 
 class RedisNotifier:
-    def __init__(self, url: str, on_message: Callable[[], None], channel: str = CHANNEL) -> None:
+    def __init__(self, url: str, on_message: Callable[[], None], channel: str) -> None:
         self.url = url
         self.channel = channel
         self.on_message = on_message

@@ -35,3 +35,31 @@ async def test_a_wrong_redis_url_fails_start_up_clearly(sqlite_config):
             pass
     # the balances' store is the first to need Redis: it names the address and the cause
     assert excinfo.group_contains(StoreUnavailable, match="Redis is not reachable.*127.0.0.1:1")
+
+
+async def test_the_notification_channel_is_named_by_the_database(sqlite_config, redis_url):
+    """Gateways on different databases may share one Redis (their balances' keys are named by the
+    database's id): their change notifications are too, so they do not wake each other."""
+    import redis.asyncio as aioredis
+
+    from newapi_host.billing.wallets import cluster_id
+
+    config = dataclasses.replace(sqlite_config, redis_url=redis_url, sync_interval=30)
+    async with running(config, "acme") as client:
+        await as_root(client)
+        mine = f"newapi:{await cluster_id()}:revisions"
+        listener = aioredis.Redis.from_url(redis_url)
+        pubsub = listener.pubsub()
+        await pubsub.subscribe(mine, "newapi:revisions")  # its own channel, and the one all once shared
+        try:
+            assert (await client.put("/api/plugins/acme", json={"enabled": False})).json()["success"]
+            heard = []
+            deadline = time.monotonic() + 1
+            while time.monotonic() < deadline:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
+                if message is not None:
+                    heard.append((message["channel"], message["data"]))
+            assert heard == [(mine.encode(), b"plugins")], heard
+        finally:
+            await pubsub.aclose()
+            await listener.aclose()
