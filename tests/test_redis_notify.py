@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import time
+import uuid
 
 import pytest
 
 from newapi_host.store import StoreUnavailable
 
-from .conftest import as_root, running
+from .conftest import as_root, eventually, running
+from .servers import redis_subscriptions
 
 pytestmark = pytest.mark.redis
 
@@ -63,3 +66,32 @@ async def test_the_notification_channel_is_named_by_the_database(sqlite_config, 
         finally:
             await pubsub.aclose()
             await listener.aclose()
+
+
+async def test_the_notifier_keeps_one_subscription_however_often_redis_drops_it(redis_url):
+    """Each drop (a Redis restart, a failover, a killed client) leaves one subscription and no
+    connection held: a pool of three would run dry after a few leaks."""
+    import redis
+
+    from newapi_host.notify import RedisNotifier, channel_for
+
+    heard: list[int] = []
+    notifier = RedisNotifier(redis_url, lambda: heard.append(1), channel_for(uuid.uuid4().hex), max_connections=3)
+    await notifier.start()
+    admin = redis.Redis.from_url(redis_url)
+    me = {os.getpid()}
+    try:
+        for _ in range(5):
+            (subscription,) = redis_subscriptions(admin, me)
+            admin.client_kill_filter(_id=subscription["id"])
+            await eventually(
+                lambda old=subscription["id"]: any(s["id"] != old for s in redis_subscriptions(admin, me)),
+                what="a new subscription",
+            )
+            await asyncio.sleep(0.3)  # room for a second, duplicate subscription to show up
+        assert len(redis_subscriptions(admin, me)) == 1
+        await notifier.publish("options")
+        await eventually(lambda: heard, within=2, what="a notification after the drops")
+    finally:
+        admin.close()
+        await notifier.stop()

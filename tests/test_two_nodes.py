@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import threading
 import time
 import uuid
@@ -26,7 +25,7 @@ import httpx
 import pytest
 
 from .conftest import LOCAL_UPSTREAMS, PG_DSN, REDIS_URL, unavailable
-from .servers import Console, Served, serve, stop_group
+from .servers import Console, Served, redis_subscriptions, serve, stop_group
 from .upstreams import FakeUpstream, start_fake_openai
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -391,30 +390,6 @@ def test_a_plugin_switched_off_on_one_node_refuses_on_the_other(cluster: Cluster
 # -- Redis drops the notification connections -----------------------------------------------------
 
 
-def _socket_ports(pids: set[int]) -> set[int]:
-    """Local TCP ports of the sockets the processes ``pids`` hold (from /proc)."""
-    inodes = set()
-    for pid in pids:
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
-            with contextlib.suppress(OSError):
-                target = os.readlink(fd)
-                if target.startswith("socket:["):
-                    inodes.add(target[8:-1])
-    ports = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[9] in inodes:
-                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return ports
-
-
-def _subscribers(client, pids: set[int]) -> list[dict]:
-    """The Redis connections of ``pids`` that are subscribed to a channel."""
-    ports = _socket_ports(pids)
-    return [c for c in client.client_list() if int(c["sub"]) > 0 and int(c["addr"].rsplit(":", 1)[1]) in ports]
-
-
 def test_changes_still_arrive_within_a_second_after_redis_drops_the_subscriptions(cluster: Cluster):
     """Redis restarted or failed over: every worker subscribes again by itself."""
     import redis
@@ -422,12 +397,12 @@ def test_changes_still_arrive_within_a_second_after_redis_drops_the_subscription
     pids = cluster.a.worker_pids() | cluster.b.worker_pids()
     client = redis.Redis.from_url(cluster.redis_url)
     try:
-        before = _subscribers(client, pids)
+        before = redis_subscriptions(client, pids)
         assert len(before) == len(pids), before  # one subscription per worker
         for connection in before:
             client.client_kill_filter(_id=connection["id"])
         deadline = time.monotonic() + 10
-        while len(again := _subscribers(client, pids)) < len(pids):
+        while len(again := redis_subscriptions(client, pids)) < len(pids):
             assert time.monotonic() < deadline, f"only {len(again)} of {len(pids)} workers subscribed again"
             time.sleep(0.05)
         assert {c["id"] for c in again}.isdisjoint({c["id"] for c in before})
