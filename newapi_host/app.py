@@ -62,7 +62,7 @@ from newapi_host.db import engine as db
 from newapi_host.host import Host
 from newapi_host.ip_limits import IpLimits, IpRateLimitMiddleware
 from newapi_host.jobs import JobRunner
-from newapi_host.notify import RedisNotifier
+from newapi_host.notify import RedisNotifier, channel_for
 from newapi_host.options import Options
 from newapi_host.plugins.contracts import BackgroundJob
 from newapi_host.plugins.loading import build_plugin_host
@@ -253,7 +253,8 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         host.watcher.on("users", host.sessions.users_changed)
         host.watcher.start()
         if host.config.redis_url:
-            notifier = RedisNotifier(host.config.redis_url, on_message=host.watcher.wake)
+            channel = channel_for(await cluster_id())
+            notifier = RedisNotifier(host.config.redis_url, on_message=host.watcher.wake, channel=channel)
             await notifier.start()
             host.watcher.publish = notifier.publish
             host.extras["notifier"] = notifier

@@ -3,7 +3,9 @@
 A once-per-cluster job runs only in the worker holding its lease in ``job_leases``. Taking or
 renewing the lease is one conditional UPDATE, so it works the same on SQLite shared by local
 workers and on PostgreSQL shared by many nodes. A worker that dies simply stops renewing and
-another takes over when the lease runs out.
+another takes over when the lease runs out. On PostgreSQL leases are timed by the database's
+clock: nodes' clocks may disagree, and a node running ahead would otherwise see every lease as
+expired and run the job beside its holder.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import socket
 import time
 import uuid
 from typing import Any
+
+from piccolo.engine.postgres import PostgresEngine
 
 from newapi_host.db.tables import JobLease
 from newapi_host.plugins.contracts import BackgroundJob, JobContext
@@ -53,8 +57,17 @@ class JobRunner:
     def lease_name(plugin: str, job: BackgroundJob) -> str:
         return f"{plugin}:{job.name}"
 
+    @staticmethod
+    async def now() -> float:
+        """Seconds since the epoch by the clock every node shares: the database's (PostgreSQL),
+        else this machine's (SQLite serves one machine)."""
+        if isinstance(JobLease._meta.db, PostgresEngine):
+            rows = await JobLease.raw("SELECT extract(epoch FROM clock_timestamp())::float8 AS now")
+            return float(rows[0]["now"])
+        return time.time()
+
     async def acquire(self, name: str, seconds: float) -> bool:
-        now = time.time()
+        now = await self.now()
         await JobLease.insert(JobLease(name=name, holder="", expires_at=0.0)).on_conflict(action="DO NOTHING")
         taken = (
             await JobLease.update({JobLease.holder: self.holder, JobLease.expires_at: now + seconds})

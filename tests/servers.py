@@ -7,6 +7,7 @@ the way an admin's script would (sign in as root, add channels, users, keys, opt
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -30,7 +31,8 @@ def env_for(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWAPI_", "SQL_DSN", "REDIS_CONN"))}
     env.update(NEWAPI_DATA_DIR=str(data_dir), PYTHONPATH=str(FIXTURE_DISTS), NEWAPI_SYNC_INTERVAL="0.5")
     # every test request comes from 127.0.0.1: New API's per-address API and web limits (on by
-    # default) would soon refuse the set-up calls; tests of those limits switch them back on
+    # default) would soon refuse the set-up calls; tests of those limits switch them back on.
+    # A test may override any of these (the sync interval, say).
     env.update({"GLOBAL_API_RATE_LIMIT_ENABLE": "false", "GLOBAL_WEB_RATE_LIMIT_ENABLE": "false", **extra})
     return env
 
@@ -152,3 +154,27 @@ class Console(httpx.Client):
 
     def user_row(self, user_id: int) -> dict[str, Any]:
         return self.ok("GET", f"/api/user/{user_id}")
+
+
+def socket_ports(pids: set[int]) -> set[int]:
+    """Local TCP ports of the sockets the processes ``pids`` hold (from /proc)."""
+    inodes = set()
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[9] in inodes:
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def redis_subscriptions(client: Any, pids: set[int]) -> list[dict[str, Any]]:
+    """The Redis connections of ``pids`` that are subscribed to a channel."""
+    ports = socket_ports(pids)
+    return [c for c in client.client_list() if int(c["sub"]) > 0 and int(c["addr"].rsplit(":", 1)[1]) in ports]

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
+import pytest
+
 from newapi_host.app import load_plugins
+from newapi_host.config import Config
 from newapi_host.db import engine as db
 from newapi_host.jobs import JobRunner
 from newapi_host.plugins.contracts import BackgroundJob
@@ -124,3 +129,26 @@ async def test_an_inactive_job_leaves_the_lease_to_others(sqlite_config, monkeyp
     assert job.active is not None and job.active() is False
     monkeypatch.setenv("UPDATE_TASK", "true")
     assert job.active() is True
+
+
+@pytest.mark.postgres
+async def test_a_node_whose_clock_runs_ahead_cannot_take_a_live_lease(pg_dsn, tmp_path, monkeypatch):
+    """Leases are timed by the database's clock, not each node's: a node an hour ahead (a clock
+    nobody synchronised) must still wait for the holder's lease to run out. (PostgreSQL only: one
+    SQLite file serves one machine, whose processes share one clock.)"""
+    db_config = Config(data_dir=tmp_path, sql_dsn=pg_dsn, session_secret="test-secret")
+    engine = db.make_engine(db_config)
+    db.configure(engine)
+    await db.start(engine)
+    await db.migrate()
+    plugins = load_plugins(db_config, HOST_EPS)
+    states = PluginStates(plugins.registry)
+    a, b = JobRunner(plugins.registry, states, None), JobRunner(plugins.registry, states, None)
+    assert await a.acquire("x:clock", 30)
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 3600)  # this process's clock, as node b sees it
+    assert not await b.acquire("x:clock", 30)
+    monkeypatch.setattr(time, "time", lambda: real() - 3600)  # and a node an hour behind renews fine
+    assert await a.acquire("x:clock", 30)
+    assert not await b.acquire("x:clock", 30)
+    await db.stop(engine)

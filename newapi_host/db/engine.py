@@ -10,7 +10,7 @@ import contextlib
 import io
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 from piccolo.conf.apps import AppRegistry
@@ -79,13 +79,43 @@ async def stop(engine: Engine) -> None:
         await engine.close_connection_pool()
 
 
+# Any constant names the lock; this one spells "newapi" in ASCII.
+MIGRATION_LOCK = 0x6E6577617069
+
+
+@contextlib.asynccontextmanager
+async def _one_migrator() -> AsyncIterator[None]:
+    """On PostgreSQL, let one process at a time migrate, whichever node it runs on.
+
+    Nodes started together on an empty database would otherwise create the same tables at once,
+    and all but one would fail to start. A session-level advisory lock, on a connection of its
+    own, is held for the whole run; the next process then finds nothing left to apply. (SQLite
+    serves one machine, where ``newapi serve`` migrates once before its workers start.)
+    """
+    from newapi_host.db import piccolo_conf
+
+    engine = piccolo_conf.DB
+    if not isinstance(engine, PostgresEngine):
+        yield
+        return
+    import asyncpg
+
+    conn = await asyncpg.connect(**engine.config)
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+        yield
+    finally:
+        await conn.close()  # ending the session releases the lock
+
+
 async def migrate() -> str:
     """Apply every pending migration of the configured apps; return Piccolo's report."""
     from piccolo.apps.migrations.commands.forwards import run_forwards
 
     out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        result = await run_forwards(app_name="all")
+    async with _one_migrator():
+        with contextlib.redirect_stdout(out):
+            result = await run_forwards(app_name="all")
     report = out.getvalue()
     if not result.success:
         raise MigrationError(f"{result.message}\n{report}")
