@@ -4,7 +4,9 @@
 Starts the fake upstream, ``newapi serve`` (2 workers, SQLite in a temporary directory, key
 auth + billing + consume logs on) and wrk, then prints requests/s and latency for
 non-streaming and streaming (10-chunk) chat completions at concurrency 1 and 32, next to the
-same load sent to the upstream directly; "added" is the gateway's share of the latency.
+same load sent to the upstream directly; "added" is the gateway's share of the latency. On
+Linux it also prints the gateway's CPU time per request ("cpu µs": all its processes, from
+``/proc``), which moves far less with other load on the machine than requests per second do.
 
 Needs ``wrk`` (Debian/Ubuntu: ``apt-get install wrk``; macOS: ``brew install wrk``).
 """
@@ -12,6 +14,7 @@ Needs ``wrk`` (Debian/Ubuntu: ``apt-get install wrk``; macOS: ``brew install wrk
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -70,6 +73,31 @@ def parse_wrk(output: str) -> dict[str, float]:
     return result
 
 
+def cpu_seconds(root_pid: int) -> float | None:
+    """CPU time (user + system) used so far by ``root_pid`` and its children: the gateway's
+    processes. Linux only (``/proc``); None elsewhere."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    try:
+        children: dict[int, list[int]] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError):
+                    with open(f"/proc/{entry}/stat") as fh:
+                        fields = fh.read().rsplit(")", 1)[1].split()
+                    children.setdefault(int(fields[1]), []).append(int(entry))
+        total, todo = 0, [root_pid]
+        while todo:
+            pid = todo.pop()
+            todo.extend(children.get(pid, []))
+            with contextlib.suppress(OSError):
+                with open(f"/proc/{pid}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+        return total / tick
+    except OSError:
+        return None
+
+
 def wrk(url: str, key: str, stream: bool, connections: int, seconds: int) -> dict[str, float]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(LUA % ("true" if stream else "false", key))
@@ -116,6 +144,8 @@ def main() -> int:
             admin.post("/api/setup", json={**setup, "SelfUseModeEnabled": True})
             uid = admin.post("/api/user/login", json={"username": "root", "password": password}).json()["data"]["id"]
             admin.headers["New-Api-User"] = str(uid)
+            # enough quota for any run: root's initial 100M pays for about 127k requests here
+            admin.post("/api/user/manage", json={"id": uid, "action": "add_quota", "mode": "add", "value": 10**13})
             r = admin.post("/api/channel/", json={"type": 1, "key": "sk-up", "base_url": upstream, "models": "bench"})
             assert r.json()["success"], r.text
             key = admin.post("/api/token/", json={"name": "bench", "unlimited_quota": True}).json()["data"]["key"]
@@ -127,7 +157,14 @@ def main() -> int:
         for stream in (False, True):
             for connections in (1, 32):
                 direct = wrk(f"{upstream}/v1/chat/completions", key, stream, connections, args.seconds)
+                before = cpu_seconds(procs[1].pid)
                 via = wrk(f"{gateway}/v1/chat/completions", key, stream, connections, args.seconds)
+                after = cpu_seconds(procs[1].pid)
+                served = via["rps"] * args.seconds
+                # the gateway's CPU per request: far less sensitive to other load than req/s
+                cpu_us = (
+                    (after - before) / served * 1e6 if before is not None and after is not None and served else None
+                )
                 rows.append(
                     {
                         "kind": "stream (10 chunks)" if stream else "non-stream",
@@ -139,17 +176,19 @@ def main() -> int:
                         "added_p50_ms": round(via["p50"] - direct["p50"], 3),
                         "added_p99_ms": round(via["p99"] - direct["p99"], 3),
                         "errors": int(via["errors"]),
+                        "cpu_us_per_request": round(cpu_us) if cpu_us is not None else None,
                     }
                 )
         with httpx.Client(base_url=gateway, timeout=10) as check:
             logged = check.get("/healthz").json()
         columns = ("req/s", "direct", "p50 ms", "p99 ms", "+p50 ms", "+p99 ms")
-        header = f"{'kind':<20}{'conc':>5}" + "".join(f"{c:>9}" for c in columns) + f"{'errors':>8}"
+        header = f"{'kind':<20}{'conc':>5}" + "".join(f"{c:>9}" for c in columns) + f"{'errors':>8}{'cpu µs':>8}"
         print(header)
         for r in rows:
             print(
                 f"{r['kind']:<20}{r['concurrency']:>5}{r['gateway_rps']:>9}{r['direct_rps']:>9}{r['p50_ms']:>9}"
                 f"{r['p99_ms']:>9}{r['added_p50_ms']:>9}{r['added_p99_ms']:>9}{r['errors']:>8}"
+                f"{r['cpu_us_per_request'] if r['cpu_us_per_request'] is not None else '-':>8}"
             )
         print(
             f"(gateway {logged['version']}, {args.workers} workers, SQLite, "
