@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from newapi_host.billing import pricing
+from newapi_host.billing.ledger import log_row
 from newapi_host.billing.pricing import PriceBook, round_half_away
 from newapi_host.options import Options
 from newapi_host.plugins.contracts import Usage
@@ -95,6 +97,37 @@ def test_per_call_price_and_admin_overrides():
         prices.quote("unpriced-model", "default", "default")
     assert err.value.status == 403 and err.value.code == "model_price_error" and "unpriced-model" in str(err.value)
     assert book(SelfUseModeEnabled="true").quote("unpriced-model", "default", "default").model_ratio == 37.5
+
+
+def test_a_kept_quote_never_outlives_self_use_mode():
+    """Quotes are kept until the price tables reload; one that only self-use mode priced is
+    re-checked against the switch every time, so turning it off refuses at once."""
+    prices = book(SelfUseModeEnabled="true")
+    assert prices.quote("unpriced-model", "default", "default").model_ratio == 37.5
+    assert prices.quote("gpt-4o", "default", "default").model_ratio == 1.25
+    prices.options._values["SelfUseModeEnabled"] = "false"  # no reload yet
+    with pytest.raises(RelayError) as err:
+        prices.quote("unpriced-model", "default", "default")
+    assert err.value.code == "model_price_error"
+    assert prices.quote("gpt-4o", "default", "default").model_ratio == 1.25  # a priced model is unaffected
+
+
+def test_kept_quotes_are_bounded(monkeypatch):
+    monkeypatch.setattr(pricing, "MAX_KEPT_QUOTES", 3)
+    prices = book(SelfUseModeEnabled="true")
+    for n in range(7):
+        assert prices.quote(f"model-{n}", "default", "default").model_ratio == 37.5
+        assert len(prices._quotes) <= 3
+    assert prices.quote("gpt-4o", "vip", "default").model_ratio == 1.25
+
+
+def test_a_log_row_records_only_what_it_is_given():
+    """An error-log row (type 5) names no quota, tokens, channel, address or upstream id of its own."""
+    row = log_row(type=5, user_id=7, username="u", token_id=3, token_name="k", group="default", model="m")
+    assert row["quota"] == 0 and row["prompt_tokens"] == 0 and row["completion_tokens"] == 0
+    assert row["content"] == "" and row["use_time"] == 0 and row["is_stream"] is False
+    assert row["channel_id"] == 0 and row["request_id"] == "" and row["ip"] == ""
+    assert row["upstream_request_id"] == "" and row["other"] == "{}"
 
 
 def test_hold_formula_and_trust_bypass():

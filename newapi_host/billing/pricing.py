@@ -54,6 +54,9 @@ class Price:
         return d
 
 
+MAX_KEPT_QUOTES = 10_000  # distinct (model, groups) quotes kept between reloads
+
+
 class PriceBook:
     """Effective price tables: plugin defaults overlaid by the admin's option tables."""
 
@@ -65,8 +68,8 @@ class PriceBook:
         self.tables: dict[str, dict[str, float]] = {}
         self.group_ratio: dict[str, float] = dict(DEFAULT_GROUP_RATIO)
         self.group_group_ratio: dict[str, dict[str, float]] = {}
-        # (model, user group, using group) -> (price, priced by self-use mode); emptied by reload()
-        self._quotes: dict[tuple[str, str, str], tuple[Price, bool]] = {}
+        # (model, user group, using group, self-use switch) -> price; emptied by reload()
+        self._quotes: dict[tuple[str, str, str, bool], Price] = {}
 
     def reload(self) -> None:
         defaults = self.registry.pricing_defaults()
@@ -109,18 +112,15 @@ class PriceBook:
         return group in self.group_ratio
 
     def quote(self, model: str, user_group: str, using_group: str) -> Price:
-        """The price of ``model`` for this pair of groups (once per request: kept until reload)."""
-        key = (model, user_group, using_group)
-        known = self._quotes.get(key)
-        if known is not None and (not known[1] or self.options.get_bool("SelfUseModeEnabled")):
-            return known[0]
-        price = self._quote(model, user_group, using_group)
-        if len(self._quotes) >= 10_000:
-            self._quotes = {}
-        self._quotes[key] = (
-            price,
-            model not in self.tables.get("ModelPrice", {}) and model not in self.tables.get("ModelRatio", {}),
-        )
+        """The price of ``model`` for this pair of groups (once per request: kept until reload,
+        apart for each state of the self-use switch, which prices unlisted models)."""
+        key = (model, user_group, using_group, self.options.get_bool("SelfUseModeEnabled"))
+        price = self._quotes.get(key)
+        if price is None:
+            price = self._quote(model, user_group, using_group)
+            if len(self._quotes) >= MAX_KEPT_QUOTES:
+                self._quotes.clear()
+            self._quotes[key] = price
         return price
 
     def _quote(self, model: str, user_group: str, using_group: str) -> Price:
