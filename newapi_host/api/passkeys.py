@@ -217,6 +217,35 @@ async def login_begin(request: Request[Any, Any, Any]) -> Response[dict[str, Any
     return _with_cookie(request, ok({"options": json.loads(options_to_json(options))}), flow)
 
 
+def _verified(
+    request: Request[Any, Any, Any], credential: dict[str, Any], challenge: bytes, row: dict[str, Any]
+) -> int | None:
+    """The authenticator's new signature count when ``credential`` is a valid assertion of the
+    stored passkey ``row`` for ``challenge``; None when it is not."""
+    rp_id, origin, _ = _relying_party(request)
+    try:
+        verified = verify_authentication_response(
+            credential=credential,
+            expected_challenge=challenge,
+            expected_rp_id=rp_id,
+            expected_origin=origin,
+            credential_public_key=base64url_to_bytes(row["public_key"]),
+            credential_current_sign_count=row["sign_count"],
+        )
+    except (WebAuthnException, ValueError, KeyError, TypeError):
+        return None
+    return int(verified.new_sign_count)
+
+
+async def _record_use(row: dict[str, Any], sign_count: int) -> int:
+    """Store a used passkey's signature count and the time of use; answers that time."""
+    now = int(time.time())
+    await PasskeyCredential.update(
+        {PasskeyCredential.sign_count: sign_count, PasskeyCredential.last_used_at: now}
+    ).where(PasskeyCredential.id == row["id"])
+    return now
+
+
 @post("/api/user/passkey/login/finish", status_code=200, exception_handlers=LIMITED)
 async def login_finish(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     await check_critical_rate(request)
@@ -229,25 +258,13 @@ async def login_finish(request: Request[Any, Any, Any]) -> Response[dict[str, An
     row = await PasskeyCredential.select().where(PasskeyCredential.credential_id == credential["id"]).first()
     if row is None:
         return Response(fail(MSG_FAILED))
-    rp_id, origin, _ = _relying_party(request)
-    try:
-        verified = verify_authentication_response(
-            credential=credential,
-            expected_challenge=flow[0],
-            expected_rp_id=rp_id,
-            expected_origin=origin,
-            credential_public_key=base64url_to_bytes(row["public_key"]),
-            credential_current_sign_count=row["sign_count"],
-        )
-    except (WebAuthnException, ValueError, KeyError, TypeError):
+    sign_count = _verified(request, credential, flow[0], row)
+    if sign_count is None:
         return Response(fail(MSG_FAILED))
     user = await User.select().where((User.id == row["user_id"]) & User.deleted_at.is_null()).first()
     if user is None or user["status"] != USER_ENABLED:
         return Response(fail("This user has been disabled"))
-    now = int(time.time())
-    await PasskeyCredential.update(
-        {PasskeyCredential.sign_count: verified.new_sign_count, PasskeyCredential.last_used_at: now}
-    ).where(PasskeyCredential.id == row["id"])
+    now = await _record_use(row, sign_count)
     await User.update({User.last_login_at: now}).where(User.id == user["id"])
     request.set_session(new_session(user))
     response = Response(ok({k: user[k] for k in ("id", "username", "display_name", "role", "status", "group")}))
@@ -299,22 +316,10 @@ async def verify_finish(request: Request[Any, Any, Any]) -> Response[dict[str, A
     )
     if row is None:
         return Response(fail(MSG_FAILED))
-    rp_id, origin, _ = _relying_party(request)
-    try:
-        verified = verify_authentication_response(
-            credential=credential,
-            expected_challenge=flow[0],
-            expected_rp_id=rp_id,
-            expected_origin=origin,
-            credential_public_key=base64url_to_bytes(row["public_key"]),
-            credential_current_sign_count=row["sign_count"],
-        )
-    except (WebAuthnException, ValueError, KeyError, TypeError):
+    sign_count = _verified(request, credential, flow[0], row)
+    if sign_count is None:
         return Response(fail(MSG_FAILED))
-    now = int(time.time())
-    await PasskeyCredential.update(
-        {PasskeyCredential.sign_count: verified.new_sign_count, PasskeyCredential.last_used_at: now}
-    ).where(PasskeyCredential.id == row["id"])
+    now = await _record_use(row, sign_count)
     marked = {k: v for k, v in session.items() if k not in (step_up.AT, step_up.METHOD)}
     request.set_session({**marked, READY_KEY: now})
     response = Response(ok(None, "Passkey verified"))
