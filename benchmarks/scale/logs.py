@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import random
 import time
 
@@ -231,6 +232,7 @@ async def main() -> None:
                 }
             )
         )
+        os.environ["NEWAPI_GC_FREEZE"] = "1"  # as `newapi serve` starts its workers
         app = create_app(config)
         async with app.lifespan():
             if not args.no_reads:

@@ -15,15 +15,17 @@ whole range per user/group/model/channel (admin) or per token/group/model (self)
 from __future__ import annotations
 
 import time
-from operator import itemgetter
+from collections import OrderedDict
+from operator import attrgetter
 from typing import Any
 
+import msgspec
 from litestar import Request, get
-from piccolo.query.functions.aggregate import Sum
 
 from newapi_host.auth.guards import admin_auth, user_auth
-from newapi_host.billing.ledger import FLOW_DAY
-from newapi_host.db.tables import ROLE_ROOT, Channel, QuotaByModel, QuotaByUser, QuotaByUserModel, QuotaData, Token
+from newapi_host.billing.ledger import FLOW_DAY, FLOW_KEY, FLOW_KEYS, FLOW_MARKS, FLOW_SUMS
+from newapi_host.db.engine import fetch_tuples
+from newapi_host.db.tables import ROLE_ROOT, QuotaByModel, QuotaByUser, QuotaByUserModel, QuotaData
 
 from .envelope import fail, ok
 
@@ -54,54 +56,71 @@ def _ts(request: Request[Any, Any, Any], name: str) -> int:
     return max(-(2**63), min(value, 2**63 - 1))
 
 
-def _sums(table: Any = QuotaData) -> list[Any]:
+def _range(start: int, end: int) -> tuple[int, int]:
+    """[start, end]; a missing end means "until now" (New API's console always sends both)."""
+    return start, end if end > 0 else int(time.time()) + 3600
+
+
+def _points(rows: list[Any], named: bool) -> list[dict[str, Any]]:
+    """New API's QuotaData objects from ``(user_id, username, model_name, created_at, token_used,
+    count, quota)`` rows; built in one pass, as a 30-day chart is tens of thousands of them."""
+    if named:
+        return [
+            {**ZERO, "user_id": u, "username": n, "model_name": m, "created_at": t, "token_used": int(tu),
+             "count": int(c), "quota": int(q)}
+            for u, n, m, t, tu, c, q in rows
+        ]  # fmt: skip
     return [
-        Sum(table.count, alias="count"),
-        Sum(table.quota, alias="quota"),
-        Sum(table.token_used, alias="token_used"),
+        {**ZERO, "model_name": m, "created_at": t, "token_used": int(tu), "count": int(c), "quota": int(q)}
+        for m, t, tu, c, q in rows
     ]
 
 
-async def _grouped(by: list[Any], where: list[Any], order: list[Any] | None = None) -> list[dict[str, Any]]:
-    """``SUM`` of count/quota/token_used over ``where``, grouped by the ``by`` columns (of one table)."""
-    table = by[0]._meta.table
-    query = table.select(*by, *_sums(table)).group_by(*by)
-    for cond in where:
-        query = query.where(cond)
-    if order:
-        query = query.order_by(*order)
-    rows = await query
-    sums = ("count", "quota", "token_used")
-    return [{**ZERO, **{k: int(v or 0) if k in sums else v for k, v in r.items()}} for r in rows]
-
-
-def _range(start: int, end: int, table: Any = QuotaData) -> list[Any]:
-    """Rows in [start, end]; a missing end means "until now" (New API's console always sends both)."""
-    if end <= 0:
-        end = int(time.time()) + 3600
-    return [table.created_at >= start, table.created_at <= end]
+SUMS = '"token_used", "count", "quota"'
+IN_RANGE = '"created_at" >= {} AND "created_at" <= {}'
+USER_MODELS = QuotaByUserModel._meta.tablename
 
 
 @get("/api/data/", guards=[admin_auth])
 async def all_quota_data(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    """Per model and hour; with ``username``, per that user's model and hour."""
-    start, end = _ts(request, "start_timestamp"), _ts(request, "end_timestamp")
+    """Per model and hour; with ``username``, per that user's model and hour.
+
+    The per-hour tables are unique on their key, so their rows are the answer as they are.
+    """
+    span = _range(_ts(request, "start_timestamp"), _ts(request, "end_timestamp"))
     username = request.query_params.get("username", "")
     if username:
-        q = QuotaByUserModel
-        by = [q.user_id, q.username, q.model_name, q.created_at]
-        rows = await _grouped(by, [*_range(start, end, q), q.username == username], [q.created_at])
-    else:
-        q = QuotaByModel
-        rows = await _grouped([q.model_name, q.created_at], _range(start, end, q), [q.created_at])
-    return ok(rows)
+        rows = await fetch_tuples(
+            f'SELECT "user_id", "username", "model_name", "created_at", {SUMS} FROM "{USER_MODELS}" '
+            f'WHERE {IN_RANGE} AND "username" = {{}} ORDER BY "created_at"',
+            *span,
+            username,
+        )
+        return ok(_points(rows, named=True))
+    rows = await fetch_tuples(
+        f'SELECT "model_name", "created_at", {SUMS} FROM "{QuotaByModel._meta.tablename}" '
+        f'WHERE {IN_RANGE} ORDER BY "created_at"',
+        *span,
+    )
+    return ok(_points(rows, named=False))
 
 
 @get("/api/data/users", guards=[admin_auth])
 async def quota_data_by_user(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    start, end = _ts(request, "start_timestamp"), _ts(request, "end_timestamp")
-    q = QuotaByUser
-    return ok(await _grouped([q.username, q.created_at], _range(start, end, q), [q.created_at]))
+    """Per user name and hour (New API groups by name: two accounts that shared one add up)."""
+    span = _range(_ts(request, "start_timestamp"), _ts(request, "end_timestamp"))
+    sums = ", ".join(f'CAST(SUM("{c}") AS BIGINT)' for c in ("token_used", "count", "quota"))
+    rows = await fetch_tuples(
+        f'SELECT "username", "created_at", {sums} FROM "{QuotaByUser._meta.tablename}" WHERE {IN_RANGE} '
+        'GROUP BY "username", "created_at" ORDER BY "created_at"',
+        *span,
+    )
+    return ok(
+        [
+            {**ZERO, "username": n, "created_at": t, "token_used": int(tu), "count": int(c), "quota": int(q)}
+            for n, t, tu, c, q in rows
+        ]
+    )
 
 
 @get("/api/data/self", guards=[user_auth])
@@ -109,10 +128,13 @@ async def self_quota_data(request: Request[Any, Any, Any]) -> dict[str, Any]:
     start, end = _ts(request, "start_timestamp"), _ts(request, "end_timestamp")
     if end - start > MAX_SELF_SPAN:
         return fail("the time range must not exceed one month")
-    q = QuotaByUserModel
-    by = [q.user_id, q.username, q.model_name, q.created_at]
-    where = [*_range(start, end, q), q.user_id == request.state.caller.id]
-    return ok(await _grouped(by, where, [q.created_at]))
+    rows = await fetch_tuples(
+        f'SELECT "user_id", "username", "model_name", "created_at", {SUMS} FROM "{USER_MODELS}" '
+        f'WHERE {IN_RANGE} AND "user_id" = {{}} ORDER BY "created_at"',
+        *_range(start, end),
+        request.state.caller.id,
+    )
+    return ok(_points(rows, named=True))
 
 
 # -- flow: totals over the range ----------------------------------------------------------------
@@ -139,36 +161,8 @@ def _flow_range(request: Request[Any, Any, Any]) -> tuple[int, int] | str:
     return start, end
 
 
-FLOW_FIELDS = ("user_id", "username", "node_name", "token_id", "token_name", "use_group", "channel_id")
-FLOW_FIELDS += ("channel_name", "model_name", "token_used", "count", "quota")
-OMIT_EMPTY = {"user_id", "username", "node_name", "token_id", "token_name", "channel_id", "channel_name"}
-
-
-async def _name_tokens(rows: list[dict[str, Any]]) -> None:
-    ids = sorted({r["token_id"] for r in rows if r.get("token_id")})
-    if ids:
-        names = {t["id"]: t["name"] for t in await Token.select(Token.id, Token.name).where(Token.id.is_in(ids))}
-        for r in rows:
-            r["token_name"] = names.get(r.get("token_id"), "")  # a deleted token stays unnamed
-    else:
-        for r in rows:
-            r["token_name"] = ""
-
-
-async def _name_channels(rows: list[dict[str, Any]]) -> None:
-    ids = sorted({r["channel_id"] for r in rows if r.get("channel_id")})
-    if ids:
-        found = await Channel.select(Channel.id, Channel.name).where(Channel.id.is_in(ids))
-        names = {c["id"]: c["name"] for c in found}
-    else:
-        names = {}
-    for r in rows:
-        channel = r.get("channel_id")
-        r["channel_name"] = (names.get(channel) or f"channel-{channel}") if channel else ""
-
-
 HOUR, DAY = 3600, FLOW_DAY
-FLOW_DAYS = "quota_data_flow_days"  # quota_data's sums per day (see its migration)
+FLOW_DAYS = FLOW_SUMS  # quota_data's sums per day and numbered key (see add_flow_sums)
 
 
 def flow_parts(start: int, end: int, now: int) -> list[tuple[str, int, int, int]]:
@@ -218,48 +212,179 @@ def flow_parts(start: int, end: int, now: int) -> list[tuple[str, int, int, int]
     return days + [p for p in parts if p[0] != FLOW_DAYS]
 
 
-async def _flow(
-    start: int, end: int, by: tuple[str, ...], user_id: int = 0, username: str = ""
-) -> list[dict[str, Any]]:
-    """Totals over ``[start, end]`` grouped by ``by`` (and the user's name when by user), largest first."""
-    cols = ", ".join(f'"{c}"' for c in by)
-    named = "user_id" in by
-    selects, args = [], []
+class FlowRow(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """New API's FlowQuotaData: ids and names are left out when zero or empty (its ``omitempty``);
+    a deleted key stays unnamed, a user is named by their current name."""
+
+    user_id: int = 0
+    username: str = ""
+    node_name: str = ""
+    token_id: int = 0
+    token_name: str = ""
+    use_group: str
+    channel_id: int = 0
+    channel_name: str = ""
+    model_name: str
+    token_used: int
+    count: int
+    quota: int
+
+
+# The numbered flow keys' columns, by number, for the database in use (numbers are never changed
+# or reused, so what was read stays true; a new number is read when a sum first names it).
+_KEYS: tuple[Any, dict[int, tuple[Any, ...]]] = (None, {})
+MAX_KEPT_KEYS = 1_000_000
+CHUNK = 500  # ids per IN (...) list
+
+
+async def _flow_keys(ids: set[int]) -> dict[int, tuple[Any, ...]]:
+    """The ``FLOW_KEY`` columns of each numbered key in ``ids``."""
+    global _KEYS
+    engine, kept = _KEYS
+    if engine is not QuotaData._meta.db:  # another database (tests start many)
+        _KEYS = (QuotaData._meta.db, kept := {})
+    missing = [i for i in ids if i not in kept]
+    if len(kept) + len(missing) > MAX_KEPT_KEYS:
+        kept.clear()
+        missing = list(ids)
+    columns = ", ".join(f'"{c}"' for c in FLOW_KEY)
+    if len(missing) > 20 * CHUNK:  # cheaper in one read
+        rows = await fetch_tuples(f'SELECT "id", {columns} FROM "{FLOW_KEYS}"')
+        kept.update((r[0], tuple(r[1:])) for r in rows)
+    else:
+        for i in range(0, len(missing), CHUNK):
+            part = missing[i : i + CHUNK]
+            marks = ", ".join("{}" for _ in part)
+            rows = await fetch_tuples(f'SELECT "id", {columns} FROM "{FLOW_KEYS}" WHERE "id" IN ({marks})', *part)
+            kept.update((r[0], tuple(r[1:])) for r in rows)
+    return kept
+
+
+async def _names_of(table: str, ids: set[int], column: str = "name") -> dict[int, str]:
+    names: dict[int, str] = {}
+    ordered = sorted(ids)
+    for i in range(0, len(ordered), CHUNK):
+        part = ordered[i : i + CHUNK]
+        marks = ", ".join("{}" for _ in part)
+        rows = await fetch_tuples(f'SELECT "id", "{column}" FROM "{table}" WHERE "id" IN ({marks})', *part)
+        names.update((r[0], r[1]) for r in rows)
+    return names
+
+
+TOTALS = 'CAST(SUM("token_used") AS BIGINT), CAST(SUM("count") AS BIGINT), CAST(SUM("quota") AS BIGINT)'
+# Closed days' sums per numbered key, as last read: (database, first day, last day, users) ->
+# (the days' write marks then, rows). Days before today change only when a flush lands late (after
+# midnight, or a journal replayed after a stop); every write to a day also bumps its mark in
+# FLOW_MARKS, so equal marks mean equal sums, and a week of history is read once, not per view.
+_CLOSED: OrderedDict[tuple[Any, ...], tuple[list[Any], list[Any]]] = OrderedDict()
+MAX_CLOSED = 8
+
+
+async def _day_sums(first: int, last: int, user_ids: list[int]) -> list[list[Any]]:
+    """(key number, token_used, count, quota) rows of the daily sums in ``[first, last]``, in lists
+    that may repeat a number: the closed days' (kept while their marks hold) and today's."""
+    who = f' AND "user_id" IN ({", ".join("{}" for _ in user_ids)})' if user_ids else ""
+    grouped = f'SELECT "key_id", {TOTALS} FROM "{FLOW_SUMS}" WHERE "created_at" >= {{}} AND "created_at" <= {{}}{who}'
+    grouped += ' GROUP BY "key_id"'
+    now = int(time.time())
+    today = now - now % DAY
+    closed = min(last, today - DAY)
+    parts = []
+    if first <= closed:
+        read = f'SELECT "created_at", "writes" FROM "{FLOW_MARKS}" WHERE "created_at" >= {{}} AND "created_at" <= {{}}'
+        marks = [tuple(m) for m in await fetch_tuples(f'{read} ORDER BY "created_at"', first, closed)]
+        key = (QuotaData._meta.db, first, closed, tuple(user_ids))
+        kept = _CLOSED.get(key)
+        if kept is not None and kept[0] == marks:
+            _CLOSED.move_to_end(key)
+            parts.append(kept[1])
+        else:
+            rows = list(await fetch_tuples(grouped, first, closed, *user_ids))
+            _CLOSED[key] = (marks, rows)
+            while len(_CLOSED) > MAX_CLOSED:
+                _CLOSED.popitem(last=False)
+            parts.append(rows)
+    if last > closed:
+        parts.append(await fetch_tuples(grouped, max(first, closed + DAY), last, *user_ids))
+    return parts
+
+
+async def _flow_sums(start: int, end: int, user_ids: list[int]) -> dict[tuple[Any, ...], list[int]]:
+    """``FLOW_KEY`` -> [token_used, count, quota] over quota_data's buckets stamped in ``[start, end]``."""
+    sums: dict[tuple[Any, ...], list[int]] = {}
+    who = f' AND "user_id" IN ({", ".join("{}" for _ in user_ids)})' if user_ids else ""
     for table, first, last, sign in flow_parts(min(start, LAST_STAMP), min(end, LAST_STAMP), int(time.time())):
-        where = '"created_at" >= {} AND "created_at" <= {} AND "use_group" != \'\''
-        args += [first, last]
-        if user_id:
-            where += ' AND "user_id" = {}'
-            args.append(user_id)
-        if username:
-            where += ' AND "username" = {}'
-            args.append(username)
-        name = '"username"' if sign > 0 else "''"  # a subtracted row never names the user
-        minus = "" if sign > 0 else "-"
-        selects.append(
-            f'SELECT {cols}, {name} AS "username", {minus}"count" AS "count", {minus}"quota" AS "quota", '
-            f'{minus}"token_used" AS "token_used" FROM "{table}" WHERE {where}'
-        )
-    if not selects:
-        return []
-    sums = ", ".join(f'CAST(SUM("{c}") AS BIGINT) AS "{c}"' for c in ("token_used", "count", "quota"))
-    sql = (
-        f"SELECT {cols}{', MAX(username) AS username' if named else ''}, {sums} "
-        f"FROM ({' UNION ALL '.join(selects)}) AS parts "
-        f'GROUP BY {cols} HAVING SUM("count") != 0'  # a key seen only in the hours taken away
-    )
-    rows = await QuotaData.raw(sql, *args)
-    rows.sort(key=itemgetter("quota"), reverse=True)
-    if "token_id" in by:
-        await _name_tokens(rows)
-    if "channel_id" in by:
-        await _name_channels(rows)
-    # New API's FlowQuotaData: ids and names are left out when zero or empty
-    present = {*by, "token_used", "count", "quota"} | ({"username"} if named else set())
-    present |= {"token_name"} if "token_id" in by else set()
-    present |= {"channel_name"} if "channel_id" in by else set()
-    fields = [k for k in FLOW_FIELDS if k in present]
-    return [{k: r[k] for k in fields if k not in OMIT_EMPTY or r[k]} for r in rows]
+        if table == FLOW_DAYS:
+            parts = await _day_sums(first, last, user_ids)
+            keys = await _flow_keys({r[0] for rows in parts for r in rows})
+            found: list[tuple[Any, ...]] = []
+            for rows in parts:
+                if not sums and sign > 0:  # the usual first part: most of the answer, in one pass
+                    sums = {keys[i]: [token_used, count, quota] for i, token_used, count, quota in rows}
+                else:
+                    found += [(keys[i], token_used, count, quota) for i, token_used, count, quota in rows]
+        else:  # a partial day's hours (a number of hours, so few rows)
+            columns = ", ".join(f'"{c}"' for c in FLOW_KEY)
+            rows = await fetch_tuples(
+                f'SELECT {columns}, {TOTALS} FROM quota_data WHERE "created_at" >= {{}} AND "created_at" <= {{}}{who} '
+                f"GROUP BY {columns}",
+                first,
+                last,
+                *user_ids,
+            )
+            found = [(tuple(r[:6]), r[6], r[7], r[8]) for r in rows]
+        for key, token_used, count, quota in found:
+            total = sums.get(key)
+            if total is None:
+                sums[key] = [sign * token_used, sign * count, sign * quota]
+            else:
+                total[0] += sign * token_used
+                total[1] += sign * count
+                total[2] += sign * quota
+    return sums
+
+
+GROUP = FLOW_KEY.index("use_group")
+
+
+async def _flow(start: int, end: int, by: tuple[str, ...], user_id: int = 0, username: str = "") -> list[FlowRow]:
+    """Totals over ``[start, end]`` per ``by``, largest quota first (tens of thousands for root)."""
+    user_ids = [user_id] if user_id else []
+    if username:
+        user_ids = [r[0] for r in await fetch_tuples('SELECT "id" FROM users WHERE "username" = {}', username)]
+        if not user_ids:
+            return []
+    sums = await _flow_sums(start, end, user_ids)
+    # each total moved onto ``by``: the columns not grouped by blanked (FLOW_KEY's shape kept)
+    kept = [c in by for c in FLOW_KEY]
+    whole, blank = all(kept), (0, 0, "", "", 0, "")
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for key, total in sums.items():
+        if not key[GROUP] or not total[1]:  # no group: not a relayed request; no count: only hours taken away
+            continue
+        if whole:
+            groups[key] = total
+            continue
+        part = tuple(v if k else b for v, k, b in zip(key, kept, blank, strict=True))
+        if (into := groups.get(part)) is None:
+            groups[part] = list(total)
+        else:
+            into[0] += total[0]
+            into[1] += total[1]
+            into[2] += total[2]
+    ids = [{k[at] for k in groups} for at in (0, 1, 4)]  # users, keys, channels
+    users = dict.fromkeys(ids[0], "") | await _names_of("users", ids[0] - {0}, "username")
+    tokens = dict.fromkeys(ids[1], "") | await _names_of("tokens", ids[1] - {0})  # a deleted key stays unnamed
+    channels = {c: name or f"channel-{c}" for c, name in (await _names_of("channels", ids[2] - {0})).items()}
+    channels = {c: channels.get(c, f"channel-{c}") if c else "" for c in ids[2]}
+    out = [
+        FlowRow(user_id=u, username=users[u], node_name=node, token_id=token, token_name=tokens[token],
+                use_group=group, channel_id=channel, channel_name=channels[channel], model_name=model,
+                token_used=token_used, count=count, quota=quota)
+        for (u, token, group, model, channel, node), (token_used, count, quota) in groups.items()
+    ]  # fmt: skip
+    out.sort(key=attrgetter("quota"), reverse=True)
+    return out
 
 
 @get("/api/data/flow", guards=[admin_auth])

@@ -158,9 +158,9 @@ async def add_quota_data(rows: list[tuple[Any, ...]]) -> None:
     await transaction.connection.executemany(f"INSERT INTO quota_data ({names}) VALUES ({marks}) {conflict}", rows)
 
 
-# The dashboard's coarser sums (tables QuotaByModel, QuotaByUserModel, QuotaByUser, and the daily
-# flow sums read by /api/data/flow): for each, its table, key columns (positions in a
-# QUOTA_DATA_COLUMNS row), whether it keeps the username, and its time bucket in seconds.
+# The dashboard's coarser sums (tables QuotaByModel, QuotaByUserModel, QuotaByUser; the daily flow
+# sums read by /api/data/flow are add_flow_sums's): for each, its table, key columns (positions in
+# a QUOTA_DATA_COLUMNS row), whether it keeps the username, and its time bucket in seconds.
 FLOW_DAY = 86400
 SUMMARIES = (
     ("quota_data_models", (("created_at", 2, "bigint"), ("model_name", 1, "text")), False, 3600),
@@ -171,21 +171,6 @@ SUMMARIES = (
         3600,
     ),
     ("quota_data_users", (("user_id", 0, "int"), ("created_at", 2, "bigint")), True, 3600),
-    # quota_data's own key with the day instead of the hour (see migration 2026-12-05T22:00:00)
-    (
-        "quota_data_flow_days",
-        (
-            ("created_at", 2, "bigint"),
-            ("user_id", 0, "int"),
-            ("token_id", 4, "int"),
-            ("use_group", 3, "text"),
-            ("model_name", 1, "text"),
-            ("channel_id", 5, "int"),
-            ("node_name", 6, "text"),
-        ),
-        True,
-        FLOW_DAY,
-    ),
 )
 
 
@@ -222,6 +207,67 @@ async def add_summaries(buckets: list[tuple[Any, ...]]) -> None:
             await transaction.connection.executemany(
                 f'INSERT INTO "{table}" ({names}) VALUES ({marks}) {conflict}', rows
             )
+    if buckets:
+        await add_flow_sums(buckets, postgres, transaction.connection)
+
+
+FLOW_KEYS, FLOW_SUMS, FLOW_MARKS = "quota_data_flow_keys", "quota_data_flow_sums", "quota_data_flow_marks"
+FLOW_KEY = ("user_id", "token_id", "use_group", "model_name", "channel_id", "node_name")
+FLOW_KEY_AT = (0, 4, 3, 1, 5, 6)  # their places in a QUOTA_DATA_COLUMNS row
+FLOW_KEY_TYPES = ("int", "int", "text", "text", "int", "text")
+
+
+async def add_flow_sums(buckets: list[tuple[Any, ...]], postgres: bool, connection: Any) -> None:
+    """Add bucket rows to the daily flow sums: number any key not seen before, then sum per (day, number).
+
+    A key's number is taken inside the transaction (insert if missing, then read), never cached
+    here: a rolled-back flush must not leave a number behind that another key could be given.
+    Each day written gets its mark bumped, which tells readers that kept the day's sums to read
+    them again.
+    """
+    sums: dict[tuple[Any, ...], list[Any]] = {}
+    for row in buckets:
+        key = tuple(row[i] for i in FLOW_KEY_AT)
+        total = sums.setdefault((row[2] - row[2] % FLOW_DAY, *key), [row[7], 0, 0, 0])
+        total[0] = row[7]
+        total[1] += row[8]
+        total[2] += row[9]
+        total[3] += row[10]
+    named = {day_key[1:]: total[0] for day_key, total in sorted(sums.items())}  # the newest name
+    keys = [(*key, name) for key, name in sorted(named.items())]  # sorted: locks in key order
+    rows = [(*k, *v[1:]) for k, v in sorted(sums.items())]
+    names = ", ".join(f'"{c}"' for c in FLOW_KEY)
+    same = " AND ".join(f'k."{c}" = u."{c}"' for c in FLOW_KEY)
+    added = ", ".join(f'"{c}" = "{FLOW_SUMS}"."{c}" + excluded."{c}"' for c in ("token_used", "count", "quota"))
+    upsert = f'ON CONFLICT ("created_at", "key_id") DO UPDATE SET {added}'
+    number = f'INSERT INTO "{FLOW_KEYS}" ({names}, "username")'
+    days = sorted({row[0] for row in rows})
+    marked = f'INSERT INTO "{FLOW_MARKS}" ("created_at", "writes")'
+    bump = f'ON CONFLICT ("created_at") DO UPDATE SET "writes" = "{FLOW_MARKS}"."writes" + 1'
+    if postgres:
+        arrays = ", ".join(f"${i + 1}::{kind}[]" for i, kind in enumerate((*FLOW_KEY_TYPES, "text")))
+        columns = (list(c) for c in zip(*keys, strict=True))
+        await connection.execute(f"{number} SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING", *columns)
+        kinds = ("bigint", *FLOW_KEY_TYPES, "bigint", "bigint", "bigint")
+        arrays = ", ".join(f"${i + 1}::{kind}[]" for i, kind in enumerate(kinds))
+        await connection.execute(
+            f'INSERT INTO "{FLOW_SUMS}" ("created_at", "key_id", "user_id", "token_used", "count", "quota") '
+            f'SELECT u."created_at", k."id", u."user_id", u."token_used", u."count", u."quota" '
+            f'FROM unnest({arrays}) AS u("created_at", {names}, "token_used", "count", "quota") '
+            f'JOIN "{FLOW_KEYS}" k ON {same} ORDER BY u."created_at", k."id" {upsert}',
+            *(list(c) for c in zip(*rows, strict=True)),
+        )
+        await connection.execute(f"{marked} SELECT unnest($1::bigint[]), 1 {bump}", days)
+        return
+    marks = ", ".join("?" for _ in range(len(FLOW_KEY) + 1))
+    await connection.executemany(f"{number} VALUES ({marks}) ON CONFLICT DO NOTHING", keys)
+    find = " AND ".join(f'k."{c}" = ?' for c in FLOW_KEY)
+    await connection.executemany(
+        f'INSERT INTO "{FLOW_SUMS}" ("created_at", "key_id", "user_id", "token_used", "count", "quota") '
+        f'SELECT ?, k."id", k."user_id", ?, ?, ? FROM "{FLOW_KEYS}" k WHERE {find} {upsert}',
+        [(r[0], *r[7:], *r[1:7]) for r in rows],
+    )
+    await connection.executemany(f"{marked} VALUES (?, 1) {bump}", [(day,) for day in days])
 
 
 @dataclass(slots=True)

@@ -161,6 +161,46 @@ async def insert_many(table: type[Table], columns: tuple[str, ...], rows: list[t
     await transaction.connection.executemany(sql, rows)
 
 
+async def fetch_tuples(sql: str, *args: Any) -> list[Any]:
+    """Rows of a read as tuples (asyncpg ``Record``s on PostgreSQL), straight from the driver.
+
+    For reads of tens of thousands of rows (the dashboard's charts and flow views): Piccolo
+    makes a dict per row, which costs more than the query. ``sql`` marks arguments with ``{}``
+    as Piccolo's ``raw`` does; inside a transaction the read uses its connection. Values are the
+    driver's own (on SQLite: no Piccolo converters, so booleans are 0/1 and times are text).
+    """
+    from newapi_host.db import piccolo_conf
+
+    engine = piccolo_conf.DB
+    transaction = engine.current_transaction.get()
+    if isinstance(engine, PostgresEngine):
+        query = sql.format(*(f"${i}" for i in range(1, len(args) + 1)))
+        if transaction is not None:
+            return await transaction.connection.fetch(query, *args)
+        if engine.pool is not None:
+            async with engine.pool.acquire() as connection:
+                return await connection.fetch(query, *args)
+        import asyncpg
+
+        connection = await asyncpg.connect(**engine.config)
+        try:
+            return await connection.fetch(query, *args)
+        finally:
+            await connection.close()
+    query = sql.format(*("?" for _ in args))
+    if transaction is not None:
+        cursor = await transaction.connection.execute(query, args)
+        try:
+            return [tuple(row.values()) for row in await cursor.fetchall()]  # Piccolo's dict rows
+        finally:
+            await cursor.close()
+    import aiosqlite
+
+    plain = {**engine.connection_kwargs, "detect_types": 0}  # no per-value converters
+    async with aiosqlite.connect(**plain) as connection, connection.execute(query, args) as cursor:
+        return list(await cursor.fetchall())
+
+
 async def refresh_statistics(engine: Engine | None = None) -> None:
     """Sample the tables again for the query planner (SQLite; PostgreSQL's autovacuum does it).
 
