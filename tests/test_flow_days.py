@@ -190,3 +190,28 @@ async def test_the_migrations_fill_the_daily_sums_from_existing_quota_data(db_co
             await QuotaData.raw('SELECT DISTINCT "created_at" - "created_at" % 86400, "user_id", "token_id", '
                                 '"use_group", "model_name", "channel_id", "node_name" FROM quota_data')
         )  # fmt: skip
+
+
+async def test_past_days_read_again_after_a_late_charge(db_config):
+    """The views keep closed days' sums between requests; a charge landing on a past day (a flush
+    after midnight, a journal replayed after a stop) bumps the day's mark and is counted."""
+    async with running(db_config) as client:
+        await as_root(client)
+        ledger = client.app.state.host.relay.ledger
+        user = await create_user("late", "late-pass-1", quota=10**9)
+        now = int(time.time())
+        span = {"start_timestamp": now - 7 * DAY, "end_timestamp": now}
+
+        async def settle(days_ago: int, quota: int) -> None:
+            ledger.settle(charge(user, "m1", now - days_ago * DAY, quota, 2, 3, group="a", token_id=1, channel_id=1))
+            assert await ledger.flush() == 1
+
+        for days_ago in (2, 3, 5):
+            await settle(days_ago, 100)
+        for _ in range(2):  # read, then read again from what was kept
+            flow = (await client.get("/api/data/flow", params=span)).json()["data"]
+            assert [(r["count"], r["quota"]) for r in flow] == [(3, 300)]
+        await settle(3, 40)  # a past day, already kept
+        flow = (await client.get("/api/data/flow", params=span)).json()["data"]
+        assert [(r["count"], r["quota"]) for r in flow] == [(4, 340)]
+        assert answered(flow, ROOT_BY) == await brute_force(span["start_timestamp"], now, ROOT_BY)
