@@ -272,23 +272,28 @@ async def _names_of(table: str, ids: set[int], column: str = "name") -> dict[int
 
 
 TOTALS = 'CAST(SUM("token_used") AS BIGINT), CAST(SUM("count") AS BIGINT), CAST(SUM("quota") AS BIGINT)'
-# Closed days' sums per numbered key, as last read: (database, first day, last day, users) ->
-# (the days' write marks then, rows). Days before today change only when a flush lands late (after
-# midnight, or a journal replayed after a stop); every write to a day also bumps its mark in
-# FLOW_MARKS, so equal marks mean equal sums, and a week of history is read once, not per view.
-_CLOSED: OrderedDict[tuple[Any, ...], tuple[list[Any], list[Any]]] = OrderedDict()
+Sums = dict[tuple[Any, ...], tuple[int, int, int]]  # FLOW_KEY -> (token_used, count, quota)
+# Closed days' sums, as last read: (database, first day, last day, users) -> (the days' write
+# marks then, sums). Days before today change only when a flush lands late (after midnight, or a
+# journal replayed after a stop); every write to a day also bumps its mark in FLOW_MARKS, so
+# equal marks mean equal sums, and a week of history is read once, not per view.
+_CLOSED: OrderedDict[tuple[Any, ...], tuple[list[Any], Sums]] = OrderedDict()
 MAX_CLOSED = 8
 
 
-async def _day_sums(first: int, last: int, user_ids: list[int]) -> list[list[Any]]:
-    """(key number, token_used, count, quota) rows of the daily sums in ``[first, last]``, in lists
-    that may repeat a number: the closed days' (kept while their marks hold) and today's."""
+async def _keyed(rows: list[Any]) -> Sums:
+    """(key number, token_used, count, quota) rows by their keys' columns."""
+    keys = await _flow_keys({r[0] for r in rows})
+    return {keys[i]: (token_used, count, quota) for i, token_used, count, quota in rows}
+
+
+async def _day_sums(first: int, last: int, user_ids: list[int]) -> list[Sums]:
+    """The daily sums of ``[first, last]``: the closed days' (kept while their marks hold), then today's."""
     who = f' AND "user_id" IN ({", ".join("{}" for _ in user_ids)})' if user_ids else ""
     grouped = f'SELECT "key_id", {TOTALS} FROM "{FLOW_SUMS}" WHERE "created_at" >= {{}} AND "created_at" <= {{}}{who}'
     grouped += ' GROUP BY "key_id"'
     now = int(time.time())
-    today = now - now % DAY
-    closed = min(last, today - DAY)
+    closed = min(last, now - now % DAY - DAY)
     parts = []
     if first <= closed:
         read = f'SELECT "created_at", "writes" FROM "{FLOW_MARKS}" WHERE "created_at" >= {{}} AND "created_at" <= {{}}'
@@ -299,30 +304,23 @@ async def _day_sums(first: int, last: int, user_ids: list[int]) -> list[list[Any
             _CLOSED.move_to_end(key)
             parts.append(kept[1])
         else:
-            rows = list(await fetch_tuples(grouped, first, closed, *user_ids))
-            _CLOSED[key] = (marks, rows)
+            sums = await _keyed(await fetch_tuples(grouped, first, closed, *user_ids))
+            _CLOSED[key] = (marks, sums)
             while len(_CLOSED) > MAX_CLOSED:
                 _CLOSED.popitem(last=False)
-            parts.append(rows)
+            parts.append(sums)
     if last > closed:
-        parts.append(await fetch_tuples(grouped, max(first, closed + DAY), last, *user_ids))
+        parts.append(await _keyed(await fetch_tuples(grouped, max(first, closed + DAY), last, *user_ids)))
     return parts
 
 
-async def _flow_sums(start: int, end: int, user_ids: list[int]) -> dict[tuple[Any, ...], list[int]]:
-    """``FLOW_KEY`` -> [token_used, count, quota] over quota_data's buckets stamped in ``[start, end]``."""
-    sums: dict[tuple[Any, ...], list[int]] = {}
+async def _flow_sums(start: int, end: int, user_ids: list[int]) -> Sums:
+    """Totals per ``FLOW_KEY`` over quota_data's buckets stamped in ``[start, end]``."""
+    sums: Sums = {}
     who = f' AND "user_id" IN ({", ".join("{}" for _ in user_ids)})' if user_ids else ""
     for table, first, last, sign in flow_parts(min(start, LAST_STAMP), min(end, LAST_STAMP), int(time.time())):
         if table == FLOW_DAYS:
             parts = await _day_sums(first, last, user_ids)
-            keys = await _flow_keys({r[0] for rows in parts for r in rows})
-            found: list[tuple[Any, ...]] = []
-            for rows in parts:
-                if not sums and sign > 0:  # the usual first part: most of the answer, in one pass
-                    sums = {keys[i]: [token_used, count, quota] for i, token_used, count, quota in rows}
-                else:
-                    found += [(keys[i], token_used, count, quota) for i, token_used, count, quota in rows]
         else:  # a partial day's hours (a number of hours, so few rows)
             columns = ", ".join(f'"{c}"' for c in FLOW_KEY)
             rows = await fetch_tuples(
@@ -332,15 +330,17 @@ async def _flow_sums(start: int, end: int, user_ids: list[int]) -> dict[tuple[An
                 last,
                 *user_ids,
             )
-            found = [(tuple(r[:6]), r[6], r[7], r[8]) for r in rows]
-        for key, token_used, count, quota in found:
-            total = sums.get(key)
-            if total is None:
-                sums[key] = [sign * token_used, sign * count, sign * quota]
-            else:
-                total[0] += sign * token_used
-                total[1] += sign * count
-                total[2] += sign * quota
+            parts = [{tuple(r[:6]): (r[6], r[7], r[8]) for r in rows}]
+        for part in parts:
+            if not sums and sign > 0:  # the usual first part, most of the answer: a copy (kept sums stay as kept)
+                sums = dict(part)
+                continue
+            for key, (token_used, count, quota) in part.items():
+                total = sums.get(key)
+                if total is None:
+                    sums[key] = (sign * token_used, sign * count, sign * quota)
+                else:
+                    sums[key] = (total[0] + sign * token_used, total[1] + sign * count, total[2] + sign * quota)
     return sums
 
 
@@ -358,7 +358,7 @@ async def _flow(start: int, end: int, by: tuple[str, ...], user_id: int = 0, use
     # each total moved onto ``by``: the columns not grouped by blanked (FLOW_KEY's shape kept)
     kept = [c in by for c in FLOW_KEY]
     whole, blank = all(kept), (0, 0, "", "", 0, "")
-    groups: dict[tuple[Any, ...], list[int]] = {}
+    groups: dict[tuple[Any, ...], Any] = {}  # tuples as summed, lists where parts add up
     for key, total in sums.items():
         if not key[GROUP] or not total[1]:  # no group: not a relayed request; no count: only hours taken away
             continue
