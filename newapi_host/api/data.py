@@ -4,14 +4,17 @@ The ledger fills ``quota_data`` in the same transaction as the consume logs (see
 :mod:`newapi_host.billing.ledger`), so these sums always match the logs. The charts read coarser
 sums kept beside it in the same transaction (per model and hour, per user and hour, per user,
 model and hour: ``QuotaByModel`` and friends), which stay small however many keys, groups and
-channels the traffic spreads over; the ``/flow`` views read daily sums with ``quota_data``'s columns
-(``quota_data_flow_days``) and ``quota_data``'s hours only for partial days (:func:`flow_parts`). Answers are lists of
-New API's QuotaData objects (``id``, ``user_id``, ``username``, ``model_name``, ``created_at``,
-``use_group``, ``token_id``, ``channel_id``, ``node_name``, ``token_used``, ``count``, ``quota``);
-fields a query does not group by are zero values, as in New API. The ``/flow`` routes sum the
-whole range per user/group/model/channel (admin) or per token/group/model (self).
-"""
+channels the traffic spreads over. Answers are lists of New API's QuotaData objects (``id``,
+``user_id``, ``username``, ``model_name``, ``created_at``, ``use_group``, ``token_id``,
+``channel_id``, ``node_name``, ``token_used``, ``count``, ``quota``); fields a query does not group
+by are zero values, as in New API.
 
+The ``/flow`` routes sum the whole range per user/group/model/channel (admin; root also per key
+and node) or per key/group/model (self). They read daily sums per numbered key
+(``quota_data_flow_sums``, see :func:`~newapi_host.billing.ledger.add_flow_sums`) for whole days
+and ``quota_data``'s hours only for partial days (:func:`flow_parts`), and keep past days' sums
+between views while those days' write counts stay the same.
+"""
 from __future__ import annotations
 
 import time
