@@ -101,7 +101,7 @@ async def test_success_settles_the_hold_and_a_later_failure_report_refunds_nothi
         consume = await Log.select().where(Log.type == LOG_CONSUME)
         assert [r["quota"] for r in consume] == [50_000]
         # the charge reaches the dashboard: its hourly bucket and the sums kept beside it
-        for table in ("quota_data", "quota_data_users", "quota_data_flow_days"):
+        for table in ("quota_data", "quota_data_users", "quota_data_flow_sums"):
             [total] = await Log.raw(f'SELECT SUM("quota") AS q FROM "{table}"')
             assert int(total["q"]) == 50_000, table
 
