@@ -139,6 +139,27 @@ async def test_a_full_table_says_so(tmp_path: Path):
     await store.close()
 
 
+async def test_a_short_lived_entry_is_gone_after_its_ttl(store: SharedStore):
+    key = f"code-{uuid.uuid4().hex}"  # Redis is shared between runs
+    assert await store.seed(key, 123456, ttl=1) == 123456
+    assert await store.get(key) == 123456
+    await asyncio.sleep(1.2)
+    assert await store.get(key) is None
+
+
+async def test_short_lived_entries_never_fill_the_table(tmp_path: Path):
+    """Mailed codes nobody enters, sign-in flows nobody finishes: their slots come back."""
+    shared.create(tmp_path / "c.bin", 8)
+    store = MmapStore(tmp_path / "c.bin")
+    for i in range(6):
+        await store.seed(f"first{i}", i, ttl=1)
+    await asyncio.sleep(1.2)
+    for i in range(6):  # the expired slots are taken again; without a ttl this raises StoreFull
+        await store.seed(f"second{i}", i, ttl=1)
+    assert await store.get("second5") == 5 and await store.get("first5") is None
+    await store.close()
+
+
 def _spend(path: str, rounds: int, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
     async def go() -> int:
         store = MmapStore(Path(path))

@@ -30,8 +30,8 @@ async def issue(store: SharedStore, purpose: str, email: str, digits: int = 6) -
     key = _key(purpose, email)
     for part in (key, f"{key}:exp"):
         await store.forget(part)
-    await store.seed(key, code)
-    await store.seed(f"{key}:exp", int(time.time()) + CODE_TTL)
+    await store.seed(key, code, ttl=CODE_TTL)
+    await store.seed(f"{key}:exp", int(time.time()) + CODE_TTL, ttl=CODE_TTL)
     return str(code)
 
 

@@ -15,6 +15,7 @@ and node) or per key/group/model (self). They read daily sums per numbered key
 and ``quota_data``'s hours only for partial days (:func:`flow_parts`), and keep past days' sums
 between views while those days' write counts stay the same.
 """
+
 from __future__ import annotations
 
 import time

@@ -34,9 +34,9 @@ async def begin(store: SharedStore, user_id: int, auth_version: int) -> str:
     key = f"twofa-flow:{user_id}"
     for part in (key, f"{key}:av", f"{key}:exp"):
         await store.forget(part)
-    await store.seed(key, _digest(token))
-    await store.seed(f"{key}:av", auth_version)
-    await store.seed(f"{key}:exp", int(time.time()) + FLOW_TTL)
+    await store.seed(key, _digest(token), ttl=FLOW_TTL)
+    await store.seed(f"{key}:av", auth_version, ttl=FLOW_TTL)
+    await store.seed(f"{key}:exp", int(time.time()) + FLOW_TTL, ttl=FLOW_TTL)
     return token
 
 

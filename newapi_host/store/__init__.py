@@ -109,8 +109,12 @@ class SharedStore:
     async def get(self, key: str) -> int | None:
         raise NotImplementedError
 
-    async def seed(self, key: str, value: int) -> int:
-        """Set ``key`` to ``value`` unless it exists; return what it holds now."""
+    async def seed(self, key: str, value: int, ttl: int = 0) -> int:
+        """Set ``key`` to ``value`` unless it exists; return what it holds now.
+
+        With ``ttl`` (seconds) a new entry is gone after that long: for short-lived values (mailed
+        codes, sign-in flows), which must not pile up in a fixed-size table when never used.
+        """
         raise NotImplementedError
 
     async def reserve(self, wallet: str, key: str | None, amount: int, trust: int) -> Reservation:

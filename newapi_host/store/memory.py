@@ -45,13 +45,13 @@ class LocalStore(SharedStore):
         finally:
             self.unlock()
 
-    async def seed(self, key: str, value: int) -> int:
+    async def seed(self, key: str, value: int, ttl: int = 0) -> int:
         moment = time.time()
         self.lock()
         try:
             current = self.read(key, moment)
             if current is None:
-                self.write(key, value, 0, moment)
+                self.write(key, value, moment + ttl if ttl > 0 else 0, moment)
                 return value
             return current
         finally:

@@ -130,8 +130,8 @@ class RedisStore(SharedStore):
             raise StoreUnavailable(f"Redis failed: {exc}") from exc
         return None if value is None else int(value)
 
-    async def seed(self, key: str, value: int) -> int:
-        return int(await self._call(self._seed, [key], [value, BALANCE_TTL]))
+    async def seed(self, key: str, value: int, ttl: int = 0) -> int:
+        return int(await self._call(self._seed, [key], [value, ttl if ttl > 0 else BALANCE_TTL]))
 
     async def reserve(self, wallet: str, key: str | None, amount: int, trust: int) -> Reservation:
         keys = [wallet] if key is None else [wallet, key]
