@@ -215,3 +215,54 @@ async def test_past_days_read_again_after_a_late_charge(db_config):
         flow = (await client.get("/api/data/flow", params=span)).json()["data"]
         assert [(r["count"], r["quota"]) for r in flow] == [(4, 340)]
         assert answered(flow, ROOT_BY) == await brute_force(span["start_timestamp"], now, ROOT_BY)
+
+
+async def test_a_kept_week_moved_by_a_day_reads_two_days_not_seven(db_config, monkeypatch):
+    """After midnight a worker's kept week of closed days is moved along (the day that left taken
+    away, the day that came added) instead of read again; the sums equal a fresh read."""
+    from newapi_host.api import data
+
+    async with running(db_config) as client:
+        await as_root(client)
+        ledger = client.app.state.host.relay.ledger
+        users = [await create_user(f"shift{i}", f"shift-pass-{i}", quota=10**9) for i in range(2)]
+        rng = random.Random(3)
+        now = int(time.time())
+        today = now - now % DAY
+        for _ in range(200):
+            stamp = today - rng.randint(1, 12) * DAY + rng.randint(0, DAY - 1)
+            ledger.settle(
+                charge(rng.choice(users), rng.choice(("m1", "m2")), stamp, rng.randint(1, 500), 2, 3, group="a",
+                       token_id=rng.randint(1, 3), channel_id=rng.randint(1, 3))
+            )  # fmt: skip
+        assert await ledger.flush() == 200
+        read = data.fetch_tuples
+        ranges: list[tuple[int, int]] = []
+
+        async def counting(sql: str, *args):
+            if 'GROUP BY "key_id"' in sql:
+                ranges.append((args[0], args[1]))
+            return await read(sql, *args)
+
+        async def fresh(first: int, last: int) -> dict:
+            data._CLOSED.clear()
+            return (await data._day_sums(first, last, []))[0]
+
+        def day(n: int) -> int:
+            return today - n * DAY
+
+        monkeypatch.setattr(data, "fetch_tuples", counting)
+        data._CLOSED.clear()
+        await data._day_sums(day(10), day(4), [])
+        ranges.clear()
+        moved = (await data._day_sums(day(9), day(3), []))[0]
+        assert ranges == [(day(10), day(10)), (day(3), day(3))]
+        assert moved == await fresh(day(9), day(3))
+        # a late charge on a kept day: the kept week no longer holds, the next one is read whole
+        await data._day_sums(day(9), day(3), [])
+        ledger.settle(charge(users[0], "m1", day(5) + 60, 77, 2, 3, group="a", token_id=1, channel_id=1))
+        assert await ledger.flush() == 1
+        ranges.clear()
+        later = (await data._day_sums(day(8), day(2), []))[0]
+        assert ranges == [(day(8), day(2))]
+        assert later == await fresh(day(8), day(2))

@@ -291,6 +291,38 @@ async def _keyed(rows: list[Any]) -> Sums:
     return {keys[i]: (token_used, count, quota) for i, token_used, count, quota in rows}
 
 
+async def _shifted(first: int, closed: int, user_ids: list[int], grouped: str, read: str) -> Sums | None:
+    """``[first, closed]`` from a kept range it overlaps, when that reads fewer days: the days that
+    left taken away, the days that came added (a week until yesterday, the day after: two days
+    read instead of seven). None when no kept range helps or its days have been written since."""
+    engine, users, span = QuotaData._meta.db, tuple(user_ids), (closed - first) // DAY + 1
+    best = None
+    for (db, f0, c0, u0), (marks0, sums0) in _CLOSED.items():
+        if db is not engine or u0 != users or f0 > closed or c0 < first:
+            continue
+        gone = [(a, b) for a, b in ((f0, min(c0, first - DAY)), (max(f0, closed + DAY), c0)) if a <= b]
+        came = [(a, b) for a, b in ((first, min(closed, f0 - DAY)), (max(first, c0 + DAY), closed)) if a <= b]
+        cost = sum((b - a) // DAY + 1 for a, b in gone + came)
+        if 2 * cost <= span and (best is None or cost < best[0]):
+            best = (cost, f0, c0, marks0, sums0, gone, came)
+    if best is None:
+        return None
+    _, f0, c0, marks0, sums0, gone, came = best
+    if [tuple(m) for m in await fetch_tuples(f'{read} ORDER BY "created_at"', f0, c0)] != marks0:
+        return None
+    sums = dict(sums0)
+    for ranges, sign in ((gone, -1), (came, 1)):
+        for a, b in ranges:
+            for key, (token_used, count, quota) in (await _keyed(await fetch_tuples(grouped, a, b, *user_ids))).items():
+                was = sums.get(key, (0, 0, 0))
+                total = (was[0] + sign * token_used, was[1] + sign * count, was[2] + sign * quota)
+                if total == (0, 0, 0):
+                    sums.pop(key, None)
+                else:
+                    sums[key] = total
+    return sums
+
+
 async def _day_sums(first: int, last: int, user_ids: list[int]) -> list[Sums]:
     """The daily sums of ``[first, last]``: the closed days' (kept while their marks hold), then today's."""
     who = f' AND "user_id" IN ({", ".join("{}" for _ in user_ids)})' if user_ids else ""
@@ -308,7 +340,9 @@ async def _day_sums(first: int, last: int, user_ids: list[int]) -> list[Sums]:
             _CLOSED.move_to_end(key)
             parts.append(kept[1])
         else:
-            sums = await _keyed(await fetch_tuples(grouped, first, closed, *user_ids))
+            sums = await _shifted(first, closed, user_ids, grouped, read)
+            if sums is None:
+                sums = await _keyed(await fetch_tuples(grouped, first, closed, *user_ids))
             _CLOSED[key] = (marks, sums)
             while len(_CLOSED) > MAX_CLOSED:
                 _CLOSED.popitem(last=False)
