@@ -197,6 +197,7 @@ class _LeanResponse(UpstreamResponse):
     async def close(self) -> None:
         if not self._closed:
             self._closed = True
+            self._eof = self._eof or self._conn.drained()
             self._pool.release(self._conn)
 
     def __del__(self) -> None:

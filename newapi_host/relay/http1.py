@@ -250,8 +250,12 @@ class Connection(asyncio.Protocol):
                 self.transport.resume_reading()
         return data
 
+    def drained(self) -> bool:
+        """The whole body arrived and was taken."""
+        return self.complete and self.error is None and not self._chunks
+
     def reusable(self) -> bool:
-        return self.complete and self.keep_alive and self.open and self.error is None and not self._chunks
+        return self.keep_alive and self.open and self.drained()
 
     def close(self) -> None:
         self.open = False
