@@ -58,6 +58,7 @@ class Upstream:
         self.closed: set[int] = set()  # connections the client closed (EOF seen)
         self.release = asyncio.Event()  # set at teardown: stalled handlers finish
         self.port = 0
+        self._hangups: dict[int, asyncio.Event] = {}
         self._server: asyncio.Server | None = None
 
     async def __aenter__(self) -> Upstream:
@@ -82,7 +83,7 @@ class Upstream:
                 try:
                     head = await reader.readuntil(b"\r\n\r\n")
                 except (asyncio.IncompleteReadError, ConnectionError):
-                    self.closed.add(conn)
+                    self._hung_up(conn)
                     return
                 length = 0
                 for line in head.split(b"\r\n"):
@@ -105,15 +106,24 @@ class Upstream:
         """Stall (answering nothing more) until the client closes ``seen``'s connection."""
         try:
             if await asyncio.wait_for(seen.reader.read(), seconds) == b"":
-                self.closed.add(seen.conn)
+                self._hung_up(seen.conn)
         except TimeoutError:
             pass
 
     async def wait_closed(self, conn: int, seconds: float = 2) -> bool:
-        deadline = time.monotonic() + seconds
-        while conn not in self.closed and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        return conn in self.closed
+        """Whether the client closes connection ``conn`` within ``seconds``."""
+        try:
+            await asyncio.wait_for(self._hangup(conn).wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    def _hangup(self, conn: int) -> asyncio.Event:
+        return self._hangups.setdefault(conn, asyncio.Event())
+
+    def _hung_up(self, conn: int) -> None:
+        self.closed.add(conn)
+        self._hangup(conn).set()
 
 
 def response(body: bytes = b"ok", status: str = "200 OK", *headers: str) -> bytes:
