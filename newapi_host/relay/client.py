@@ -5,13 +5,21 @@ Every relayed request goes through :class:`UpstreamClient`: plugins only *build*
 proxies, and hands back an :class:`UpstreamResponse` whose body can be read whole or relayed
 chunk by chunk without buffering.
 
-Why aiohttp: measured per upstream request, httpx costs 2-4x the CPU of aiohttp, and up to 20x at
-high concurrency, and a gateway spends most of its CPU relaying upstream bytes.
+Two HTTP stacks, one behaviour. Ordinary sends (no proxy, no guard: the relay's traffic) go
+through :mod:`newapi_host.relay.http1`, a lean HTTP/1.1 client on ``httptools``; proxied and
+guarded sends, and a URL with credentials in it, go through aiohttp. Why: measured per relayed
+request (``benchmarks/in_process.py``, docs/performance.md), aiohttp's request and response
+machinery was 35-40% of the gateway's CPU; the lean client cut the relay's CPU per request by
+about a third (non-streaming) and a quarter (streaming). aiohttp stays where its extra features
+are needed (proxies, the guarded resolver); httpx was never an option: it costs 2-4x aiohttp's
+CPU per request, up to 20x at high concurrency. Both stacks send the same default headers
+(Accept, Accept-Encoding, User-Agent), decode the same encodings (gzip, deflate), follow no
+redirects and raise the same errors with the same messages.
 
-Why an interface: the HTTP library is this module's private choice. The rest of the host sees
+Why an interface: the HTTP libraries are this module's private choice. The rest of the host sees
 only :class:`UpstreamClient`, :class:`UpstreamResponse` and the :class:`UpstreamError` family,
 whose ``message`` is safe to show a client (no URLs, keys or internal addresses; the library's
-exception stays chained as ``__cause__`` for logs). Swapping the library touches this file only.
+exception stays chained as ``__cause__`` for logs). Swapping a library touches this package only.
 
 There is no global state: the app creates one client per worker in its lifespan
 (``await client.start()`` ... ``await client.close()``).

@@ -49,6 +49,8 @@ __all__ = [
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 ACCEPT_ENCODING = "gzip, deflate"  # what this module decodes
 HIGH_WATER = 256 * 1024  # buffered body bytes that pause reading from the socket
+HEAD_LIMIT = 256 * 1024  # bytes a response may send before its head is complete
+MAX_HEADERS = 128  # as aiohttp
 DNS_TTL = 300.0
 _GET_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})  # get a default Content-Type, as aiohttp does
@@ -182,6 +184,10 @@ class Connection(asyncio.Protocol):
         self.loop = loop
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
+        # The leniencies aiohttp's parser uses for responses: real upstreams are not all strict.
+        self.parser.set_dangerous_leniencies(
+            lenient_headers=True, lenient_optional_cr_before_lf=True, lenient_spaces_after_chunk_size=True
+        )
         self.open = False
         self.served = 0  # responses completed on this connection
         self.idle_since = 0.0
@@ -192,6 +198,7 @@ class Connection(asyncio.Protocol):
         self.active = False
         self.head_only = head_only
         self.received = False  # any byte of the response arrived
+        self._head_size = 0
         self.final = False  # the final (non-1xx) head arrived
         self.complete = False
         self.keep_alive = False
@@ -215,6 +222,9 @@ class Connection(asyncio.Protocol):
         self.active = True
         transport = self.transport
         assert transport is not None
+        if transport.is_closing():  # closed between the pool's check and now: nothing is sent
+            self._fail(Disconnected("the connection was closing"))
+            return
         if body is None:
             transport.write(data)
         elif len(body) <= 65536:
@@ -272,6 +282,11 @@ class Connection(asyncio.Protocol):
         if not self.active or self.complete or self.error is not None:
             self.close()  # bytes nobody asked for: this connection cannot be trusted again
             return
+        if not self.final:
+            self._head_size += len(data)
+            if self._head_size > HEAD_LIMIT:
+                self._fail(BadResponse("the response head is too large"))
+                return
         self.received = True
         try:
             self.parser.feed_data(data)
@@ -318,7 +333,11 @@ class Connection(asyncio.Protocol):
         self._raw = []
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._raw.append((name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape")))
+        raw = self._raw
+        if len(raw) >= MAX_HEADERS:
+            raise BadResponse("too many response headers")
+        # llhttp strips the whitespace before a value, not after it (aiohttp strips both).
+        raw.append((name.decode("utf-8", "surrogateescape"), value.rstrip(b" \t").decode("utf-8", "surrogateescape")))
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
