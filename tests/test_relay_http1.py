@@ -346,9 +346,15 @@ async def test_large_body_with_flow_control(client):
         assert b"".join(parts) == big
 
 
-async def test_invalid_response(client):
+@pytest.mark.parametrize("kind", ["not http", "too many headers", "endless head"])
+async def test_invalid_response(client, kind):
     async def answer(seen: Seen, writer: asyncio.StreamWriter) -> bool:
-        writer.write(b"SMTP ready, not HTTP\r\n\r\n")
+        if kind == "not http":
+            writer.write(b"SMTP ready, not HTTP\r\n\r\n")
+        elif kind == "too many headers":
+            writer.write(response(b"", "200 OK", *(f"X-{i}: {i}" for i in range(200))))
+        else:
+            writer.write(b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 300_000)
         return True
 
     async with Upstream(answer) as up:
@@ -545,6 +551,18 @@ async def test_limit_per_host_waits_per_origin():
         assert await held.read() == f"127.0.0.1:{up.port}".encode()
         await held.close()
         assert await fetch(client, get(up)) == (200, f"127.0.0.1:{up.port}".encode())
+
+
+async def test_header_values_are_trimmed_and_credentials_in_the_url_still_work(client):
+    async def answer(seen: Seen, writer: asyncio.StreamWriter) -> bool:
+        writer.write(response(seen.headers.get("authorization", "none").encode(), "200 OK", "X-Padded: value \t "))
+        return True
+
+    async with Upstream(answer) as up:
+        async with await client.send(get(up)) as resp:
+            assert resp.headers["X-Padded"] == "value"
+        with_credentials = UpstreamRequest("GET", f"http://user:pass@127.0.0.1:{up.port}/", {})
+        assert await fetch(client, with_credentials) == (200, b"Basic dXNlcjpwYXNz")  # sent by aiohttp
 
 
 async def test_connect_errors(client):
