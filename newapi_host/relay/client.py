@@ -442,7 +442,11 @@ class UpstreamClient:
     async def _send_lean(
         self, request: UpstreamRequest, target: http1.Target, wait: float, idle: float
     ) -> UpstreamResponse:
-        """Send on the lean HTTP/1.1 pool; a stale pooled connection gets one retry (idempotent only)."""
+        """Send on the lean HTTP/1.1 pool.
+
+        A pooled connection that turns out closed, with nothing of the response received, gets
+        one retry on a new connection when the method is idempotent or nothing was written.
+        """
         pool = self._pool
         assert pool is not None
         started = pool.loop.time()
@@ -452,7 +456,7 @@ class UpstreamClient:
             head = http1.request_head(method, target, request.headers, None if body is None else len(body), USER_AGENT)
         except http1.InvalidRequest as exc:
             raise UpstreamConnectError("the upstream request has a header with a line break in it") from exc
-        may_retry = method in http1.IDEMPOTENT
+        idempotent = method in http1.IDEMPOTENT
         fresh = False
         while True:
             conn = None if fresh else pool.pooled(target.key)
@@ -473,8 +477,8 @@ class UpstreamClient:
             pool.release(conn)
             error = conn.error
             if isinstance(error, http1.Disconnected):
-                if may_retry and reused and not conn.received:
-                    may_retry, fresh = False, True  # the server had closed it while idle
+                if reused and not fresh and not conn.received and (idempotent or not conn.sent):
+                    fresh = True  # the server had closed it while idle
                     continue
                 raise UpstreamDisconnected("upstream closed the connection before responding") from error
             raise UpstreamError("upstream sent an invalid HTTP response") from error

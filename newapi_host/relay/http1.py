@@ -13,9 +13,10 @@ What it promises (the client's docstrings are the contract):
   ``limit_per_host`` per origin (0 = no cap), an idle connection stays ``keepalive`` seconds;
 * a connection goes back to the pool only after a complete body and only when the response
   allows keep-alive; anything else (half-read, failed, HEAD, read-until-close) closes it;
-* a request that finds its pooled connection already closed by the server, before any byte of
-  the response arrived, is sent once more on a new connection, for idempotent methods only
-  (as aiohttp does: a POST that may have reached the upstream is never sent twice);
+* a request that finds its pooled connection closed by the server before any byte of the
+  response arrived is sent once more on a new connection: for idempotent methods only, as
+  aiohttp does (a POST that may have reached the upstream is never sent twice), unless nothing
+  of it had been written yet;
 * bodies framed by Content-Length, chunked or connection close; gzip and deflate decoded;
   1xx interim responses skipped; 204, 304 and HEAD answers have no body.
 """
@@ -197,6 +198,7 @@ class Connection(asyncio.Protocol):
     def _begin(self, head_only: bool) -> None:
         self.active = False
         self.head_only = head_only
+        self.sent = False  # the request was handed to the transport
         self.received = False  # any byte of the response arrived
         self._head_size = 0
         self.final = False  # the final (non-1xx) head arrived
@@ -225,6 +227,7 @@ class Connection(asyncio.Protocol):
         if transport.is_closing():  # closed between the pool's check and now: nothing is sent
             self._fail(Disconnected("the connection was closing"))
             return
+        self.sent = True
         if body is None:
             transport.write(data)
         elif len(body) <= 65536:
