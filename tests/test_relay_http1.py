@@ -279,6 +279,28 @@ async def test_compressed_bodies_are_decoded(client, coding):
                 assert await resp.read() == text
 
 
+async def test_a_compressed_body_expands_at_the_readers_pace(client):
+    size = 32 * 1024 * 1024
+    packer = zlib.compressobj(wbits=31)
+    bomb = packer.compress(bytes(size)) + packer.flush()  # 32 MiB of zeros in about 32 KiB
+
+    async def answer(seen: Seen, writer: asyncio.StreamWriter) -> bool:
+        writer.write(response(bomb, "200 OK", "Content-Encoding: gzip"))
+        return True
+
+    async with Upstream(answer) as up:
+        async with await client.send(get(up)) as resp:
+            largest = total = 0
+            async for chunk in resp.iter_chunks():
+                largest, total = max(largest, len(chunk)), total + len(chunk)
+        assert total == size
+        assert largest <= 256 * 1024  # never the whole expansion at once
+        async with await client.send(get(up)) as resp:
+            with pytest.raises(UpstreamError) as info:
+                await resp.read(limit=1024 * 1024)
+        assert "larger than 1048576 bytes" in info.value.message
+
+
 async def test_corrupt_gzip_is_a_broken_body(client):
     async def answer(seen: Seen, writer: asyncio.StreamWriter) -> bool:
         writer.write(response(b"not gzip at all", "200 OK", "Content-Encoding: gzip"))

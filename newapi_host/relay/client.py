@@ -173,12 +173,23 @@ class _LeanResponse(UpstreamResponse):
         conn = self._conn
         if self._closed or not conn.complete:
             return await super().read(limit)
-        body = conn.take()  # all of it is here already: no generator, no timer
+        # All of it is here already: no generator, no timer (a compressed one comes in pieces).
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            try:
+                chunk = conn.take()
+            except http1.BadResponse as exc:
+                raise _broken() from exc
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > limit:
+                await self.close()
+                raise _too_large(limit)
+            parts.append(chunk)
         self._eof = True
-        if len(body) > limit:
-            await self.close()
-            raise _too_large(limit)
-        return body
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     async def iter_chunks(self) -> AsyncIterator[bytes]:
         conn = self._conn
@@ -188,7 +199,10 @@ class _LeanResponse(UpstreamResponse):
                 if self._eof:
                     return
                 raise _broken()
-            chunk = conn.take()
+            try:
+                chunk = conn.take()
+            except http1.BadResponse as exc:
+                raise _broken() from exc
             if chunk:
                 yield chunk
                 continue

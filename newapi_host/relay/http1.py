@@ -162,6 +162,47 @@ def request_head(method: str, target: Target, headers: Mapping[str, str], body_s
 # -- one connection ----------------------------------------------------------------------------
 
 
+class _Inflater:
+    """Decodes a gzip or deflate body at the reader's pace, at most :data:`HIGH_WATER` bytes a
+    call (as aiohttp bounds it), so a small compressed body cannot expand in memory all at once."""
+
+    __slots__ = ("encoding", "done", "_zlib", "_tail")
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding = encoding
+        self.done = False  # the compressed body is complete and was decoded to its end
+        # deflate is zlib-wrapped or raw, known from its first byte
+        self._zlib: Any = None if encoding == "deflate" else zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._tail = b""  # compressed bytes not decoded yet
+
+    def pending(self) -> bool:
+        return bool(self._tail)
+
+    def decode(self, data: bytes, *, last: bool) -> bytes:
+        """Decode what is pending and then ``data``; ``last`` when no more compressed bytes come."""
+        if self.done:
+            return b""
+        if self._tail:
+            data = self._tail + data
+        if self._zlib is None:
+            if not data:
+                self.done = last
+                return b""
+            raw = (data[0] & 0x0F) != 8
+            self._zlib = zlib.decompressobj(-zlib.MAX_WBITS if raw else zlib.MAX_WBITS)
+        try:
+            out = self._zlib.decompress(data, HIGH_WATER)
+            self._tail = self._zlib.unconsumed_tail
+            if last and not self._tail and not self.done:
+                self.done = True
+                out += self._zlib.flush()
+                if self.encoding == "deflate" and not self._zlib.eof:
+                    raise BadResponse("the deflate body is truncated")
+        except zlib.error as exc:
+            raise BadResponse("the body is not valid gzip/deflate") from exc
+        return out
+
+
 def _expire(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_exception(TimeoutError())
@@ -212,8 +253,7 @@ class Connection(asyncio.Protocol):
         self._chunks: list[bytes] = []
         self._buffered = 0
         self._paused = False
-        self._decoder: Any = None
-        self._deflate = False
+        self._inflater: _Inflater | None = None
         self._waiter: asyncio.Future[None] | None = None
 
     # sending
@@ -250,13 +290,25 @@ class Connection(asyncio.Protocol):
             self._waiter = None
 
     def take(self) -> bytes:
-        """All body bytes buffered so far (b"" when none); resumes reading if it was paused."""
+        """The body bytes available now, decoded (b"" when none); resumes reading if it was paused.
+
+        Raises :class:`BadResponse` when the body does not decode.
+        """
         chunks = self._chunks
-        if not chunks:
-            return b""
-        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        chunks.clear()
-        self._buffered = 0
+        data = b""
+        if chunks:
+            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            chunks.clear()
+            self._buffered = 0
+        inflater = self._inflater
+        if inflater is not None:
+            try:
+                data = inflater.decode(data, last=self.complete)
+            except BadResponse as exc:
+                self._fail(exc)
+                raise
+            if inflater.pending():
+                return data  # reading stays paused until the reader has caught up
         if self._paused:
             self._paused = False
             if self.transport is not None:
@@ -265,7 +317,12 @@ class Connection(asyncio.Protocol):
 
     def drained(self) -> bool:
         """The whole body arrived and was taken."""
-        return self.complete and self.error is None and not self._chunks
+        return (
+            self.complete
+            and self.error is None
+            and not self._chunks
+            and (self._inflater is None or self._inflater.done)
+        )
 
     def reusable(self) -> bool:
         return self.keep_alive and self.open and self.drained()
@@ -285,11 +342,6 @@ class Connection(asyncio.Protocol):
         if not self.active or self.complete or self.error is not None:
             self.close()  # bytes nobody asked for: this connection cannot be trusted again
             return
-        if not self.final:
-            self._head_size += len(data)
-            if self._head_size > HEAD_LIMIT:
-                self._fail(BadResponse("the response head is too large"))
-                return
         self.received = True
         try:
             self.parser.feed_data(data)
@@ -303,6 +355,10 @@ class Connection(asyncio.Protocol):
                 self.close()  # bytes after a complete response: the response stands, the connection goes
             else:
                 self._fail(BadResponse(str(exc)))
+        if not self.final:  # all bytes so far belong to the head, which the parser is holding
+            self._head_size += len(data)
+            if self._head_size > HEAD_LIMIT:
+                self._fail(BadResponse("the response head is too large"))
 
     def eof_received(self) -> bool:
         return False  # close the transport; connection_lost settles the response
@@ -311,12 +367,7 @@ class Connection(asyncio.Protocol):
         self.open = False
         if self.active and not self.complete and self.error is None:
             if self.final and self.until_close and exc is None:  # the close is the end of this body
-                try:
-                    self._flush_decoder()
-                except BadResponse as error:
-                    self._fail(error)
-                else:
-                    self._finish(keep_alive=False)
+                self._finish(keep_alive=False)
             else:
                 self._fail(Disconnected("connection closed before the response was complete"))
         if self.lost_callback is not None:
@@ -356,26 +407,14 @@ class Connection(asyncio.Protocol):
             chunked = headers.get("Transfer-Encoding", "").lower().endswith("chunked")
             self.until_close = not chunked and "Content-Length" not in headers
             encoding = headers.get("Content-Encoding", "").strip().lower()
-            if encoding in ("gzip", "x-gzip"):
-                self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            elif encoding == "deflate":
-                self._deflate = True  # zlib-wrapped or raw: known from the first byte
+            if encoding in ("gzip", "x-gzip", "deflate"):
+                self._inflater = _Inflater(encoding)
         _wake(self._waiter)
 
     def on_body(self, body: bytes) -> None:
         if self.error is not None or self.complete:
             return
-        if self._deflate and self._decoder is None:
-            raw = (body[0] & 0x0F) != 8
-            self._decoder = zlib.decompressobj(-zlib.MAX_WBITS if raw else zlib.MAX_WBITS)
-        if self._decoder is not None:
-            try:
-                body = self._decoder.decompress(body)
-            except zlib.error as exc:
-                raise BadResponse("the body is not valid gzip/deflate") from exc
-            if not body:
-                return
-        self._chunks.append(body)
+        self._chunks.append(body)  # compressed bodies are decoded by take(), at the reader's pace
         self._buffered += len(body)
         if self._buffered > HIGH_WATER and not self._paused and self.transport is not None:
             self._paused = True
@@ -385,24 +424,9 @@ class Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if not self.final or self.complete or self.error is not None:
             return  # the end of an interim response, or of one already settled
-        self._flush_decoder()
         self._finish(keep_alive=self.parser.should_keep_alive())
 
     # settling
-
-    def _flush_decoder(self) -> None:
-        decoder = self._decoder
-        if decoder is None:
-            return
-        try:
-            tail = decoder.flush()
-        except zlib.error as exc:
-            raise BadResponse("the body is not valid gzip/deflate") from exc
-        if tail:
-            self._chunks.append(tail)
-            self._buffered += len(tail)
-        if self._deflate and not decoder.eof:
-            raise BadResponse("the deflate body is truncated")
 
     def _finish(self, *, keep_alive: bool) -> None:
         self.complete = True
