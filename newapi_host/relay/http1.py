@@ -5,7 +5,8 @@ at 35-40% of the gateway's CPU per relayed request (session and request objects,
 preparation, response start, stream readers, timers). An upstream call needs far less: write one
 request, parse one response with llhttp (``httptools``), hand the body over as it arrives. This
 module does that and nothing else; :mod:`newapi_host.relay.client` keeps aiohttp for the rare
-sends it does not cover (proxies, guarded sends) and maps the errors raised here to its own.
+sends it does not cover (proxies, guarded sends, URLs with credentials) and maps the errors
+raised here to its own.
 
 What it promises (the client's docstrings are the contract):
 
@@ -17,8 +18,8 @@ What it promises (the client's docstrings are the contract):
   response arrived is sent once more on a new connection: for idempotent methods only, as
   aiohttp does (a POST that may have reached the upstream is never sent twice), unless nothing
   of it had been written yet;
-* bodies framed by Content-Length, chunked or connection close; gzip and deflate decoded;
-  1xx interim responses skipped; 204, 304 and HEAD answers have no body.
+* bodies framed by Content-Length, chunked or connection close; gzip and deflate decoded at the
+  reader's pace; 1xx interim responses skipped; 204, 304 and HEAD answers have no body.
 """
 
 from __future__ import annotations
@@ -231,7 +232,6 @@ class Connection(asyncio.Protocol):
             lenient_headers=True, lenient_optional_cr_before_lf=True, lenient_spaces_after_chunk_size=True
         )
         self.open = False
-        self.served = 0  # responses completed on this connection
         self.idle_since = 0.0
         self.lost_callback: Any = None
         self._begin(False)
@@ -431,7 +431,6 @@ class Connection(asyncio.Protocol):
     def _finish(self, *, keep_alive: bool) -> None:
         self.complete = True
         self.keep_alive = keep_alive
-        self.served += 1
         _wake(self._waiter)
 
     def _fail(self, error: BaseException) -> None:
