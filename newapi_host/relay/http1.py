@@ -32,6 +32,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
+import aiohappyeyeballs
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
@@ -54,6 +55,8 @@ HIGH_WATER = 256 * 1024  # buffered body bytes that pause reading from the socke
 HEAD_LIMIT = 256 * 1024  # bytes a response may send before its head is complete
 MAX_HEADERS = 128  # as aiohttp
 DNS_TTL = 300.0
+HAPPY_EYEBALLS_DELAY = 0.25  # aiohttp's default: the next address is tried after 250 ms
+_AI_ADDRCONFIG = socket.AI_ADDRCONFIG & getattr(socket, "AI_MASK", ~0)
 _GET_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})  # get a default Content-Type, as aiohttp does
 _FRAMING = frozenset({"content-length", "transfer-encoding"})  # always computed here
@@ -587,54 +590,52 @@ class Pool:
             raise
 
     async def _open(self, target: Target) -> Connection:
+        """Connect (happy eyeballs over the host's addresses, as aiohttp does), then TLS if https."""
         addresses = await self._resolve(target.host, target.port)
-        last: BaseException | None = None
-        for family, address in addresses:
-            conn = Connection(target.key, self.loop)
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            try:
-                sock.setblocking(False)
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                await self.loop.sock_connect(sock, address)
-                await self.loop.create_connection(
-                    lambda conn=conn: conn,
-                    sock=sock,
-                    ssl=self._tls if target.tls else None,
-                    server_hostname=target.host if target.tls else None,
-                )
-            except OSError as exc:  # ssl.SSLError is one
-                sock.close()
-                last = exc
-                if isinstance(exc, ssl.SSLError):
-                    break  # the certificate will not be better on the host's other addresses
-                continue
-            except BaseException:
-                sock.close()
-                raise
-            conn.lost_callback = self._lost
-            self._all.add(conn)
-            return conn
-        raise ConnectFailed(_connect_kind(last) if last else "other", last)
-
-    async def _resolve(self, host: str, port: int) -> list[tuple[int, Any]]:
-        """The (family, sockaddr) pairs for ``host``: IP literals as they are, names cached for
-        :data:`DNS_TTL` seconds (as aiohttp's ttl_dns_cache=300 did)."""
         try:
-            ip = socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
+            sock = await aiohappyeyeballs.start_connection(addresses, happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY)
+        except OSError as exc:
+            raise ConnectFailed(_connect_kind(exc), exc) from exc
+        conn = Connection(target.key, self.loop)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            await self.loop.create_connection(
+                lambda: conn,
+                sock=sock,
+                ssl=self._tls if target.tls else None,
+                server_hostname=target.host if target.tls else None,
+            )
+        except OSError as exc:  # ssl.SSLError is one
+            sock.close()
+            raise ConnectFailed(_connect_kind(exc), exc) from exc
+        except BaseException:
+            sock.close()
+            raise
+        conn.lost_callback = self._lost
+        self._all.add(conn)
+        return conn
+
+    async def _resolve(self, host: str, port: int) -> list[Any]:
+        """``host``'s address infos: an IP literal as it is, a name looked up as aiohttp does
+        (only the families this machine has addresses for) and cached for :data:`DNS_TTL` seconds
+        (as aiohttp's ttl_dns_cache=300 did)."""
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        try:
+            socket.inet_pton(family, host)
         except OSError:
-            ip = None
-        if ip is not None:
-            family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            return [(family, (host, port, 0, 0) if family == socket.AF_INET6 else (host, port))]
+            pass
+        else:
+            address = (host, port, 0, 0) if family == socket.AF_INET6 else (host, port)
+            return [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", address)]
         now = self.loop.time()
         cached = self._dns.get((host, port))
         if cached is not None and cached[0] > now:
             return cached[1]
         try:
-            infos = await self.loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            infos = await self.loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=_AI_ADDRCONFIG)
         except OSError as exc:
             raise ConnectFailed("dns", exc) from exc
-        addresses = [(info[0], info[4]) for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6)]
+        addresses = [info for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6)]
         if not addresses:
             raise ConnectFailed("dns", None)
         self._dns[(host, port)] = (now + DNS_TTL, addresses)
