@@ -266,3 +266,26 @@ async def test_a_kept_week_moved_by_a_day_reads_two_days_not_seven(db_config, mo
         later = (await data._day_sums(day(8), day(2), []))[0]
         assert ranges == [(day(8), day(2))]
         assert later == await fresh(day(8), day(2))
+
+
+async def test_more_keys_than_a_worker_keeps_are_read_by_id(db_config, monkeypatch):
+    """Past ``MAX_KEPT_KEYS`` numbered keys a worker reads only those an answer names, in chunks."""
+    from newapi_host.api import data
+
+    async with running(db_config) as client:
+        await as_root(client)
+        ledger = client.app.state.host.relay.ledger
+        user = await create_user("manykeys", "many-keys-1", quota=10**9)
+        now = int(time.time())
+        for i in range(60):  # 60 keys: model x channel
+            ledger.settle(charge(user, f"m{i % 12}", now - DAY - i * 60, 10 + i, 2, 3, group="a", token_id=1,
+                                 channel_id=1 + i // 12))  # fmt: skip
+        assert await ledger.flush() == 60
+        monkeypatch.setattr(data, "MAX_KEPT_KEYS", 5)
+        monkeypatch.setattr(data, "CHUNK", 2)  # more than 40 missing: one read is tried first
+        monkeypatch.setattr(data, "_KEYS", (None, {}))
+        data._CLOSED.clear()
+        span = {"start_timestamp": now - 3 * DAY, "end_timestamp": now}
+        flow = (await client.get("/api/data/flow", params=span)).json()["data"]
+        assert len(flow) == 60
+        assert answered(flow, ROOT_BY) == await brute_force(span["start_timestamp"], now, ROOT_BY)

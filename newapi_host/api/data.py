@@ -237,7 +237,7 @@ class FlowRow(msgspec.Struct, kw_only=True, omit_defaults=True):
 # The numbered flow keys' columns, by number, for the database in use (numbers are never changed
 # or reused, so what was read stays true; a new number is read when a sum first names it).
 _KEYS: tuple[Any, dict[int, tuple[Any, ...]]] = (None, {})
-MAX_KEPT_KEYS = 1_000_000
+MAX_KEPT_KEYS = 250_000  # about 50 MB of key columns per worker at most
 CHUNK = 500  # ids per IN (...) list
 
 
@@ -252,15 +252,17 @@ async def _flow_keys(ids: set[int]) -> dict[int, tuple[Any, ...]]:
         kept.clear()
         missing = list(ids)
     columns = ", ".join(f'"{c}"' for c in FLOW_KEY)
-    if len(missing) > 20 * CHUNK:  # cheaper in one read
-        rows = await fetch_tuples(f'SELECT "id", {columns} FROM "{FLOW_KEYS}"')
-        kept.update((r[0], tuple(r[1:])) for r in rows)
-    else:
-        for i in range(0, len(missing), CHUNK):
-            part = missing[i : i + CHUNK]
-            marks = ", ".join("{}" for _ in part)
-            rows = await fetch_tuples(f'SELECT "id", {columns} FROM "{FLOW_KEYS}" WHERE "id" IN ({marks})', *part)
+    if len(missing) > 20 * CHUNK:  # cheaper in one read, if they all fit
+        rows = await fetch_tuples(f'SELECT "id", {columns} FROM "{FLOW_KEYS}" LIMIT {MAX_KEPT_KEYS + 1}')
+        if len(rows) <= MAX_KEPT_KEYS:
+            kept.clear()
             kept.update((r[0], tuple(r[1:])) for r in rows)
+            return kept
+    for i in range(0, len(missing), CHUNK):
+        part = missing[i : i + CHUNK]
+        marks = ", ".join("{}" for _ in part)
+        rows = await fetch_tuples(f'SELECT "id", {columns} FROM "{FLOW_KEYS}" WHERE "id" IN ({marks})', *part)
+        kept.update((r[0], tuple(r[1:])) for r in rows)
     return kept
 
 
