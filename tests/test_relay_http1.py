@@ -7,8 +7,6 @@ so keep-alive, framing, compression, stale connections and timeouts are exercise
 from __future__ import annotations
 
 import asyncio
-import datetime
-import ipaddress
 import ssl
 import time
 import zlib
@@ -16,10 +14,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from newapi_host.plugins.contracts import UpstreamRequest
 from newapi_host.relay.client import (
@@ -29,6 +23,8 @@ from newapi_host.relay.client import (
     UpstreamError,
     UpstreamTimeout,
 )
+
+from .certs import make_certificate
 
 
 class Seen:
@@ -604,26 +600,7 @@ async def test_connect_errors(client):
 
 def tls_server_context(folder: Path, names: list[str]) -> ssl.SSLContext:
     """A server context with a self-signed certificate for localhost and 127.0.0.1, noting SNI."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gateway test upstream")])
-    now = datetime.datetime.now(datetime.UTC)
-    alt = x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(alt, critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    cert_file, key_file = make_certificate(folder, "127.0.0.1", stem="upstream")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_file, key_file)
     context.sni_callback = lambda sock, server_name, ctx: names.append(server_name)

@@ -5,7 +5,6 @@ when ``SMTPStartTLSRequired``, and never given the password in clear unless it i
 
 from __future__ import annotations
 
-import datetime
 import ipaddress
 import socket
 import ssl
@@ -15,44 +14,14 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from newapi_host.config import Config
 
+from .certs import make_certificate
 from .conftest import Client, as_root, running
 from .test_email import ACCOUNT, TOKEN, Inbox, code_in
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
-
-
-def make_certificate(folder: Path, *addresses: str) -> tuple[Path, Path]:
-    """A self-signed certificate (its own CA) for these IP addresses and ``localhost``."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gateway test mail server")])
-    now = datetime.datetime.now(datetime.UTC)
-    names: list[x509.GeneralName] = [x509.DNSName("localhost")]
-    names += [x509.IPAddress(ipaddress.ip_address(a)) for a in addresses]
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = folder / "mail-cert.pem", folder / "mail-key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_file, key_file
 
 
 class TLSInbox(Inbox):
@@ -81,7 +50,7 @@ def serve(inbox: TLSInbox, host: str = "127.0.0.1", port: int = 0, **kwargs: Any
 
 @pytest.fixture
 def certificate(tmp_path: Path) -> Iterator[tuple[Path, ssl.SSLContext]]:
-    cert_file, key_file = make_certificate(tmp_path, "127.0.0.1")
+    cert_file, key_file = make_certificate(tmp_path, "127.0.0.1", stem="mail")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_file, key_file)
     yield cert_file, context
