@@ -268,6 +268,16 @@ async def test_quota_updates_are_atomic_sql_expressions(migrated):
     assert (await Token.select(Token.remain_quota).first())["remain_quota"] == 10_000 - 350
 
 
+async def test_fetch_tuples_reads_rows_as_tuples_inside_and_outside_a_transaction(migrated):
+    await User.insert(User(username="tuple-a", password="x", quota=5))
+    sql = 'SELECT "username", "quota" FROM users WHERE "username" LIKE {} ORDER BY "username"'
+    assert [tuple(r) for r in await db.fetch_tuples(sql, "tuple-%")] == [("tuple-a", 5)]
+    async with db.write_transaction():  # inside: its own uncommitted rows are seen
+        await User.insert(User(username="tuple-b", password="x", quota=7))
+        rows = await db.fetch_tuples(sql, "tuple-%")
+        assert [tuple(r) for r in rows] == [("tuple-a", 5), ("tuple-b", 7)]
+
+
 async def test_every_core_table_is_bound_to_the_configured_engine(migrated):
     for table in CORE_TABLES:
         assert table._meta.db is migrated
