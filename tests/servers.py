@@ -13,8 +13,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,21 @@ class Served:
     base: str
     proc: subprocess.Popen[str]
     data_dir: Path
+    lines: list[str] = field(default_factory=list)  # what the server printed so far
+
+    def __post_init__(self) -> None:
+        # Read the output as it comes: a full pipe would block the server's processes.
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    def started_workers(self) -> int:
+        """How many workers finished starting (granian logs each one, in either log format)."""
+        return sum("Started worker-" in line for line in list(self.lines))
 
     def worker_pids(self, tries: int = 60) -> set[int]:
         """The pids that answer ``/healthz`` (each request on a new connection)."""
@@ -51,7 +67,10 @@ class Served:
         return stop_group(self.proc)
 
     def output(self) -> str:
-        return self.proc.stdout.read() if self.proc.stdout else ""
+        """Everything the server printed; all of it once the server has stopped."""
+        if self.proc.poll() is not None:
+            self._reader.join(10)
+        return "".join(self.lines)
 
 
 def serve(
@@ -67,17 +86,18 @@ def serve(
         start_new_session=True,
     )
     served = Served(f"http://127.0.0.1:{port}", proc, data_dir)
+    # Up means every worker started, not only the first: granian cannot stop a worker that is
+    # still starting (it waits out the kill timeout), which a quick test's stop would hit.
     deadline = time.monotonic() + 45
     while True:
-        try:
-            if httpx.get(f"{served.base}/healthz", timeout=1).status_code == 200:
+        with contextlib.suppress(httpx.TransportError):
+            started = served.started_workers() >= workers
+            if started and httpx.get(f"{served.base}/healthz", timeout=1).status_code == 200:
                 return served
-        except httpx.TransportError:
-            pass
         if proc.poll() is not None or time.monotonic() > deadline:
             stop_group(proc)
             pytest.fail(f"server did not start:\n{served.output()}")
-        time.sleep(0.2)
+        time.sleep(0.05)
 
 
 def stop_group(proc: subprocess.Popen[str]) -> int | None:

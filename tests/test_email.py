@@ -38,7 +38,7 @@ class Inbox:
         good = isinstance(data, LoginPassword) and (data.login, data.password) == (ACCOUNT.encode(), TOKEN.encode())
         if good:
             self.logins.append(mechanism)
-        return AuthResult(success=good)
+        return AuthResult(success=good, handled=False)  # False: aiosmtpd answers 535 itself
 
     def last_to(self, address: str) -> str:
         found = [m for m in self.mails if m["To"] == address]

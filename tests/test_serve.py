@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import FIXTURE_DISTS, free_port
+from .conftest import FIXTURE_DISTS
+from .servers import fresh_get, serve
 
 NEWAPI = [sys.executable, "-m", "newapi_host.cli"]
 
@@ -30,53 +31,11 @@ def run_cli(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.Comp
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    port = free_port()
-    env = env_for(tmp_path, NEWAPI_LOG_LEVEL="WARNING")
-    proc = subprocess.Popen(
-        [*NEWAPI, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # its own process group, so cleanup reaches the workers too
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop_group(proc)
-            pytest.fail(f"server did not start:\n{proc.stdout.read() if proc.stdout else ''}")
-        time.sleep(0.2)
+    served = serve(tmp_path, 2)
     try:
-        yield base, proc
+        yield served.base, served.proc
     finally:
-        stop_group(proc)
-
-
-def stop_group(proc: subprocess.Popen[str]) -> None:
-    """Stop the server and its worker processes (killing only the parent would orphan them)."""
-    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(wait)
-            os.killpg(proc.pid, 0)  # anyone left in the group?
-        except ProcessLookupError:
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def fresh_get(url: str) -> httpx.Response:
-    """A request on a new connection, so successive calls spread over the workers."""
-    return httpx.get(url, headers={"Connection": "close"}, timeout=5)
+        served.stop()
 
 
 def test_serve_two_workers_toggle_reaches_all_within_two_seconds_and_shuts_down_gracefully(server):

@@ -15,10 +15,8 @@ import contextlib
 import json
 import os
 import signal
-import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,34 +93,19 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, redis_url_module: str) -> 
         "SESSION_SECRET": uuid.uuid4().hex,  # the same on every node, as docs/operations.md says
     }
     nodes: list[Served] = []
-    tails: list[deque[str]] = []
     try:
         root = tmp_path_factory.mktemp("nodes")
         for name in ("a", "b"):
             nodes.append(serve(root / name, 2, **env))
-            tails.append(drain(nodes[-1]))
         with contextlib.closing(Console(nodes[0].base)) as console:
             console.option("ModelPrice", {})  # set per test below, starting from none
             yield Cluster(nodes[0], nodes[1], console, dsn, up, redis_url_module, env)
     finally:
-        for node, tail in zip(nodes, tails, strict=False):
+        for node in nodes:
             stop_group(node.proc)
-            print(f"last lines of the node on {node.base}:", *tail, sep="\n")
+            print(f"last lines of the node on {node.base}:", *node.output().splitlines()[-50:], sep="\n")
         up.stop()
         _run(_drop_database(dsn))
-
-
-def drain(node: Served) -> deque[str]:
-    """Read the node's output as it comes (a full pipe would block its workers); keep the end."""
-    tail: deque[str] = deque(maxlen=50)
-
-    def read() -> None:
-        assert node.proc.stdout is not None
-        for line in node.proc.stdout:
-            tail.append(line.rstrip())
-
-    threading.Thread(target=read, daemon=True).start()
-    return tail
 
 
 @pytest.fixture(scope="module")
@@ -473,7 +456,6 @@ def test_a_periodic_job_runs_once_per_cluster_and_moves_when_its_node_stops_or_d
     never two at a time).
     """
     third = serve(tmp_path_factory.mktemp("third"), 1, **cluster.env)
-    drain(third)
     nodes = [cluster.a, cluster.b, third]
     model = unique("probe-fail-500")  # the fake upstream answers 500 to this model, so it stays off
     channel = routed(cluster, model, test_model=model)
