@@ -72,6 +72,62 @@ def port_taken(host: str, port: int) -> str | None:
     return None
 
 
+def _one_stop_per_worker() -> None:
+    """Make a granian worker stop promptly however many stop signals reach it, and whenever.
+
+    Two granian behaviours combine into a worker that ignores a stop until the parent kills it
+    after ``--shutdown-timeout``: a worker forked from this process keeps the parent's signal
+    handlers until its event loop starts, so a stop that arrives while it imports the app is
+    lost; and its loop handler passes each signal through a channel that holds one message and
+    is read only once the worker serves, so a second signal during start-up blocks the loop for
+    good. A stop sent to the whole process group (Ctrl-C, systemd's default, ``kill -- -PGID``)
+    reaches each worker twice: directly and from the granian parent. Here a forked worker
+    remembers a stop from its first moment and hands one, at most, to granian once its loop
+    handler exists.
+    """
+    import signal
+
+    from granian import _signals
+
+    install = getattr(_signals, "set_loop_signals", None)
+    if install is None or getattr(install, "once", False):
+        return
+    stops = (signal.SIGINT, signal.SIGTERM)
+    early: list[int] = []  # stop signals a worker got before its event loop handled them
+
+    def remember(signum: int, frame: object) -> None:
+        early.append(signum)
+
+    def in_worker() -> None:
+        early.clear()
+        for sig in stops:
+            signal.signal(sig, remember)
+
+    def set_loop_signals(loop):  # type: ignore[no-untyped-def]
+        event = install(loop)
+        stopping = False
+
+        def handler(signum: int, frame: object) -> None:
+            nonlocal stopping
+            if not stopping:
+                stopping = True
+                event.set()
+
+        try:
+            for sig in stops:
+                loop.add_signal_handler(sig, handler, sig, None)
+        except (NotImplementedError, AttributeError):
+            return event  # no loop signal handlers here (Windows): granian's own handling stands
+        if early:
+            handler(early[0], None)
+        return event
+
+    set_loop_signals.once = True  # type: ignore[attr-defined]
+    _signals.set_loop_signals = set_loop_signals
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=in_worker)
+
+
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:
     from granian.constants import Interfaces, Loops
     from granian.server import Server
@@ -124,6 +180,7 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
         metrics_dir.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     workers = args.workers or config.workers
+    _one_stop_per_worker()
     logging.getLogger("newapi").info("serving on http://%s:%s with %s worker(s)", host, port, workers)
     try:
         Server(

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import FIXTURE_DISTS
+from .conftest import FIXTURE_DISTS, free_port
 from .servers import fresh_get, serve
 
 NEWAPI = [sys.executable, "-m", "newapi_host.cli"]
@@ -174,3 +174,34 @@ def test_serve_refuses_a_port_another_server_listens_on(tmp_path: Path):
     assert r.returncode == 1
     assert f"127.0.0.1:{port} is already in use" in r.stderr
     assert not (tmp_path / "newapi.db").exists()  # refused before touching the database
+
+
+def test_a_stop_sent_to_the_whole_group_while_workers_start_is_prompt(tmp_path: Path):
+    """Ctrl-C or ``kill -- -PGID`` reaches each worker twice (directly and from granian's parent);
+    a worker still starting must not hang on the second signal until the kill timeout."""
+    from .servers import Served
+    from .servers import env_for as served_env
+
+    proc = subprocess.Popen(
+        [*NEWAPI, "serve", "--host", "127.0.0.1", "--port", str(free_port()), "--workers", "2"],
+        env=served_env(tmp_path, NEWAPI_LOG_LEVEL="WARNING"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    served = Served("", proc, tmp_path)
+    try:
+        deadline = time.monotonic() + 30
+        while served.output().count("Spawning worker-") < 2:
+            assert proc.poll() is None and time.monotonic() < deadline, served.output()
+            time.sleep(0.01)
+        assert served.started_workers() < 2  # still starting: importing the app takes a second or two
+        os.killpg(proc.pid, signal.SIGTERM)
+        stopping = time.monotonic()
+        proc.wait(30)  # the kill timeout (--shutdown-timeout) is 30 s
+        took = time.monotonic() - stopping
+    finally:
+        served.stop()
+    assert took < 10, f"the stop took {took:.1f} s:\n{served.output()}"
+    assert "refused to gracefully stop" not in served.output()
