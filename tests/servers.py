@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import FIXTURE_DISTS, free_port
+from .conftest import FIXTURE_DISTS, free_port, migrated_sqlite
 
 NEWAPI = [sys.executable, "-m", "newapi_host.cli"]
 ROOT_PASSWORD = "root-password-1"
@@ -77,6 +77,8 @@ def serve(
     data_dir: Path, workers: int = 2, *, port: int | None = None, args: tuple[str, ...] = (), **env: str
 ) -> Served:
     port = port or free_port()
+    if not any(key in env for key in ("SQL_DSN", "SQLITE_PATH")) and not (data_dir / "newapi.db").exists():
+        migrated_sqlite(data_dir / "newapi.db")
     proc = subprocess.Popen(
         [*NEWAPI, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), *args],
         env=env_for(data_dir, NEWAPI_LOG_LEVEL=env.pop("NEWAPI_LOG_LEVEL", "WARNING"), **env),

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from .conftest import free_port
-from .test_serve import stop_group
+from .servers import stop_group
 
 ROOT = Path(__file__).resolve().parents[1]
 
