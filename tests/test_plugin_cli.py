@@ -23,13 +23,14 @@ def newapi(*args: str, pythonpath: Path | None = None) -> subprocess.CompletedPr
     return subprocess.run([*NEWAPI, *args], env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_the_shipped_plugins_pass_the_whole_suite():
-    """One process checks all four, live: a gateway, the mock upstream and the three SDKs."""
-    done = newapi("plugin", "check", "openai", "claude", "gemini", "cohere")
+def test_shipped_plugins_pass_the_whole_suite_from_the_command_line():
+    """One process checks two, live: a gateway, the mock upstream and the three SDKs. (Each
+    shipped plugin's own tests run the same suite, check by check, in-process.)"""
+    done = newapi("plugin", "check", "claude", "cohere")
     assert done.returncode == 0, done.stdout + done.stderr
-    for plugin in ("openai", "claude", "gemini", "cohere"):
+    for plugin in ("claude", "cohere"):
         assert f"conformance of plugin '{plugin}': PASSED" in done.stdout
-    assert done.stdout.count("PASS  live-google-genai") == 4
+    assert done.stdout.count("PASS  live-google-genai") == 2
     assert "FAIL" not in done.stdout and done.stderr == ""
 
 

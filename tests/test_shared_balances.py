@@ -101,7 +101,7 @@ def spend_down(console: Console, bases: list[str], model: str) -> None:
     assert settled(console, wallet, 10**8 - 4 * PRICE_QUOTA)["quota"] == 10**8 - 4 * PRICE_QUOTA
 
 
-@pytest.mark.parametrize("workers", [1, 2, 4])
+@pytest.mark.parametrize("workers", [1, 4])  # two workers: the two-node test below runs two per node
 def test_no_overdraw_across_the_workers_of_a_node(tmp_path: Path, workers: int):
     served = serve(tmp_path, workers)
     try:

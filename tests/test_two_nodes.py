@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 LIMIT = 1.0  # seconds from the admin's answer until every worker of both nodes agrees
 STREAK = 12  # new answers in a row per node: with two workers, each is missed with p = 2**-12
-JOB_INTERVAL = 1.2  # seconds: CHANNEL_TEST_FREQUENCY=0.02 minutes
+JOB_INTERVAL = 0.6  # seconds: CHANNEL_TEST_FREQUENCY=0.01 minutes
 PRICE = 0.01  # USD per call: 5,000 quota
 
 

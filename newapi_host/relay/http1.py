@@ -25,6 +25,7 @@ What it promises (the client's docstrings are the contract):
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import ssl
 import zlib
@@ -446,8 +447,12 @@ class Connection(asyncio.Protocol):
 # -- the pool ----------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=2)
 def _tls_context(verify: bool) -> ssl.SSLContext:
-    """As aiohttp makes them: the system's CAs and host name checks, or no checks at all."""
+    """As aiohttp makes them: the system's CAs and host name checks, or no checks at all.
+
+    Made once per process (as aiohttp does): loading the system's CAs takes about 50 ms.
+    """
     if verify:
         context = ssl.create_default_context()
     else:
