@@ -63,7 +63,7 @@ class KitGateway:
     ``switch()`` keeps its on/off state in step with the gateway's.
     """
 
-    LEDGER_INTERVAL = 0.05  # the gateway writes settled charges this often, so logs appear at once
+    LEDGER_INTERVAL = 0.01  # the gateway writes settled charges this often, so logs appear at once
 
     def __init__(self, data_dir: Path, plugins: Iterable[str] | None = None, **env: str) -> None:
         from newapi_host.config import Config

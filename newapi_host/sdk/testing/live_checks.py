@@ -9,9 +9,11 @@ Clients are raw HTTP in each of the type's own formats, then the ``openai``, ``a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
+from typing import Any
 
 import httpx
 
@@ -62,6 +64,7 @@ class Live:
         self.key = gateway.key()
         self.http = httpx.Client(base_url=gateway.url, timeout=30)
         self.channels: dict[int, int | str] = {}  # type id -> channel id, or why there is none
+        self.clients: dict[str, Any] = {}  # SDK clients, one each, made on first use (each loads CAs)
         self._last_log = 0
 
     @property
@@ -69,8 +72,18 @@ class Live:
         """What the gateway serves: its plugins' formats and converters, enabled ones only."""
         return self.gateway.registry
 
+    def client(self, name: str, make: Any) -> Any:
+        """The SDK client ``name``, made by ``make()`` the first time."""
+        if name not in self.clients:
+            self.clients[name] = make()
+        return self.clients[name]
+
     def close(self) -> None:
         self.http.close()
+        for client in self.clients.values():
+            with contextlib.suppress(Exception):
+                getattr(client, "close", lambda: None)()
+        self.clients.clear()
 
     def prepare(self, s: PluginUnderTest) -> list[Finding]:
         """Channels for the plugin's types, their prices, and the set-up's plugin settings."""
@@ -123,7 +136,7 @@ class Live:
             consumed = [r for r in rows if r["type"] == LOG_CONSUME]
             if consumed or time.monotonic() > deadline:
                 break
-            time.sleep(0.05)
+            time.sleep(0.01)
         self._last_log = max([self._last_log, *(r["id"] for r in rows)])
         if len(consumed) != 1:
             kinds = [r["type"] for r in rows]

@@ -27,7 +27,9 @@ Usage2 = tuple[int, int] | None
 def _openai(live: Live, model: str, stream: bool) -> tuple[str, Usage2]:
     import openai
 
-    client = openai.OpenAI(base_url=live.gateway.base_url, api_key=live.key, max_retries=0, timeout=30)
+    client = live.client(
+        "openai", lambda: openai.OpenAI(base_url=live.gateway.base_url, api_key=live.key, max_retries=0, timeout=30)
+    )
     messages: Any = [{"role": "system", "content": samples.SYSTEM}, {"role": "user", "content": samples.PROMPT}]
     if not stream:
         answer = client.chat.completions.create(model=model, messages=messages, max_tokens=samples.MAX_TOKENS)
@@ -52,7 +54,9 @@ def _openai(live: Live, model: str, stream: bool) -> tuple[str, Usage2]:
 def _anthropic(live: Live, model: str, stream: bool) -> tuple[str, Usage2]:
     import anthropic
 
-    client = anthropic.Anthropic(base_url=live.gateway.url, api_key=live.key, max_retries=0, timeout=30)
+    client = live.client(
+        "anthropic", lambda: anthropic.Anthropic(base_url=live.gateway.url, api_key=live.key, max_retries=0, timeout=30)
+    )
     request: Any = {
         "model": model,
         "max_tokens": samples.MAX_TOKENS,
@@ -74,9 +78,12 @@ def _genai(live: Live, model: str, stream: bool) -> tuple[str, Usage2]:
     from google import genai
     from google.genai import types
 
-    client = genai.Client(
-        api_key=live.key,
-        http_options=types.HttpOptions(base_url=live.gateway.url, api_version="v1beta", timeout=30_000),
+    client = live.client(
+        "google-genai",
+        lambda: genai.Client(
+            api_key=live.key,
+            http_options=types.HttpOptions(base_url=live.gateway.url, api_version="v1beta", timeout=30_000),
+        ),
     )
     config = types.GenerateContentConfig(system_instruction=samples.SYSTEM, max_output_tokens=samples.MAX_TOKENS)
     if stream:
