@@ -183,8 +183,8 @@ async def start_relay(host: Host) -> Relay:
     host.watcher.on("options", options_changed)
     host.watcher.on("plugins", plugins_changed)
     host.watcher.on("channels", index.refresh)
-    host.watcher.on("tokens", keys.reload)
-    host.watcher.on("users", keys.reload)
+    host.watcher.on("tokens", keys.tokens_changed, subjects=True)
+    host.watcher.on("users", keys.users_changed, subjects=True)
     host.relay = Relay(
         registry=host.registry,
         options=host.options,

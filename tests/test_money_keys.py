@@ -156,11 +156,12 @@ async def test_the_key_cache_on_a_database(sqlite_config: Config, monkeypatch):
         assert (await cache.lookup("m" * 48)).name == "renamed"
         monkeypatch.undo()
 
-        # deleted keys and deleted owners are unknown at once after a reload
+        # deleted keys and deleted owners are unknown as soon as their change is heard
         now = dt.datetime.now(dt.UTC)
         await Token.update({Token.deleted_at: now}).where(Token.id == open_.id)
         await User.update({User.deleted_at: now}).where(User.id == other["id"])
-        await cache.reload()
+        await cache.tokens_changed(frozenset({open_.id}))
+        await cache.users_changed(frozenset({other["id"]}))
         assert await cache.lookup("o" * 48) is None and await cache.lookup("t" * 48) is None
         assert await cache.lookup("") is None and await cache.lookup("m" * 129) is None
         assert await cache.lookup("m" * 48) is not None

@@ -2,6 +2,7 @@
 
     python -m benchmarks.scale.keys --keys 1 1000 --requests 20000 [--profile]
     python -m benchmarks.scale.keys --keys 1000 --cache-entries 500   # eviction under rotation
+    python -m benchmarks.scale.keys --keys 1000 --edit-every 500 [--unnamed]  # a top-up now and then
 
 For each request it does what the relay does around the upstream call: authenticate the key
 (key cache), reserve a hold on the shared balances, settle the charge with its log row; the
@@ -9,6 +10,9 @@ ledger flushes every ``--flush-every`` requests (about a second's worth at 500 r
 Keys rotate round-robin over ``--keys`` distinct keys (4 keys per user). It reports microseconds
 per request including the flushes, so a cost that grows with distinct keys shows as a difference
 between the rows; ``--profile`` prints cProfile's top functions for the last size.
+``--edit-every N`` changes one user every N requests the way a top-up announces it (naming the
+user; ``--unnamed``: naming nothing, as every change did before), and the key loads show what
+that cost the cache.
 """
 
 from __future__ import annotations
@@ -24,10 +28,12 @@ from litestar import Litestar
 
 from newapi_host.app import create_app
 from newapi_host.billing.ledger import Charge, log_row
+from newapi_host.db.engine import write_transaction
 from newapi_host.db.tables import LOG_CONSUME, Token, User
 from newapi_host.relay import keys as key_module
 from newapi_host.relay.keys import authenticate
 from newapi_host.store import NO_TRUST
+from newapi_host.sync import bump
 
 from .db import database
 
@@ -43,12 +49,24 @@ async def make_keys(n: int) -> list[str]:
     return keys
 
 
-async def run(app: Litestar, keys: list[str], requests: int, flush_every: int, cold: list[str] = ()) -> float:
+async def run(
+    app: Litestar,
+    keys: list[str],
+    requests: int,
+    flush_every: int,
+    cold: list[str] = (),
+    edit_every: int = 0,
+    unnamed: bool = False,
+) -> float:
     """``cold``: one-off keys, one used after each ``len(keys)`` rotation keys (a scan of many keys)."""
     relay = app.state.host.relay
     ledger = relay.ledger
     started = time.perf_counter()
     for i in range(requests):
+        if edit_every and i % edit_every == edit_every - 1:
+            async with write_transaction():
+                await bump("users", None if unnamed else [1 + i % 7])
+            await app.state.host.watcher.check()
         key = keys[i % len(keys)]
         if cold and i % len(keys) == len(keys) - 1:
             key = cold[(i // len(keys)) % len(cold)]
@@ -83,6 +101,8 @@ async def main() -> None:
     parser.add_argument("--flush-every", type=int, default=500)
     parser.add_argument("--cache-entries", type=int, default=0, help="the key cache's MAX_ENTRIES (0: as shipped)")
     parser.add_argument("--cold", type=int, default=0, help="this many one-off keys mixed into the rotation")
+    parser.add_argument("--edit-every", type=int, default=0, help="change one user every N requests")
+    parser.add_argument("--unnamed", action="store_true", help="the changes do not name the user")
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     if args.cache_entries:
@@ -99,7 +119,7 @@ async def main() -> None:
                     profiler.enable()
                 FLUSH.clear()
                 loaded = app.state.host.relay.keys.loads
-                per_request = await run(app, keys, args.requests, args.flush_every, cold)
+                per_request = await run(app, keys, args.requests, args.flush_every, cold, args.edit_every, args.unnamed)
                 if profiler:
                     profiler.disable()
                 loads = app.state.host.relay.keys.loads - loaded

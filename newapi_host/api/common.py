@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from litestar import Request
@@ -80,9 +81,10 @@ async def manage_log(actor: Caller, user_id: int, content: str) -> None:
     )
 
 
-async def announce(request: Request[Any, Any, Any], *topics: str) -> None:
-    """Tell every worker (this one at once) that cached ``topics`` changed."""
+async def announce(request: Request[Any, Any, Any], *topics: str, ids: Iterable[int] | None = None) -> None:
+    """Tell every worker (this one at once) that cached ``topics`` changed: the rows ``ids`` of
+    them when given (workers then reload only those), else anything in them."""
     async with write_transaction():
         for topic in topics:
-            await bump(topic)
+            await bump(topic, ids)
     await host_of(request.app.state).watcher.changed(topics[0] if topics else "options")

@@ -153,7 +153,7 @@ async def reset_password(request: Request[Any, Any, Any]) -> dict[str, Any]:
     )
     if not updated:
         return fail("The reset link is wrong or has expired")
-    await announce(request, "users")
+    await announce(request, "users", ids=[row["id"] for row in updated])
     return ok(password)
 
 

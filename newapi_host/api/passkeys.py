@@ -355,7 +355,7 @@ async def admin_reset(request: Request[Any, Any, Any], user_id: FromPath[int]) -
     if caller.role < ROLE_ROOT and caller.role <= target["role"]:
         return fail("No permission to change passkeys of users of the same or a higher level")
     await PasskeyCredential.delete().where(PasskeyCredential.user_id == user_id)
-    await announce(request, "users")
+    await announce(request, "users", ids=[user_id])
     return ok(None, "Passkeys of the user removed")
 
 

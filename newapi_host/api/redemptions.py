@@ -285,7 +285,7 @@ async def redeem(request: Request[Any, Any, Any]) -> dict[str, Any]:
             )
     if not won:
         return fail(await _why_not(key))
-    await announce(request, "users")  # cached wallets (relay key cache) must see the new balance
+    await announce(request, "users", ids=[caller.id])  # the relay's key cache holds the old balance
     return ok(quota)
 
 

@@ -304,25 +304,26 @@ async def update_token(request: Request[Any, Any, Any]) -> dict[str, Any]:
                 await Token.update({getattr(Token, k): v for k, v in values.items()}).where(
                     _mine(user_id) & (Token.id == token_id)
                 )
-        await announce(request, "tokens")
+        await announce(request, "tokens", ids=[token_id])
     row = await _own_token(user_id, token_id)
     return ok(token_json(row)) if row else fail(NOT_FOUND)
 
 
-async def _soft_delete(user_id: int, ids: list[int]) -> int:
+async def _soft_delete(user_id: int, ids: list[int]) -> list[int]:
+    """Delete those of ``user_id``'s tokens; the ids deleted."""
     deleted = (
         await Token.update({Token.deleted_at: dt.datetime.now(dt.UTC)})
         .where(_mine(user_id) & Token.id.is_in(ids))
         .returning(Token.id)
     )
-    return len(deleted)
+    return [row["id"] for row in deleted]
 
 
 @delete("/api/token/{token_id:int}", guards=[user_auth], status_code=200)
 async def delete_token(request: Request[Any, Any, Any], token_id: FromPath[int]) -> dict[str, Any]:
     if not await _soft_delete(request.state.caller.id, [token_id]):
         return fail(NOT_FOUND)
-    await announce(request, "tokens")
+    await announce(request, "tokens", ids=[token_id])
     return ok()
 
 
@@ -332,10 +333,10 @@ async def delete_tokens(request: Request[Any, Any, Any]) -> dict[str, Any]:
     data = await parse_body(TokenIds, request)
     if isinstance(data, str):
         return fail(data)
-    count = await _soft_delete(request.state.caller.id, data.ids)
-    if count:
-        await announce(request, "tokens")
-    return ok(count)
+    deleted = await _soft_delete(request.state.caller.id, data.ids)
+    if deleted:
+        await announce(request, "tokens", ids=deleted)
+    return ok(len(deleted))
 
 
 ROUTES = [

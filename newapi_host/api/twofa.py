@@ -315,7 +315,7 @@ async def admin_disable(request: Request[Any, Any, Any], user_id: FromPath[int])
     if not await _remove(user_id):
         return fail(MSG_NOT_ENABLED)
     await User.update({User.auth_version: User.auth_version + 1}).where(User.id == user_id)
-    await announce(request, "users")
+    await announce(request, "users", ids=[user_id])
     return ok(None, "Two-factor authentication of the user is disabled")
 
 

@@ -563,7 +563,7 @@ async def update_self(request: Request[Any, Any, Any]) -> dict[str, Any]:
                 return fail(MSG_EMAIL_TAKEN)
             raise
     if User.auth_version in changes:
-        await announce(request, "users")
+        await announce(request, "users", ids=[user_id])
         if not request.state.caller.by_access_token:  # this browser stays signed in, on a new session
             user = await _session_user(user_id)
             if user is not None:
@@ -578,7 +578,7 @@ async def delete_self(request: Request[Any, Any, Any]) -> dict[str, Any]:
     if caller.role >= ROLE_ROOT:
         return fail(MSG_ROOT_DELETE)
     await _soft_delete(caller.id)
-    await announce(request, "users")
+    await announce(request, "users", ids=[caller.id])
     request.clear_session()
     return ok()
 
@@ -627,7 +627,7 @@ async def transfer_aff_quota(request: Request[Any, Any, Any]) -> dict[str, Any]:
             change.wallet(user_id, data.quota)
     if not moved:
         return fail("Transfer failed: Invitation quota is insufficient!")
-    await announce(request, "users")
+    await announce(request, "users", ids=[user_id])
     return ok(message="Transfer successful")
 
 
@@ -931,7 +931,7 @@ async def update_user(request: Request[Any, Any, Any]) -> dict[str, Any]:
         if User.quota in changes:
             detail += f"; quota {row['quota']} -> {data.quota}"
         await manage_log(caller, data.id, f"updated user {row['username']} (id {data.id}): {detail}")
-        await announce(request, "users")
+        await announce(request, "users", ids=[data.id])
     return ok()
 
 
@@ -958,7 +958,7 @@ async def delete_user(request: Request[Any, Any, Any], user_id: FromPath[int]) -
     if not await _soft_delete(user_id):
         return fail(MSG_NOT_FOUND)
     await manage_log(caller, user_id, f"deleted user {row['username']} (id {user_id})")
-    await announce(request, "users")
+    await announce(request, "users", ids=[user_id])
     return ok()
 
 
@@ -1043,7 +1043,7 @@ async def manage_user(request: Request[Any, Any, Any]) -> dict[str, Any]:
     if data.action == "add_quota":
         if problem := await _adjust_quota(request, caller, row, data.mode, data.value):
             return fail(problem)
-        await announce(request, "users")
+        await announce(request, "users", ids=[data.id])
         return ok()
     if data.action == "delete":
         if row["role"] >= ROLE_ROOT:
@@ -1051,7 +1051,7 @@ async def manage_user(request: Request[Any, Any, Any]) -> dict[str, Any]:
         if not await _soft_delete(data.id):
             return fail(MSG_NOT_FOUND)
         await manage_log(caller, data.id, f"deleted user {row['username']} (id {data.id})")
-        await announce(request, "users")
+        await announce(request, "users", ids=[data.id])
         return ok()
     change = _status_or_role_change(caller, row, data.action)
     if isinstance(change, str):
@@ -1064,7 +1064,7 @@ async def manage_user(request: Request[Any, Any, Any]) -> dict[str, Any]:
     if not updated:
         return fail(MSG_NOT_FOUND)
     await manage_log(caller, data.id, f"{data.action}d user {row['username']} (id {data.id})")
-    await announce(request, "users")
+    await announce(request, "users", ids=[data.id])
     return ok({"role": updated[0]["role"], "status": updated[0]["status"]})
 
 

@@ -311,7 +311,7 @@ async def credit(wallets: Any, options: Any, trade_no: str, provider: str | None
             )
         )
         await invite_rebate(options, order, quota, now)
-        await bump("users")  # cached wallets (the relay's key cache) must see the new balance
+        await bump("users", [order.user_id])  # the relay's key cache holds the old balance
     return order
 
 

@@ -366,6 +366,17 @@ class Revision(Table, tablename="revisions"):
     version = BigInt(default=0)
 
 
+class RevisionChange(Table, tablename="revision_changes"):
+    """Which rows one bump of a topic changed (``subjects``: ids, comma-separated), when the writer
+    said. A worker that sees a topic move reloads only those rows if every version it missed has
+    its row here, and everything otherwise; so a top-up does not empty every worker's key cache.
+    """
+
+    topic = Varchar(length=64)
+    version = BigInt()
+    subjects = Text(default="")
+
+
 class JobLease(Table, tablename="job_leases"):
     """Who runs a once-per-cluster background job until when."""
 

@@ -1,8 +1,9 @@
 """API-key authentication for relay requests, served from memory.
 
-A key's token and owner are read from the database once, then kept until the token or user
-topic changes (an admin edit anywhere bumps it; every worker drops its copies within the sync
-interval) or for at most ``TTL`` seconds. Balances are not served from here: the live ones are
+A key's token and owner are read from the database once, then kept until that token or its
+owner changes (the writer names them in its bump of the ``tokens`` or ``users`` topic; every
+worker drops those copies within the sync interval, and all of them when a change did not say
+what it touched) or for at most ``TTL`` seconds. Balances are not served from here: the live ones are
 in the shared store (:mod:`newapi_host.billing.wallets`); the balances loaded with the key only
 guess whether a request will pass the trust bypass before the store answers.
 """
@@ -97,17 +98,51 @@ class KeyCache:
 
     def __init__(self) -> None:
         self._entries: OrderedDict[str, TokenEntry] = OrderedDict()
+        self._by_token: dict[int, str] = {}  # token id -> key, for the entries held
+        self._by_user: dict[int, set[str]] = {}  # owner id -> keys, for the entries held
         self.loads = 0  # database loads so far: misses, expiries and reloads after a change
+        self._changes = 0  # changes heard so far: a load that overlaps one is not kept
 
     @property
     def size(self) -> int:
         return len(self._entries)
 
     def clear(self) -> None:
+        self._changes += 1
         self._entries.clear()
+        self._by_token.clear()
+        self._by_user.clear()
 
-    async def reload(self) -> None:  # revision listener
-        self.clear()
+    async def tokens_changed(self, ids: frozenset[int] | None) -> None:  # revision listener (tokens)
+        """Drop the keys of the tokens ``ids`` (all keys when None)."""
+        if ids is None:
+            self.clear()
+            return
+        self._changes += 1
+        for token_id in ids:
+            if (key := self._by_token.get(token_id)) is not None:
+                self._drop(key)
+
+    async def users_changed(self, ids: frozenset[int] | None) -> None:  # revision listener (users)
+        """Drop the keys owned by the users ``ids`` (all keys when None)."""
+        if ids is None:
+            self.clear()
+            return
+        self._changes += 1
+        for user_id in ids:
+            for key in list(self._by_user.get(user_id, ())):
+                self._drop(key)
+
+    def _drop(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is None:
+            return
+        self._by_token.pop(entry.id, None)
+        keys = self._by_user.get(entry.user_id)
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._by_user[entry.user_id]
 
     async def lookup(self, key: str) -> TokenEntry | None:
         entry = self._entries.get(key)
@@ -115,14 +150,16 @@ class KeyCache:
             self._entries.move_to_end(key)
             return entry
         self.loads += 1
+        changes = self._changes
         entry = await self._load(key)
-        if entry is None:
-            self._entries.pop(key, None)
-            return None
+        self._drop(key)
+        if entry is None or changes != self._changes:
+            return entry  # a change heard while loading may postdate what was read: not kept
         self._entries[key] = entry
-        self._entries.move_to_end(key)
+        self._by_token[entry.id] = key
+        self._by_user.setdefault(entry.user_id, set()).add(key)
         while len(self._entries) > MAX_ENTRIES:
-            self._entries.popitem(last=False)
+            self._drop(next(iter(self._entries)))
         return entry
 
     async def _load(self, key: str) -> TokenEntry | None:
