@@ -118,7 +118,6 @@ class RevisionWatcher:
             seen = self._seen.get(topic)
             if seen == version:
                 continue
-            self._seen[topic] = version
             listeners = self._listeners.get(topic, ())
             ids: frozenset[int] | None = None
             if seen is not None and any(targeted for _, targeted in listeners):
@@ -131,6 +130,9 @@ class RevisionWatcher:
                     await (listener(ids) if targeted else listener())
                 except Exception:
                     log.exception("reloading %s after a change failed", topic)
+            # Only now: a check cancelled half-way (the request that ran it went away) leaves the
+            # change to the next one instead of losing it.
+            self._seen[topic] = version
 
     async def _run(self) -> None:
         while True:

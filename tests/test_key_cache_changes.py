@@ -118,3 +118,20 @@ async def test_a_key_read_while_a_change_arrives_is_not_kept():
     assert (await cache.lookup("k")) is not None and cache.size == 1
     await cache.users_changed(frozenset({7}))
     assert cache.size == 0
+
+
+def test_every_table_of_the_host_is_in_its_piccolo_app():
+    """A table left out is never pointed at the app's database (``db.configure``): it would read
+    and write whichever database Piccolo found first, another app's in a test process."""
+    import inspect
+
+    from piccolo.table import Table
+
+    from newapi_host.db import tables
+
+    defined = {
+        cls
+        for _, cls in inspect.getmembers(tables, inspect.isclass)
+        if issubclass(cls, Table) and cls is not Table and cls.__module__ == tables.__name__
+    }
+    assert defined - set(tables.CORE_TABLES) == set()

@@ -490,6 +490,7 @@ CORE_TABLES: tuple[type[Table], ...] = (
     Setup,
     PluginState,
     Revision,
+    RevisionChange,
     JobLease,
     LoginIdentity,
     HostMeta,
