@@ -14,6 +14,7 @@ import importlib.metadata as md
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -158,8 +159,6 @@ def migrated_sqlite(path: Path) -> None:
     start from a database of their own.
     """
     if not _TEMPLATE:
-        import subprocess
-
         where = Path(tempfile.mkdtemp(prefix="newapi-template-"))
         atexit.register(shutil.rmtree, where, True)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWAPI_", "SQL_DSN", "SQLITE_PATH"))}

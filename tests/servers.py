@@ -88,8 +88,8 @@ def serve(
         start_new_session=True,
     )
     served = Served(f"http://127.0.0.1:{port}", proc, data_dir)
-    # Up means every worker started, not only the first: granian cannot stop a worker that is
-    # still starting (it waits out the kill timeout), which a quick test's stop would hit.
+    # Up means every worker started, not only the first: tests count on any worker answering,
+    # and a stop sent while one still starts waits for it (newapi serve's own test covers that).
     deadline = time.monotonic() + 45
     while True:
         with contextlib.suppress(httpx.TransportError):
