@@ -1,8 +1,10 @@
 """``newapi serve`` for real, as a subprocess: granian workers on a real port.
 
-:func:`serve` starts one (its own process group, so cleanup reaches the workers), waits until
-``/healthz`` answers and returns a :class:`Served`; :class:`Console` drives the management API
-the way an admin's script would (sign in as root, add channels, users, keys, options).
+:func:`serve` starts one (its own process group, so cleanup reaches the workers, and a copy of
+a migrated SQLite database unless told another), waits until every worker has started and
+``/healthz`` answers, and returns a :class:`Served`, which reads the server's output as it comes;
+:class:`Console` drives the management API the way an admin's script would (sign in as root,
+add channels, users, keys, options).
 """
 
 from __future__ import annotations

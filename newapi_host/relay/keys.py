@@ -3,9 +3,9 @@
 A key's token and owner are read from the database once, then kept until that token or its
 owner changes (the writer names them in its bump of the ``tokens`` or ``users`` topic; every
 worker drops those copies within the sync interval, and all of them when a change did not say
-what it touched) or for at most ``TTL`` seconds. Balances are not served from here: the live ones are
-in the shared store (:mod:`newapi_host.billing.wallets`); the balances loaded with the key only
-guess whether a request will pass the trust bypass before the store answers.
+what it touched) or for at most ``TTL`` seconds. Balances are not served from here: the live
+ones are in the shared store (:mod:`newapi_host.billing.wallets`); the balances loaded with the
+key only guess whether a request will pass the trust bypass before the store answers.
 """
 
 from __future__ import annotations
